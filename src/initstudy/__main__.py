@@ -1,0 +1,38 @@
+"""Command line: ``python -m initstudy {run,book,data} ...``."""
+
+from __future__ import annotations
+
+import sys
+
+USAGE = """usage: python -m initstudy COMMAND ...
+
+commands:
+  run    execute notebooks with papermill (python -m initstudy run --help)
+  book   build the HTML book from one profile's results (python -m initstudy book --help)
+  data   check or fetch the data sets (python -m initstudy data --help)"""
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help"):
+        print(USAGE)
+        return 0 if argv else 2
+    command, rest = argv[0], argv[1:]
+    if command == "run":
+        from .runner import main as run
+
+        return run(rest)
+    if command == "book":
+        from .book import main as book
+
+        return book(rest)
+    if command == "data":
+        from .data_cli import main as data
+
+        return data(rest)
+    print(f"initstudy: error: unknown command '{command}'; allowed: run, book, data", file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

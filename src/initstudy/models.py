@@ -1,0 +1,79 @@
+"""Models of the study. Each layer is its own named module so probes can hook it.
+
+:func:`mlp` builds a plain multilayer perceptron ``fc1, act1, fc2, act2, ..., out``.
+Later chapters add convolutional and residual families here.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import torch
+from torch import nn
+
+__all__ = ["ACTIVATIONS", "activation", "mlp", "hidden_linears"]
+
+ACTIVATIONS = {
+    "identity": nn.Identity,
+    "relu": nn.ReLU,
+    "tanh": nn.Tanh,
+    "sigmoid": nn.Sigmoid,
+}
+
+
+def activation(name: str) -> nn.Module:
+    """A fresh activation module by name (one of :data:`ACTIVATIONS`)."""
+    try:
+        return ACTIVATIONS[name]()
+    except KeyError:
+        raise ValueError(f"unknown activation {name!r}; allowed: {', '.join(ACTIVATIONS)}") from None
+
+
+def mlp(
+    in_features: int,
+    widths: Sequence[int],
+    out_features: int,
+    act: str = "relu",
+    bias: bool = True,
+) -> nn.Sequential:
+    """A multilayer perceptron: ``Flatten, fc1, act1, ..., fc{d}, act{d}, out``.
+
+    ``widths`` gives the hidden widths (its length is the number of hidden layers). Built
+    with PyTorch's default init (the "old uniform" rule); re-initialise with
+    :func:`initstudy.inits.apply_init`.
+
+    >>> net = mlp(3, [2], 1, act="sigmoid")
+    >>> [name for name, _ in net.named_children()]
+    ['flatten', 'fc1', 'act1', 'out']
+    """
+    if not widths:
+        raise ValueError("an MLP needs at least one hidden layer (widths is empty)")
+    layers: list[tuple[str, nn.Module]] = [("flatten", nn.Flatten())]
+    fan_in = in_features
+    for i, width in enumerate(widths, start=1):
+        layers.append((f"fc{i}", nn.Linear(fan_in, width, bias=bias)))
+        layers.append((f"act{i}", activation(act)))
+        fan_in = width
+    layers.append(("out", nn.Linear(fan_in, out_features, bias=bias)))
+    net = nn.Sequential()
+    for name, module in layers:
+        net.add_module(name, module)
+    net.activation_name = act
+    return net
+
+
+def hidden_linears(net: nn.Module) -> list[tuple[str, nn.Linear]]:
+    """The hidden Linear layers of an :func:`mlp` (every ``fc*``, not the output layer)."""
+    return [(name, m) for name, m in net.named_children() if name.startswith("fc") and isinstance(m, nn.Linear)]
+
+
+@torch.no_grad()
+def hidden_activations(net: nn.Sequential, x: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Outputs of every ``act*`` module of an :func:`mlp` on input ``x``."""
+    out: dict[str, torch.Tensor] = {}
+    h = x
+    for name, module in net.named_children():
+        h = module(h)
+        if name.startswith("act"):
+            out[name] = h
+    return out

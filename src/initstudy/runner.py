@@ -1,0 +1,387 @@
+"""``python -m initstudy run``: execute the book's notebooks with papermill, per profile.
+
+Every input is validated before any work starts; a bad notebook, profile, parameter name,
+type or range exits with status 2 and a one-line message naming it (no traceback). Missing
+data exits with status 3 and says how to get it. A notebook that fails exits with status 1.
+
+Outputs of a profile live in ``results/<profile>/<notebook>/`` (the executed notebook,
+``tables/``, ``figures/``, ``claims.json``, ``provenance.json`` and ``run.json``). A run
+executes into ``results/<profile>/.staging/`` and replaces the earlier folder only once the
+notebook has succeeded; a failed run's notebook is kept under ``.failed/`` for reading and
+never replaces earlier results; a killed run leaves only a staging folder, removed by the
+next run.
+
+A notebook whose cache key (its content, its resolved parameters, the profile and a hash of
+the library's source code) matches the key stored with its results is not executed again;
+``--force`` bypasses the cache.
+
+Jobs run behind an :class:`Executor` (one process, or a local process pool with
+``--jobs``), so a cluster engine can take their place without touching the rest.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import shutil
+import sys
+import time
+import uuid
+from abc import ABC, abstractmethod
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterable, Mapping, Sequence
+
+from . import catalog as catalog_mod
+from .catalog import PROFILES, NotebookSpec, ParamError
+from .results import atomic_write_json, read_json
+
+__all__ = ["main", "Job", "Outcome", "Executor", "SerialExecutor", "PoolExecutor", "cache_key", "source_hash"]
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_DATA, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+
+
+class UsageError(Exception):
+    """Bad input, reported on one line with exit status 2."""
+
+
+class MissingDataError(Exception):
+    """Data a notebook needs is missing, reported with exit status 3."""
+
+
+# ------------------------------------------------------------------------ cache keys
+
+
+def source_hash(package_dir: Path | None = None) -> str:
+    """SHA-256 over the library's source files (paths and contents), not its version."""
+    package_dir = package_dir or Path(__file__).resolve().parent
+    h = hashlib.sha256()
+    for path in sorted(package_dir.rglob("*.py")):
+        h.update(path.relative_to(package_dir).as_posix().encode())
+        h.update(b"\0")
+        h.update(path.read_bytes())
+        h.update(b"\0")
+    return h.hexdigest()
+
+
+def cache_key(notebook_path: Path, params: Mapping[str, Any], profile: str, src_hash: str) -> str:
+    """The key under which a notebook's outputs are cached."""
+    h = hashlib.sha256()
+    h.update(hashlib.sha256(notebook_path.read_bytes()).hexdigest().encode())
+    h.update(json.dumps({"params": params, "profile": profile, "src": src_hash}, sort_keys=True).encode())
+    return h.hexdigest()
+
+
+# ------------------------------------------------------------------------------ jobs
+
+
+@dataclass
+class Job:
+    """One notebook execution: what to run, with which parameters, and where outputs go."""
+
+    name: str
+    profile: str
+    params: dict
+    source: Path
+    results_root: Path  # results/<profile>
+    root: Path
+    key: str
+
+    @property
+    def final_dir(self) -> Path:
+        return self.results_root / self.name
+
+
+@dataclass
+class Outcome:
+    job: Job
+    status: str  # "executed", "cached", "failed"
+    wall_s: float = 0.0
+    error: str | None = None
+    staging: Path | None = None
+    extra: dict = field(default_factory=dict)
+
+
+def execute(job: Job) -> Outcome:
+    """Execute one job with papermill into a fresh staging folder. Never touches the
+    job's final folder; :func:`promote` does that on success."""
+    import papermill as pm
+
+    staging = job.results_root / ".staging" / f"{job.name}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    staging.mkdir(parents=True)
+    (staging / "owner.pid").write_text(str(os.getpid()))
+    os.environ["INITSTUDY_RUNNER"] = "1"
+    os.environ.setdefault("PYTHONHASHSEED", "0")
+    out_nb = staging / f"{job.name}.ipynb"
+    t0 = time.perf_counter()
+    try:
+        pm.execute_notebook(
+            str(job.source),
+            str(out_nb),
+            parameters={"profile": job.profile, "results_dir": str(staging), **job.params},
+            kernel_name="python3",
+            cwd=str(job.root),
+            progress_bar=False,
+            log_output=False,
+        )
+    except Exception as err:  # papermill's execution error carries the cell's exception
+        message = f"{getattr(err, 'ename', type(err).__name__)}: {getattr(err, 'evalue', err)}"
+        return Outcome(job, "failed", time.perf_counter() - t0, message.strip(), staging)
+    wall = time.perf_counter() - t0
+    atomic_write_json(
+        staging / "run.json",
+        {"notebook": job.name, "profile": job.profile, "params": job.params, "cache_key": job.key,
+         "wall_time_s": round(wall, 3)},
+    )
+    return Outcome(job, "executed", wall, None, staging)
+
+
+class Executor(ABC):
+    """Runs jobs and reports each outcome as it arrives."""
+
+    @abstractmethod
+    def run(self, jobs: Sequence[Job], on_done: Callable[[Outcome], None]) -> list[Outcome]: ...
+
+
+class SerialExecutor(Executor):
+    """One job after another, in this process."""
+
+    def run(self, jobs, on_done):
+        outcomes = []
+        for job in jobs:
+            outcome = execute(job)
+            on_done(outcome)
+            outcomes.append(outcome)
+        return outcomes
+
+
+class PoolExecutor(Executor):
+    """Jobs spread over a local pool of worker processes."""
+
+    def __init__(self, workers: int):
+        self.workers = workers
+
+    def run(self, jobs, on_done):
+        outcomes = []
+        with ProcessPoolExecutor(max_workers=self.workers) as pool:
+            futures = [pool.submit(execute, job) for job in jobs]
+            for fut in as_completed(futures):
+                outcome = fut.result()
+                on_done(outcome)
+                outcomes.append(outcome)
+        return outcomes
+
+
+def promote(outcome: Outcome) -> None:
+    """Replace the job's final folder by its staging folder (success), or keep the staging
+    folder under ``.failed/`` (failure). Earlier results are removed only after the new
+    folder is in place."""
+    job = outcome.job
+    if outcome.status != "executed":
+        failed = job.results_root / ".failed" / job.name
+        shutil.rmtree(failed, ignore_errors=True)
+        failed.parent.mkdir(parents=True, exist_ok=True)
+        if outcome.staging is not None and outcome.staging.exists():
+            (outcome.staging / "owner.pid").unlink(missing_ok=True)
+            outcome.staging.rename(failed)
+            outcome.extra["failed_dir"] = str(failed)
+        return
+    (outcome.staging / "owner.pid").unlink(missing_ok=True)
+    final = job.final_dir
+    old = job.results_root / ".staging" / f"{job.name}-old-{uuid.uuid4().hex[:8]}"
+    if final.exists():
+        final.rename(old)
+    outcome.staging.rename(final)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def clean_stale_staging(results_root: Path, own: bool = False) -> None:
+    """Remove staging folders left by runs that were killed (their process is gone), and
+    with ``own=True`` those of this process too (after an interruption)."""
+    staging = results_root / ".staging"
+    if not staging.is_dir():
+        return
+    for folder in staging.iterdir():
+        pid_file = folder / "owner.pid"
+        alive = False
+        if own and pid_file.is_file() and pid_file.read_text().strip() == str(os.getpid()):
+            alive = False
+        elif pid_file.is_file():
+            try:
+                os.kill(int(pid_file.read_text()), 0)
+                alive = True
+            except (OSError, ValueError):
+                alive = False
+        if not alive:
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+# ----------------------------------------------------------------------- the command
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line errors and exit status 2."""
+
+    def error(self, message: str):  # noqa: D401 - argparse API
+        raise UsageError(message)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="python -m initstudy run", description="Execute the book's notebooks with papermill.")
+    p.add_argument("notebooks", nargs="*", metavar="NOTEBOOK", help="notebooks to run (default: all)")
+    p.add_argument("--profile", default="cpu", help="smoke | cpu | gpu (default: cpu)")
+    p.add_argument("-p", "--param", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
+                   help="override a parameter (repeatable)")
+    p.add_argument("--force", action="store_true", help="execute even when cached results match")
+    p.add_argument("--list", action="store_true", help="list notebooks, profiles and parameters, then exit")
+    p.add_argument("--jobs", type=int, default=1, help="notebooks executed at once (default 1)")
+    p.add_argument("--results-dir", default=None, help="where profile folders go (default: <root>/results)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    return p
+
+
+def plan(
+    names: Sequence[str],
+    profile: str,
+    raw_params: Sequence[tuple[str, str]],
+    catalog: Mapping[str, NotebookSpec],
+    root: Path,
+    results_dir: Path,
+) -> list[Job]:
+    """Validate everything and build the job list; raise :class:`UsageError` on bad input."""
+    if profile not in PROFILES:
+        raise UsageError(f"unknown profile '{profile}'; allowed: {', '.join(PROFILES)}")
+    names = list(names) or list(catalog)
+    specs = []
+    for name in names:
+        name = Path(name).stem if name.endswith(".ipynb") else name
+        if name not in catalog:
+            raise UsageError(f"unknown notebook '{name}'; allowed: {', '.join(catalog)}")
+        specs.append(catalog[name])
+    src_hash = source_hash()
+    jobs = []
+    for spec in specs:
+        overrides: dict[str, Any] = {}
+        for pname, text in raw_params:
+            if pname in catalog_mod.SYSTEM_PARAMS:
+                raise UsageError(f"parameter '{pname}' is set by the runner; use --profile / --results-dir")
+            try:
+                overrides[pname] = spec.param(pname).parse(text)
+            except ParamError as err:
+                raise UsageError(f"{err} (notebook '{spec.name}')") from None
+        params = catalog_mod.resolve(spec, profile, overrides)
+        source = root / spec.path
+        if not source.is_file():
+            raise UsageError(f"notebook '{spec.name}' has no file {source}")
+        jobs.append(Job(spec.name, profile, params, source, results_dir / profile, root,
+                        cache_key(source, params, profile, src_hash)))
+    return jobs
+
+
+def check_data(jobs: Iterable[Job], catalog: Mapping[str, NotebookSpec]) -> None:
+    from . import data
+
+    for job in jobs:
+        for pname in catalog[job.name].data_params:
+            message = data.available(job.params[pname], job.params.get("data_source", "auto"))
+            if message:
+                raise MissingDataError(f"notebook '{job.name}': {message}")
+
+
+def is_cached(job: Job) -> bool:
+    run_file = job.final_dir / "run.json"
+    if not run_file.is_file() or not (job.final_dir / f"{job.name}.ipynb").is_file():
+        return False
+    try:
+        return read_json(run_file).get("cache_key") == job.key
+    except (OSError, ValueError):
+        return False
+
+
+def list_text(catalog: Mapping[str, NotebookSpec]) -> str:
+    lines = [f"profiles: {', '.join(PROFILES)}", ""]
+    for spec in catalog.values():
+        lines.append(f"{spec.name}: {spec.title}  [claims: {', '.join(spec.claims)}]")
+        for p in spec.params:
+            defaults = ", ".join(f"{prof}={_show(p.default(prof))}" for prof in PROFILES)
+            lines.append(f"  {p.name:<14} {defaults}")
+            lines.append(f"  {'':<14} {p.help}; {p.allowed()}")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, list):
+        return ",".join(map(str, value))
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
+def main(
+    argv: Sequence[str] | None = None,
+    catalog: Mapping[str, NotebookSpec] | None = None,
+    root: Path | None = None,
+    executor: Executor | None = None,
+) -> int:
+    from .study import repo_root
+
+    catalog = catalog_mod.NOTEBOOKS if catalog is None else catalog
+    try:
+        args = build_parser().parse_args(argv)
+        if args.list:
+            print(list_text(catalog))
+            return EXIT_OK
+        if args.jobs < 1:
+            raise UsageError(f"--jobs must be at least 1, got {args.jobs}")
+        root = Path(root or repo_root()).resolve()
+        results_dir = Path(args.results_dir).resolve() if args.results_dir else root / "results"
+        jobs = plan(args.notebooks, args.profile, args.param, catalog, root, results_dir)
+        check_data(jobs, catalog)
+    except (UsageError, ParamError) as err:
+        print(f"initstudy run: error: {err}", file=sys.stderr)
+        return EXIT_USAGE
+    except MissingDataError as err:
+        print(f"initstudy run: missing data: {err}", file=sys.stderr)
+        return EXIT_DATA
+
+    for profile_root in {job.results_root for job in jobs}:
+        clean_stale_staging(profile_root)
+    todo = [job for job in jobs if args.force or not is_cached(job)]
+    for job in jobs:
+        if job not in todo:
+            print(f"{job.name} [{job.profile}]: cached (key {job.key[:12]}), not executed")
+    outcomes: list[Outcome] = []
+    if todo:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=len(todo), desc=f"notebooks ({args.profile})", unit="nb", disable=args.no_progress)
+
+        def on_done(outcome: Outcome) -> None:
+            promote(outcome)
+            if outcome.status == "executed":
+                msg = f"{outcome.job.name} [{outcome.job.profile}]: executed in {outcome.wall_s:.1f} s"
+            else:
+                msg = (f"{outcome.job.name} [{outcome.job.profile}]: FAILED after {outcome.wall_s:.1f} s: "
+                       f"{outcome.error} (executed notebook kept in {outcome.extra.get('failed_dir')}; "
+                       f"earlier results left as they were)")
+            bar.write(msg)
+            bar.update(1)
+
+        executor = executor or (SerialExecutor() if args.jobs == 1 else PoolExecutor(args.jobs))
+        try:
+            outcomes = executor.run(todo, on_done)
+        except KeyboardInterrupt:
+            bar.close()
+            print("initstudy run: interrupted; earlier results left as they were", file=sys.stderr)
+            for profile_root in {job.results_root for job in todo}:
+                clean_stale_staging(profile_root, own=True)
+            return EXIT_INTERRUPTED
+        bar.close()
+    from .claims import write_summary
+
+    for profile_root in sorted({job.results_root for job in jobs}):
+        write_summary(profile_root, catalog)
+    failed = [o for o in outcomes if o.status != "executed"]
+    return EXIT_FAILED if failed else EXIT_OK

@@ -1,0 +1,191 @@
+"""The session of one notebook run: parameters, provenance, tables, figures and verdicts.
+
+A chapter notebook starts with a tagged ``parameters`` cell (papermill) and then::
+
+    run = Run.start("zero_init", globals())   # validates parameters, records provenance
+    ...
+    run.table(df, "training")                 # tidy CSV, written atomically
+    run.figure(fig, "fig-zero-symmetry-distance")
+    run.verdict("zero-symmetry", measurements)  # computed from the ledger's criterion
+    run.finish()                              # wall time; shows the provenance
+
+Everything goes under ``results_dir`` (given by the runner: a staging folder that replaces
+the earlier results only once the whole notebook has succeeded).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Mapping
+
+import pandas as pd
+
+from . import catalog, claims, figures, results
+
+__all__ = ["Run", "repo_root", "resolve_device"]
+
+
+def repo_root(start: str | os.PathLike | None = None) -> Path:
+    """The book's root: $INITSTUDY_ROOT, else the nearest folder upwards (from ``start`` or
+    the current folder) holding ``_toc.yml`` and ``notebooks/``, else the current folder."""
+    if os.environ.get("INITSTUDY_ROOT"):
+        return Path(os.environ["INITSTUDY_ROOT"]).resolve()
+    here = Path(start or os.getcwd()).resolve()
+    for folder in (here, *here.parents):
+        if (folder / "_toc.yml").is_file() and (folder / "notebooks").is_dir():
+            return folder
+    return here
+
+
+def resolve_device(device: str) -> str:
+    """"auto" -> "cuda" when a GPU is visible, else "cpu"; "cuda" without a GPU is an error."""
+    import torch
+
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device == "cuda" and not torch.cuda.is_available():
+        raise catalog.ParamError("parameter 'device' is 'cuda' but no CUDA device is visible; use auto or cpu")
+    return device
+
+
+class Run:
+    """One execution of one notebook. Build it with :meth:`start`."""
+
+    def __init__(self, spec: catalog.NotebookSpec, profile: str, params: dict, results_dir: Path, device: str):
+        self.spec = spec
+        self.profile = profile
+        self.params = params
+        self.results_dir = results_dir
+        self.device = device
+        self.seeds = catalog.seeds_list(params["seeds"])
+        self.judgements: dict[str, claims.Judgement] = {}
+        self.measurements: dict[str, dict] = {}
+        self._t0 = time.perf_counter()
+        self.provenance = results.provenance(
+            notebook=spec.name, profile=profile, params=params, device=device, root=repo_root()
+        )
+
+    @classmethod
+    def start(cls, notebook: str, namespace: Mapping[str, Any]) -> "Run":
+        """Validate the notebook's parameters (taken from ``namespace``, usually
+        ``globals()``; ``None`` means the profile's default), seed nothing yet, set the
+        figure style and record provenance."""
+        spec = catalog.notebook(notebook)
+        profile = namespace.get("profile", "cpu")
+        overrides = {p.name: namespace.get(p.name) for p in spec.params}
+        params = catalog.resolve(spec, profile, overrides)
+        device = resolve_device(params["device"])
+        results_dir = namespace.get("results_dir") or repo_root() / "results" / profile / "manual" / notebook
+        results_dir = Path(results_dir)
+        results_dir.mkdir(parents=True, exist_ok=True)
+        import torch
+
+        if device == "cpu":
+            torch.use_deterministic_algorithms(True)
+        figures.set_style()
+        run = cls(spec, profile, params, results_dir, device)
+        run._show_header()
+        return run
+
+    # ------------------------------------------------------------------ outputs
+    def table(self, df: pd.DataFrame, name: str) -> Path:
+        """Save a tidy table as ``tables/<name>.csv``."""
+        return results.save_table(df, self.results_dir / "tables" / f"{name}.csv")
+
+    def figure(self, fig, fig_id: str, claims_shown: tuple[str, ...] = ()) -> dict:
+        """Publish a figure under its stable id (PNG + SVG + glue for the book)."""
+        topic_claims = claims_shown or tuple(c for c in self.spec.claims if fig_id.startswith(f"fig-{c}-"))
+        return figures.publish(
+            fig, fig_id, self.results_dir / "figures",
+            params={**self.params, "profile": self.profile}, claims=topic_claims,
+        )
+
+    def glue(self, key: str, value: Any) -> None:
+        """Make a computed value citable from the book's text: numbers as
+        ``{glue:text}`key:.2f```, strings (verdicts, sentences) as ``{glue:md}`key```."""
+        if figures._in_notebook():
+            from IPython.display import Markdown
+            from myst_nb import glue
+
+            glue(key, Markdown(value) if isinstance(value, str) else value, display=False)
+
+    def glue_all(self, values: Mapping[str, Any]) -> None:
+        for key, value in values.items():
+            self.glue(key, value)
+
+    def verdict(self, claim_id: str, measurements: Mapping[str, Any], figures_shown: tuple[str, ...] = ()):
+        """Judge ``claim_id`` from per-seed ``measurements`` by the ledger's criterion, store
+        it for the claims summary, glue ``verdict-<id>`` for the text, and return it."""
+        claim = claims.claim(claim_id)
+        if claim_id not in self.spec.claims:
+            raise ValueError(f"notebook {self.spec.name!r} does not settle claim {claim_id!r}")
+        values = {k: [float(x) for x in (v if isinstance(v, (list, tuple)) else list(v))]
+                  for k, v in measurements.items()}
+        judgement = claims.judge(claim, values)
+        self.judgements[claim_id] = judgement
+        self.measurements[claim_id] = values
+        self.glue(f"verdict-{claim_id}", judgement.verdict)
+        self._write_claims(figures_shown)
+        return judgement
+
+    def verdict_table(self) -> pd.DataFrame:
+        """The checks behind every verdict so far, as a table to show in the notebook."""
+        rows = []
+        for cid, j in self.judgements.items():
+            for c in j.checks:
+                rows.append({"claim": cid, "verdict": j.verdict, "metric": c.metric, "rule": c.rule,
+                             "mean": c.mean, "95% CI low": c.low, "95% CI high": c.high, "n": c.n,
+                             "check": c.status})
+        return pd.DataFrame(rows)
+
+    def _write_claims(self, figures_shown: tuple[str, ...]) -> None:
+        rows = []
+        for cid, j in self.judgements.items():
+            claim = claims.claim(cid)
+            rows.append(
+                {
+                    "id": cid,
+                    "verdict": j.verdict,
+                    "explanation": j.explanation(),
+                    "criterion": claim.criterion.text(),
+                    "checks": [vars(c) for c in j.checks],
+                    "measurements": self.measurements[cid],
+                    "profile": self.profile,
+                    "seeds": self.seeds,
+                    "notebook": self.spec.name,
+                    "figures": list(figures_shown or claim.figures),
+                }
+            )
+        results.atomic_write_json(self.results_dir / "claims.json", rows)
+
+    def finish(self) -> pd.DataFrame:
+        """Record the wall time, write ``provenance.json`` and return it as a table."""
+        self.provenance["wall_time_s"] = round(time.perf_counter() - self._t0, 3)
+        self.provenance["finished"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        results.atomic_write_json(self.results_dir / "provenance.json", self.provenance)
+        return provenance_table(self.provenance)
+
+    def _show_header(self) -> None:
+        if figures._in_notebook():
+            from IPython.display import Markdown, display
+
+            git = self.provenance["git"]
+            commit = (git["commit"] or "unknown")[:10] + (" (uncommitted changes)" if git.get("dirty") else "")
+            display(Markdown(
+                f"*Run of `{self.spec.name}` at the **{self.profile}** profile on `{self.device}`, "
+                f"seeds {self.seeds}, commit `{commit}`. Parameters and full provenance are at the end.*"
+            ))
+
+
+def provenance_table(prov: Mapping[str, Any]) -> pd.DataFrame:
+    """A provenance record as a two-column table (nested keys flattened)."""
+    rows = []
+    for key, value in prov.items():
+        if isinstance(value, Mapping):
+            rows.extend({"what": f"{key}.{k}", "value": str(v)} for k, v in value.items())
+        else:
+            rows.append({"what": key, "value": str(value)})
+    return pd.DataFrame(rows)

@@ -1,0 +1,163 @@
+"""A plain, deterministic training loop that records tidy per-step rows.
+
+A run that produces a non-finite loss (NaN or Inf) is *diverged*: the loop records
+``diverged_at = k`` (the step whose loss was not finite) and stops cleanly, so a sweep over
+learning rates or depths goes on with the next run instead of crashing.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, asdict
+from typing import Callable, Iterable
+
+import pandas as pd
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from .data import Dataset, batches
+
+__all__ = ["TrainConfig", "TrainResult", "train", "evaluate", "make_optimizer", "grad_norms"]
+
+Recorder = Callable[[nn.Module, int], Iterable[dict]]
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """What one training run does. ``steps`` counts optimiser updates."""
+
+    steps: int
+    batch_size: int = 64
+    lr: float = 0.1
+    optimizer: str = "sgd"
+    momentum: float = 0.0
+    weight_decay: float = 0.0
+    eval_every: int = 50
+    seed: int = 0
+
+    def __post_init__(self):
+        if self.steps < 0:
+            raise ValueError(f"steps must be >= 0, got {self.steps}")
+        if self.batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {self.batch_size}")
+        if self.optimizer not in ("sgd", "adam"):
+            raise ValueError(f"optimizer must be 'sgd' or 'adam', got {self.optimizer!r}")
+        if self.eval_every < 1:
+            raise ValueError(f"eval_every must be >= 1, got {self.eval_every}")
+
+
+@dataclass
+class TrainResult:
+    """The outcome of :func:`train`: tidy history rows and how the run ended."""
+
+    history: pd.DataFrame
+    steps_done: int
+    diverged_at: int | None
+    final: dict = field(default_factory=dict)
+
+    @property
+    def diverged(self) -> bool:
+        return self.diverged_at is not None
+
+
+def make_optimizer(params, config: TrainConfig) -> torch.optim.Optimizer:
+    """SGD (with optional momentum) or Adam, from a :class:`TrainConfig`."""
+    if config.optimizer == "sgd":
+        return torch.optim.SGD(params, lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay)
+    return torch.optim.Adam(params, lr=config.lr, weight_decay=config.weight_decay)
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int = 1024) -> dict:
+    """Mean cross-entropy loss and accuracy of ``model`` on ``(x, y)``; NaN loss when the
+    outputs are not finite."""
+    was_training = model.training
+    model.eval()
+    total_loss, correct = 0.0, 0
+    for start in range(0, len(y), batch_size):
+        out = model(x[start : start + batch_size])
+        target = y[start : start + batch_size]
+        total_loss += F.cross_entropy(out, target, reduction="sum").item()
+        correct += (out.argmax(1) == target).sum().item()
+    model.train(was_training)
+    loss = total_loss / len(y)
+    return {"loss": loss if math.isfinite(loss) else float("nan"), "accuracy": correct / len(y)}
+
+
+def grad_norms(model: nn.Module) -> dict[str, float]:
+    """L2 norm of the gradient of every parameter that has one, by parameter name."""
+    return {name: p.grad.norm().item() for name, p in model.named_parameters() if p.grad is not None}
+
+
+def train(
+    model: nn.Module,
+    data: Dataset,
+    config: TrainConfig,
+    record: Recorder | None = None,
+    record_every: int | None = None,
+    record_at: Iterable[int] = (),
+) -> TrainResult:
+    """Train ``model`` on ``data`` for ``config.steps`` updates with cross-entropy.
+
+    History rows (a tidy DataFrame with columns ``step, split, metric, value`` plus any the
+    recorder adds): the training loss of every step; test loss and accuracy at step 0,
+    every ``eval_every`` steps and at the end; and whatever ``record(model, step)`` returns
+    at step 0, every ``record_every`` steps, at the steps in ``record_at`` and at the end
+    (after the update of that step, with that step's gradients still in ``.grad``).
+
+    Batches come from a generator seeded with ``config.seed``, so the same seed, model and
+    data give the same run on the CPU.
+    """
+    gen = torch.Generator().manual_seed(config.seed)
+    stream = batches(data.x_train, data.y_train, config.batch_size, gen)
+    opt = make_optimizer(model.parameters(), config)
+    rows: list[dict] = []
+    record_every = record_every or config.eval_every
+    record_at = set(record_at)
+
+    def log_eval(step: int) -> dict:
+        scores = evaluate(model, data.x_test, data.y_test)
+        for metric, value in scores.items():
+            rows.append({"step": step, "split": "test", "metric": metric, "value": value})
+        return scores
+
+    def log_record(step: int) -> None:
+        if record is not None:
+            for row in record(model, step):
+                rows.append({"step": step, "split": "probe", **row})
+
+    scores = log_eval(0)
+    log_record(0)
+    model.train()
+    diverged_at = None
+    step = 0
+    for step in range(1, config.steps + 1):
+        xb, yb = next(stream)
+        opt.zero_grad(set_to_none=True)
+        loss = F.cross_entropy(model(xb), yb)
+        if not torch.isfinite(loss):
+            diverged_at = step
+            rows.append({"step": step, "split": "train", "metric": "loss", "value": float("nan")})
+            break
+        loss.backward()
+        opt.step()
+        rows.append({"step": step, "split": "train", "metric": "loss", "value": loss.item()})
+        last = step == config.steps
+        if step % config.eval_every == 0 or last:
+            scores = log_eval(step)
+        if step % record_every == 0 or step in record_at or last:
+            log_record(step)
+    steps_done = step if diverged_at is None else diverged_at - 1
+    if diverged_at is not None:
+        scores = {"loss": float("nan"), "accuracy": evaluate(model, data.x_test, data.y_test)["accuracy"]}
+        rows.append({"step": diverged_at, "split": "test", "metric": "accuracy", "value": scores["accuracy"]})
+    final = {"test_loss": scores["loss"], "test_accuracy": scores["accuracy"], "steps_done": steps_done,
+             "diverged_at": diverged_at}
+    history = pd.DataFrame(rows)
+    return TrainResult(history=history, steps_done=steps_done, diverged_at=diverged_at, final=final)
+
+
+def config_dict(config: TrainConfig) -> dict:
+    """A :class:`TrainConfig` as a plain dict (for provenance)."""
+    return asdict(config)

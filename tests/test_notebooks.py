@@ -1,0 +1,89 @@
+"""Committed notebooks are stripped and declare exactly their parameters; every notebook runs
+at the smoke profile through papermill and leaves well-formed results and claims rows."""
+
+import ast
+import json
+import math
+
+import pandas as pd
+import pytest
+from conftest import ROOT
+
+from initstudy import catalog, claims
+from initstudy.figures import FIGURE_ID, captions_from_notebook, read_manifest
+
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
+
+
+def test_every_declared_notebook_exists_and_no_other():
+    assert sorted(p.stem for p in NOTEBOOKS) == sorted(catalog.NOTEBOOKS)
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_committed_notebook_is_stripped_and_declares_its_parameters(path):
+    nb = json.loads(path.read_text())
+    assert nb["metadata"]["kernelspec"]["name"] == "python3"
+    code = [c for c in nb["cells"] if c["cell_type"] == "code"]
+    for cell in code:
+        assert cell.get("outputs") == [] and cell.get("execution_count") is None
+    tagged = [c for c in code if "parameters" in c.get("metadata", {}).get("tags", [])]
+    assert len(tagged) == 1
+    tree = ast.parse("".join(tagged[0]["source"]))
+    names = [t.id for node in tree.body if isinstance(node, ast.Assign) for t in node.targets]
+    spec = catalog.NOTEBOOKS[path.stem]
+    assert names == ["profile", "results_dir"] + [p.name for p in spec.params]
+    values = {t.id: ast.literal_eval(node.value) for node in tree.body if isinstance(node, ast.Assign)
+              for t in node.targets}
+    # defaults live in the declaration only: the notebook leaves every parameter at None
+    assert all(values[p.name] is None for p in spec.params)
+
+
+@pytest.mark.parametrize("name", sorted(catalog.NOTEBOOKS))
+def test_smoke_run_results_are_well_formed(smoke_results, name):
+    folder = smoke_results / name
+    spec = catalog.NOTEBOOKS[name]
+    executed = json.loads((folder / f"{name}.ipynb").read_text())
+    errors = [o for c in executed["cells"] for o in c.get("outputs", []) if o.get("output_type") == "error"]
+    assert not errors
+    run = json.loads((folder / "run.json").read_text())
+    assert run["profile"] == "smoke" and len(run["cache_key"]) == 64
+    prov = json.loads((folder / "provenance.json").read_text())
+    for key in ("git", "packages", "device", "profile", "params", "wall_time_s"):
+        assert key in prov
+    assert prov["params"]["seeds"] == spec.param("seeds").default("smoke")
+    tables = list((folder / "tables").glob("*.csv"))
+    assert tables
+    for table in tables:
+        df = pd.read_csv(table)
+        assert len(df) > 0
+    rows = json.loads((folder / "claims.json").read_text())
+    assert sorted(r["id"] for r in rows) == sorted(spec.claims)
+    for row in rows:
+        assert row["verdict"] in claims.VERDICTS and row["profile"] == "smoke" and row["notebook"] == name
+        ledger = claims.LEDGER[row["id"]]
+        assert [c["metric"] for c in row["checks"]] == [c.metric for c in ledger.criterion.checks]
+        for check in ledger.criterion.checks:
+            values = row["measurements"][check.metric]
+            assert len(values) == len(catalog.seeds_list(prov["params"]["seeds"]))
+            assert all(isinstance(v, float) and not math.isinf(v) for v in values)
+    manifest = read_manifest(folder / "figures")
+    captions = captions_from_notebook(folder / f"{name}.ipynb")
+    assert {e["id"] for e in manifest} == set(captions)  # every figure shown with a caption, and only those
+    for entry in manifest:
+        assert FIGURE_ID.match(entry["id"])
+        for fmt in ("png", "svg"):
+            assert (folder / "figures" / entry["files"][fmt]).stat().st_size > 1000
+    for row in rows:
+        assert set(row["figures"]) <= {e["id"] for e in manifest}
+
+
+def test_zero_init_smoke_measures_exact_symmetry(smoke_results):
+    """Whatever the profile, all-zero weights give bitwise-identical units (the theory is exact)."""
+    rows = {r["id"]: r for r in json.loads((smoke_results / "zero_init" / "claims.json").read_text())}
+    assert rows["zero-symmetry"]["measurements"]["zero_units_rel_distance"] == [0.0, 0.0, 0.0]
+    assert rows["zero-symmetry"]["measurements"]["zero_max_rank"] == [1.0, 1.0, 1.0]
+    grads = pd.read_csv(smoke_results / "zero_init" / "tables" / "zero_init_max_gradient_norms.csv")
+    dead = grads[grads["activation"].isin(["tanh", "relu"]) & (grads["layer"] != "out")]
+    assert (dead[["weight_grad_norm", "bias_grad_norm"]].to_numpy() == 0.0).all()
+    out = grads[grads["activation"].isin(["tanh", "relu"]) & (grads["layer"] == "out")]
+    assert (out["weight_grad_norm"] == 0.0).all() and (out["bias_grad_norm"] > 0.0).all()

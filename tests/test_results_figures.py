@@ -1,0 +1,81 @@
+import json
+import os
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import pandas as pd  # noqa: E402
+import pytest  # noqa: E402
+
+from initstudy import figures, results  # noqa: E402
+
+
+def test_save_table_round_trip_and_bytes(tmp_path):
+    df = pd.DataFrame({"a": [0.1, 1 / 3], "b": ["x", "y"]})
+    path = results.save_table(df, tmp_path / "t" / "table.csv")
+    back = results.read_table(path)
+    assert back["a"].tolist() == [0.1, 1 / 3]
+    first = path.read_bytes()
+    results.save_table(df, path)
+    assert path.read_bytes() == first
+
+
+def test_failed_write_leaves_the_old_file(tmp_path, monkeypatch):
+    path = tmp_path / "claims.json"
+    results.atomic_write_json(path, {"ok": 1})
+    with pytest.raises(TypeError):
+        results.atomic_write_json(path, {"bad": object()})
+    assert json.loads(path.read_text()) == {"ok": 1}
+
+    def boom(*a, **k):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(os, "fsync", boom)
+    with pytest.raises(OSError):
+        results.atomic_write_text(path, "new")
+    assert json.loads(path.read_text()) == {"ok": 1}
+    assert [p.name for p in tmp_path.iterdir()] == ["claims.json"]  # no temp file left
+
+
+def test_provenance_has_everything(tmp_path):
+    prov = results.provenance(notebook="nb", profile="smoke", params={"seeds": 2}, device="cpu")
+    for key in ("git", "packages", "python", "platform", "device", "profile", "params", "started",
+                "torch_threads"):
+        assert key in prov
+    assert prov["packages"]["torch"] == "2.14.1" and prov["packages"]["torchvision"] == "0.29.1"
+    assert results.git_commit(tmp_path) == {"commit": None, "dirty": None}
+
+
+def test_publish_writes_png_svg_and_manifest(tmp_path):
+    fig, ax = plt.subplots()
+    ax.plot([0, 1], [1, 0])
+    entry = figures.publish(fig, "fig-zero-symmetry-test", tmp_path, params={"seeds": 3})
+    assert (tmp_path / "fig-zero-symmetry-test.png").read_bytes()[:4] == b"\x89PNG"
+    assert b"<svg" in (tmp_path / "fig-zero-symmetry-test.svg").read_bytes()[:400]
+    assert figures.read_manifest(tmp_path) == [entry]
+    fig2, _ = plt.subplots()
+    figures.publish(fig2, "fig-zero-symmetry-test", tmp_path)  # replaced, not duplicated
+    assert len(figures.read_manifest(tmp_path)) == 1
+    with pytest.raises(ValueError, match="figure id"):
+        figures.publish(fig2, "Figure 1", tmp_path)
+
+
+def test_svg_export_is_deterministic(tmp_path):
+    figures.set_style()
+    outs = []
+    for i in range(2):
+        fig, ax = plt.subplots()
+        ax.plot([0, 1, 2], [1, 0, 1])
+        figures.publish(fig, "fig-test-determinism", tmp_path / str(i))
+        outs.append((tmp_path / str(i) / "fig-test-determinism.svg").read_bytes())
+    assert outs[0] == outs[1]
+
+
+def test_captions_from_notebook(tmp_path):
+    nb = {"cells": [{"cell_type": "markdown", "source": [
+        "Text.\n", "```{glue:figure} fig-a-b\n", ":name: fig-a-b\n", "\n", "The caption\n", "on two lines.\n",
+        "```\n"]}]}
+    path = tmp_path / "nb.ipynb"
+    path.write_text(json.dumps(nb))
+    assert figures.captions_from_notebook(path) == {"fig-a-b": "The caption on two lines."}

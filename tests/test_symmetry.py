@@ -1,0 +1,86 @@
+import pandas as pd
+import pytest
+import torch
+from torch import nn
+
+from initstudy import symmetry
+
+
+def test_distances_literal():
+    rows = torch.tensor([[0.0, 0.0], [3.0, 4.0], [0.0, 4.0]])
+    assert symmetry.max_pairwise_distance(rows) == 5.0
+    assert symmetry.relative_max_pairwise_distance(rows) == 1.0
+    assert symmetry.relative_max_pairwise_distance(torch.zeros(4, 3)) == 0.0
+    assert symmetry.max_pairwise_distance(torch.ones(1, 3)) == 0.0
+
+
+def test_distance_sees_float32_rounding_that_cdist_hides():
+    w = torch.full((64, 784), 0.3)
+    w[5, 7] = torch.nextafter(torch.tensor(0.3), torch.tensor(1.0))  # one ulp apart
+    assert symmetry.max_pairwise_distance(w) > 0.0
+    assert symmetry.max_pairwise_distance(torch.full((64, 784), 0.3)) == 0.0
+
+
+def test_ranks_literal():
+    assert symmetry.numerical_rank(torch.tensor([[1.0, 2.0], [2.0, 4.0]])) == 1
+    assert symmetry.numerical_rank(torch.zeros(3, 3)) == 0
+    assert symmetry.numerical_rank(torch.eye(5)) == 5
+    assert symmetry.stable_rank(torch.eye(3)) == 3.0
+    assert symmetry.stable_rank(torch.diag(torch.tensor([2.0, 1.0]))) == pytest.approx(1.25)
+    assert symmetry.stable_rank(torch.zeros(2, 2)) == 0.0
+
+
+def test_layer_symmetry_of_a_constant_layer():
+    layer = nn.Linear(5, 4)
+    nn.init.constant_(layer.weight, 0.1)
+    nn.init.zeros_(layer.bias)
+    s = symmetry.layer_symmetry(layer, outputs=torch.ones(7, 4))
+    assert s["weight_distance"] == 0.0 and s["numerical_rank"] == 1.0 and s["output_rel_distance"] == 0.0
+
+
+def test_tiny_network_same_start_stays_identical():
+    trace = symmetry.tiny_network_trace([[1.0, -2.0, 0.5]], [1.0], weight=0.0, steps=4)
+    assert symmetry.units_identical(trace)
+    assert len(trace) == 10 and set(trace["unit"]) == {"h1", "h2"}
+    # step 0, sigmoid(0) = 1/2, output 2 * 0.5 * 0.5 = 0.5, loss (0.5 - 1)^2 = 0.25
+    assert trace.loc[0, "output"] == 0.5 and trace.loc[0, "loss"] == 0.25
+    assert trace.loc[0, "grad_w"] == [-0.125, 0.25, -0.0625]
+
+
+def test_tiny_network_different_biases_break_equality_not_direction():
+    trace = symmetry.tiny_network_trace([[1.0, -2.0, 0.5]], [1.0], weight=0.0,
+                                        bias=torch.tensor([0.5, -1.0]), steps=1)
+    assert not symmetry.units_identical(trace)
+    w1, w2 = (torch.tensor(w) for w in trace[trace["step"] == 1]["w"])
+    cos = torch.dot(w1, w2) / (w1.norm() * w2.norm())
+    assert cos.item() == pytest.approx(1.0, abs=1e-6)  # parallel rows after the first step
+
+
+def _fake_sweep() -> pd.DataFrame:
+    rows = []
+    for seed in (0, 1, 2):
+        for init, acc in (("zero", 0.1), ("kaiming", 0.8), ("zero-weights-random-bias", 0.7), ("constant", 0.2)):
+            for act in ("sigmoid", "relu"):
+                for step in (0, 10):
+                    rows.append(dict(init=init, activation=act, depth=1, seed=seed, step=step, split="test",
+                                     metric="accuracy", layer=None, value=acc if step else 0.1))
+                    for metric, value in (("weight_rel_distance", 0.0 if "zero" == init else 1.5),
+                                          ("numerical_rank", 1.0), ("weight_norm", 0.5 if step else 0.0),
+                                          ("stable_rank", 1.0), ("output_rel_distance", 1.0)):
+                        rows.append(dict(init=init, activation=act, depth=1, seed=seed, step=step,
+                                         split="probe", metric=metric, layer="fc1", value=value))
+    return pd.DataFrame(rows)
+
+
+def test_zero_init_measurements_from_a_sweep_table():
+    m = symmetry.zero_init_measurements(_fake_sweep())
+    assert m["zero-symmetry"]["zero_units_rel_distance"] == [0.0, 0.0, 0.0]
+    assert m["zero-symmetry"]["zero_accuracy_gap"] == pytest.approx([70.0, 70.0, 70.0])
+    assert m["zero-symmetry"]["control_accuracy"] == pytest.approx([0.8] * 3)
+    assert m["zero-random-bias"]["zrb_weight_norm"] == [0.5, 0.5, 0.5]
+    assert m["zero-random-bias"]["zrb_units_rel_distance"] == [1.5, 1.5, 1.5]
+
+
+def test_unknown_init():
+    with pytest.raises(ValueError, match="allowed"):
+        symmetry.init_for_symmetry(nn.Linear(2, 2), "xavier", "relu", 0)
