@@ -77,7 +77,7 @@ def test_zero_init_measurements_from_a_sweep_table():
     assert m["zero-symmetry"]["zero_units_rel_distance"] == [0.0, 0.0, 0.0]
     assert m["zero-symmetry"]["zero_accuracy_gap"] == pytest.approx([70.0, 70.0, 70.0])
     assert m["zero-symmetry"]["control_accuracy"] == pytest.approx([0.8] * 3)
-    assert m["zero-random-bias"]["zrb_weight_norm"] == [0.5, 0.5, 0.5]
+    assert m["zero-random-bias"]["zrb_log10_weight_norm"] == pytest.approx([-0.30103] * 3, abs=1e-5)
     assert m["zero-random-bias"]["zrb_units_rel_distance"] == [1.5, 1.5, 1.5]
 
 

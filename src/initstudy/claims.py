@@ -14,7 +14,7 @@ per seed; the check uses the mean and its two-sided 95 % t confidence interval:
 - ``within t +- m``: holds if the interval lies inside [t - m, t + m] (equivalence), fails
   if it lies wholly outside;
 - anything else (the interval straddles the line, or fewer seeds than the check needs) is
-  *unsettled*.
+  *unsettled*. A NaN value counts as not measured (it lowers the number of seeds).
 
 The verdict: any check unsettled -> "inconclusive at this profile"; all hold ->
 "reproduced"; none hold -> "not reproduced"; some hold -> "partly reproduced".
@@ -249,13 +249,15 @@ _LEDGER: list[Claim] = [
         "the hidden units still stay identical (symmetric).",
         "Zero initialisation",
         "From zero weights and N(0, 1) biases, trained as for zero-symmetry: the norm of the "
-        "first hidden layer's weights at the end, and the largest relative distance between two "
+        "first hidden layer's weights at the end (log10), and the largest relative distance between two "
         "units' incoming weight rows at the end (identical units have distance 0; the rank is "
         "reported beside it to show whether rows are parallel).",
         Criterion(
             (
-                Check("zrb_weight_norm", ">=", 1e-3,
-                      "the hidden weights become non-zero (smallest final norm over activations and depths)"),
+                Check("zrb_log10_weight_norm", ">=", -3.0,
+                      "the hidden weights become non-zero: log10 of the smallest final norm of the first "
+                      "hidden layer over activations and depths is at least -3 (judged on a log scale: "
+                      "these norms spread over orders of magnitude between seeds)"),
                 Check("zrb_units_rel_distance", "<=", 1e-4,
                       "the units' weight rows stay identical up to float32 rounding (largest over activations and depths)"),
             )

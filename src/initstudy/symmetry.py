@@ -291,8 +291,11 @@ def zero_init_measurements(df: pd.DataFrame) -> dict[str, dict[str, list[float]]
             "control_accuracy": control_min,
         },
         "zero-random-bias": {
-            "zrb_weight_norm": per_seed(
-                _metric(df[last], "weight_norm", init="zero-weights-random-bias", layer="fc1"), "min"),
+            "zrb_log10_weight_norm": [  # a norm of exactly 0 counts as 1e-30
+                math.log10(max(v, 1e-30))
+                for v in per_seed(_metric(df[last], "weight_norm", init="zero-weights-random-bias", layer="fc1"),
+                                  "min")
+            ],
             "zrb_units_rel_distance": per_seed(
                 _metric(df[last], "weight_rel_distance", init="zero-weights-random-bias"), "max"),
         },
@@ -372,7 +375,7 @@ def reading_zero_symmetry(judgement, findings: dict[str, float]) -> str:
 
 def reading_zero_random_bias(judgement, findings: dict[str, float]) -> str:
     """The chapter's reading of the ``zero-random-bias`` verdict, chosen by which checks held."""
-    moved = _status(judgement, "zrb_weight_norm")
+    moved = _status(judgement, "zrb_log10_weight_norm")
     identical = _status(judgement, "zrb_units_rel_distance")
     parts = []
     parts.append({"holds": "The first half holds: the weights became non-zero.",

@@ -1,0 +1,118 @@
+"""``make bench``: wall times measured, never asserted.
+
+Prints one table: every notebook at the smoke profile (median of several forced runs into a
+temporary results folder) and at the cpu profile (one forced run into ``results/cpu``, which
+is what ``make book`` would produce), the whole cpu book (runs plus the book build), the
+set-up time recorded when the venv was installed, the set-up check when nothing changed,
+and the no-change ``make book``. Each line carries its budget for the study's 2-core
+machines and the measured/budget ratio. Timings are noisy there: read medians and ratios.
+
+Options: ``--smoke-repeats N`` (default 3), ``--skip-cpu`` (smoke and the no-change rebuild
+only), ``--json PATH`` (also write the table).
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from .catalog import NOTEBOOKS
+from .results import atomic_write_json, read_json
+from .study import repo_root
+
+BUDGET_S = {"smoke": 30.0, "cpu": 300.0, "book": 1800.0, "rebuild": 30.0}
+
+
+def _timed(cmd: list[str], cwd: Path) -> tuple[float, int]:
+    t0 = time.perf_counter()
+    proc = subprocess.run(cmd, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    if proc.returncode != 0:
+        print(proc.stderr[-2000:], file=sys.stderr)
+    return time.perf_counter() - t0, proc.returncode
+
+
+def _run_cmd(name: str, profile: str, results_dir: Path | None) -> list[str]:
+    cmd = [sys.executable, "-m", "initstudy", "run", name, "--profile", profile, "--force", "--no-progress"]
+    return cmd + (["--results-dir", str(results_dir)] if results_dir else [])
+
+
+def measure(smoke_repeats: int = 3, skip_cpu: bool = False) -> list[dict]:
+    root = repo_root()
+    rows: list[dict] = []
+
+    def add(what: str, profile: str, times: list[float], budget: float | None, note: str = "") -> None:
+        med = statistics.median(times)
+        rows.append({"what": what, "profile": profile, "runs": len(times), "median_s": round(med, 2),
+                     "min_s": round(min(times), 2), "max_s": round(max(times), 2),
+                     "budget_s": budget, "ratio": round(med / budget, 3) if budget else None, "note": note})
+
+    with tempfile.TemporaryDirectory(prefix="initstudy-bench-") as tmp:
+        for name in NOTEBOOKS:
+            times, inner = [], []
+            for _ in range(smoke_repeats):
+                wall, rc = _timed(_run_cmd(name, "smoke", Path(tmp)), root)
+                if rc != 0:
+                    raise SystemExit(f"bench: {name} failed at the smoke profile")
+                times.append(wall)
+                inner.append(read_json(Path(tmp) / "smoke" / name / "run.json")["wall_time_s"])
+            add(f"{name} (runner process)", "smoke", times, BUDGET_S["smoke"])
+            add(f"{name} (papermill execution)", "smoke", inner, BUDGET_S["smoke"])
+
+    if not skip_cpu:
+        book_total = 0.0
+        for name in NOTEBOOKS:
+            wall, rc = _timed(_run_cmd(name, "cpu", None), root)
+            if rc != 0:
+                raise SystemExit(f"bench: {name} failed at the cpu profile")
+            book_total += wall
+            add(f"{name} (runner process)", "cpu", [wall], BUDGET_S["cpu"])
+        wall, rc = _timed([sys.executable, "-m", "initstudy", "book", "--profile", "cpu", "-q"], root)
+        book_total += wall
+        add("book build after the runs", "cpu", [wall], None)
+        add("whole book: every chapter + kernel start-ups + build", "cpu", [book_total], BUDGET_S["book"])
+
+    install = root / ".venv" / ".install-seconds"
+    if install.is_file():
+        add("set-up (venv + pinned packages), recorded at install", "-", [float(install.read_text())], None,
+            "measured once, when make installed the venv")
+    setup = [_timed(["make", "-s", "setup"], root)[0] for _ in range(3)]
+    add("set-up check when nothing changed (make setup)", "-", setup, None)
+    if all((root / "results" / "cpu" / n / f"{n}.ipynb").is_file() for n in NOTEBOOKS):
+        _timed(["make", "-s", "book"], root)  # bring everything up to date first
+        rebuild = [_timed(["make", "-s", "book"], root)[0] for _ in range(3)]
+        add("no-change make book", "cpu", rebuild, BUDGET_S["rebuild"])
+    return rows
+
+
+def table(rows: list[dict]) -> str:
+    head = f"{'what':<58} {'profile':<7} {'runs':>4} {'median s':>9} {'min s':>8} {'max s':>8} " \
+           f"{'budget s':>9} {'ratio':>6}"
+    lines = [head, "-" * len(head)]
+    for r in rows:
+        budget = "" if r["budget_s"] is None else f"{r['budget_s']:.0f}"
+        ratio = "" if r["ratio"] is None else f"{r['ratio']:.2f}"
+        lines.append(f"{r['what']:<58} {r['profile']:<7} {r['runs']:>4} {r['median_s']:>9.2f} {r['min_s']:>8.2f} "
+                     f"{r['max_s']:>8.2f} {budget:>9} {ratio:>6}")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m initstudy.bench")
+    parser.add_argument("--smoke-repeats", type=int, default=3)
+    parser.add_argument("--skip-cpu", action="store_true")
+    parser.add_argument("--json", default=None)
+    args = parser.parse_args(argv)
+    rows = measure(args.smoke_repeats, args.skip_cpu)
+    print(table(rows))
+    if args.json:
+        atomic_write_json(args.json, rows)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
