@@ -9,7 +9,8 @@ USAGE = """usage: python -m initstudy COMMAND ...
 commands:
   run    execute notebooks with papermill (python -m initstudy run --help)
   book   build the HTML book from one profile's results (python -m initstudy book --help)
-  data   check or fetch the data sets (python -m initstudy data --help)"""
+  data   check or fetch the data sets (python -m initstudy data --help)
+  publish  copy a profile's small result tables into published/<profile>/ for committing"""
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -30,7 +31,11 @@ def main(argv: list[str] | None = None) -> int:
         from .data_cli import main as data
 
         return data(rest)
-    print(f"initstudy: error: unknown command '{command}'; allowed: run, book, data", file=sys.stderr)
+    if command == "publish":
+        from .publish import main as publish
+
+        return publish(rest)
+    print(f"initstudy: error: unknown command '{command}'; allowed: run, book, data, publish", file=sys.stderr)
     return 2
 
 

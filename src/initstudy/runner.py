@@ -126,6 +126,8 @@ def execute(job: Job) -> Outcome:
             cwd=str(job.root),
             progress_bar=False,
             log_output=False,
+            # the kernel talks to papermill over loopback only; keep its start-up chatter out
+            extra_arguments=["--IPKernelApp.log_level=ERROR"],
         )
     except Exception as err:  # papermill's execution error carries the cell's exception
         message = f"{getattr(err, 'ename', type(err).__name__)}: {getattr(err, 'evalue', err)}"

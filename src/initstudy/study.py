@@ -141,6 +141,16 @@ class Run:
                              "check": c.status})
         return pd.DataFrame(rows)
 
+    def published_verdicts(self, profile: str = "gpu") -> pd.DataFrame | None:
+        """This notebook's verdicts from results published under ``published/<profile>/``
+        (a run made elsewhere, e.g. at paper scale), or ``None`` when there are none."""
+        path = repo_root() / "published" / profile / self.spec.name / "claims.json"
+        if not path.is_file():
+            return None
+        rows = results.read_json(path)
+        return pd.DataFrame([{"claim": r["id"], f"verdict ({profile})": r["verdict"], "seeds": r["seeds"],
+                              "evidence": r["explanation"]} for r in rows])
+
     def _write_claims(self, figures_shown: tuple[str, ...]) -> None:
         rows = []
         for cid, j in self.judgements.items():
