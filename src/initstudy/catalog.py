@@ -33,7 +33,7 @@ __all__ = [
 
 PROFILES = ("smoke", "cpu", "gpu")
 SYSTEM_PARAMS = ("profile", "results_dir")
-KINDS = ("int", "float", "str", "bool", "seeds", "list[str]", "list[int]")
+KINDS = ("int", "float", "str", "bool", "seeds", "list[str]", "list[int]", "list[float]")
 
 
 class ParamError(ValueError):
@@ -83,6 +83,8 @@ class Param:
             return "a comma-separated list of distinct values from " + ", ".join(map(str, self.choices))
         if self.kind == "list[int]":
             return f"a comma-separated list of distinct integers in {rng()}"
+        if self.kind == "list[float]":
+            return f"a comma-separated list of distinct numbers in {rng()}"
         return f"a seed count in [1, {int(self.max or 1000)}] or a comma-separated list of distinct seeds >= 0"
 
     def _error(self, value: Any) -> ParamError:
@@ -108,6 +110,8 @@ class Param:
                 value = [t.strip() for t in text.split(",")] if text else []
             elif self.kind == "list[int]":
                 value = [int(t) for t in text.split(",")] if text else []
+            elif self.kind == "list[float]":
+                value = [float(t) for t in text.split(",")] if text else []
             else:  # seeds
                 value = [int(t) for t in text.split(",")] if "," in text else int(text)
         except ValueError:
@@ -139,14 +143,15 @@ class Param:
             if any(not isinstance(v, str) or v not in self.choices for v in value):
                 raise self._error(value)
             value = list(value)
-        elif k == "list[int]":
+        elif k in ("list[int]", "list[float]"):
             if not isinstance(value, (list, tuple)) or not value or len(set(value)) != len(value):
                 raise self._error(value)
+            allowed = (int,) if k == "list[int]" else (int, float)
             for v in value:
-                if isinstance(v, bool) or not isinstance(v, int):
+                if isinstance(v, bool) or not isinstance(v, allowed) or not math.isfinite(v):
                     raise self._error(value)
                 self._check_range(v, whole=value)
-            value = list(value)
+            value = [float(v) for v in value] if k == "list[float]" else list(value)
         else:  # seeds: a count or a list of distinct non-negative integers
             if isinstance(value, bool):
                 raise self._error(value)
@@ -209,15 +214,20 @@ class NotebookSpec:
         return {p.name: p.default(profile) for p in self.params}
 
 
-def _common(seeds: tuple[int, int, int], source: str = "auto") -> tuple[Param, ...]:
+def _common(seeds: tuple[int, int, int], gpu_source: str = "auto") -> tuple[Param, ...]:
     return (
         Param("seeds", "seeds", "random seeds: a count n (seeds 0..n-1) or an explicit list",
               {"smoke": seeds[0], "cpu": seeds[1], "gpu": seeds[2]}, max=1000),
         Param("device", "str", "where to compute: auto picks CUDA when present",
               {p: "auto" for p in PROFILES}, choices=("auto", "cpu", "cuda")),
-        Param("data_source", "str", "where the data come from (see initstudy.data.load)",
-              {p: source for p in PROFILES}, choices=("auto", "local", "torchvision")),
+        Param("data_source", "str",
+              "where the data come from (see initstudy.data.load; torchvision downloads what is missing)",
+              {"smoke": "auto", "cpu": "auto", "gpu": gpu_source}, choices=("auto", "local", "torchvision")),
     )
+
+
+def _per(smoke, cpu, gpu) -> dict[str, Any]:
+    return {"smoke": smoke, "cpu": cpu, "gpu": gpu}
 
 
 def _same(value) -> dict[str, Any]:
@@ -253,8 +263,97 @@ ZERO_INIT = NotebookSpec(
     ),
 )
 
+SIGNAL_DEPTH = NotebookSpec(
+    name="signal_depth",
+    title="The signal through depth",
+    claims=("sigmoid-saturation", "depth-explode-vanish", "old-uniform-vanishes", "xavier-unit-variance"),
+    summary="Activations and gradients through 100 layers and more at init, theory overlaid; sigmoid "
+            "saturation; the old uniform rule against Xavier on deep tanh and sigmoid MLPs.",
+    data_params=("dataset",),
+    params=(
+        *_common((3, 5, 10), gpu_source="torchvision"),
+        Param("width", "int", "units per layer of the plain stacks", _per(64, 512, 1024), min=2, max=8192),
+        Param("depth", "int", "layers of the plain stacks (the claims are read at layer 100)",
+              _per(30, 100, 1000), min=2, max=100000),
+        Param("batch", "int", "standard-normal inputs pushed through the stacks", _per(64, 128, 512),
+              min=2, max=65536),
+        Param("activations", "list[str]", "activations of the stacks",
+              _same(["identity", "tanh", "sigmoid", "relu"]), choices=("identity", "tanh", "sigmoid", "relu")),
+        Param("schemes", "list[str]", "init schemes of the stacks (normal-1 is N(0, 1), normal-0.01 N(0, 0.01^2))",
+              _same(["normal-1", "normal-0.01", "old-uniform", "xavier-uniform", "xavier-normal", "kaiming-normal"]),
+              choices=("normal-1", "normal-0.01", "old-uniform", "xavier-uniform", "xavier-normal",
+                       "kaiming-normal")),
+        Param("gains", "list[float]", "per-layer gains around 1 (times the variance-preserving init)",
+              _same([0.9, 0.95, 1.0, 1.05, 1.1]), min=0.1, max=10.0),
+        Param("overflow_depth", "int", "layers of the linear stacks run until float32 overflows",
+              _per(100, 1000, 5000), min=10, max=1000000),
+        Param("shared_seeds", "int", "seeds of the one-matrix-for-every-layer demonstration",
+              _per(5, 20, 100), min=1, max=10000),
+        Param("saturation_stds", "list[float]", "weight stds s of the sigmoid saturation sweep (N(0, s^2))",
+              _same([0.003, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0]), min=1e-6, max=100.0),
+        Param("saturation_depth", "int", "hidden layers of the saturation sweep's sigmoid MLP",
+              _per(4, 10, 10), min=2, max=1000),
+        Param("probe_width", "int", "width of the MLPs probed at init (saturation, gradients)",
+              _per(32, 256, 1000), min=2, max=8192),
+        Param("dataset", "str", "the real data set of the gradient probes and the training runs",
+              _per("digits", "fashion-mnist", "mnist"), choices=("digits", "mnist-5k", "fashion-mnist", "mnist")),
+        Param("train_subset", "int", "training examples kept (0 = all)", _per(1000, 10000, 0), min=0,
+              max=1_000_000),
+        Param("train_depths", "list[int]", "hidden layers of the trained MLPs (the first is the shallow reference)",
+              _per([1, 3], [1, 5, 20], [1, 5, 20]), min=1, max=1000),
+        Param("train_width", "int", "units per hidden layer of the trained MLPs", _per(32, 128, 1000),
+              min=2, max=8192),
+        Param("train_steps", "int", "SGD updates per training run", _per(100, 800, 20000), min=1,
+              max=10_000_000),
+        Param("lr", "float", "SGD learning rate (no momentum, as Glorot & Bengio)", _same(0.1), min=1e-6,
+              max=10.0),
+        Param("batch_size", "int", "training mini-batch size", _same(64), min=1, max=65536),
+        Param("eval_every", "int", "steps between test evaluations", _per(20, 100, 1000), min=1, max=1_000_000),
+    ),
+)
+
+XAVIER_KAIMING = NotebookSpec(
+    name="xavier_kaiming",
+    title="Xavier and Kaiming under ReLU",
+    claims=("relu-halves-variance", "xavier-fails-relu"),
+    summary="What ReLU does to the moments of a Gaussian; activation std through ReLU stacks; He et al. "
+            "(2015) Figs. 2-3 analogues: 22- and 30-layer ReLU networks without BatchNorm.",
+    data_params=("dataset",),
+    params=(
+        *_common((3, 5, 5), gpu_source="torchvision"),
+        Param("relu_samples", "int", "draws of z ~ N(0, 1) per seed for the ReLU moments",
+              _per(100_000, 1_000_000, 10_000_000), min=1000, max=1_000_000_000),
+        Param("width", "int", "units per layer of the plain ReLU stacks", _per(64, 512, 1024), min=2, max=8192),
+        Param("stack_depth", "int", "layers of the plain ReLU stacks (the claim is read at layer 30)",
+              _per(30, 50, 100), min=2, max=100000),
+        Param("batch", "int", "standard-normal inputs pushed through the stacks", _per(64, 128, 512),
+              min=2, max=65536),
+        Param("arch", "str", "the trained network: an MLP, or a plain CNN as He et al.'s",
+              _per("mlp", "mlp", "cnn"), choices=("mlp", "cnn")),
+        Param("he_depths", "list[int]", "depths of the trained ReLU networks (He et al.: 22 and 30)",
+              _per([6, 10], [22, 30], [22, 30]), min=3, max=1000),
+        Param("he_width", "int", "units (MLP) or first-stage channels (CNN) of the trained networks",
+              _per(32, 128, 64), min=2, max=8192),
+        Param("inits", "list[str]", "inits compared (Glorot's Xavier, He's fan-in Xavier, Kaiming)",
+              _same(["xavier-normal", "kaiming-normal"]),
+              choices=("xavier-normal", "xavier-fanin", "kaiming-normal")),
+        Param("lrs", "list[float]", "the learning-rate grid, the same for every init",
+              _same([0.001, 0.01, 0.1]), min=1e-6, max=10.0),
+        Param("momentum", "float", "SGD momentum (He et al. used 0.9)", _same(0.9), min=0.0, max=0.999),
+        Param("dataset", "str", "the real data set of the training runs",
+              _per("digits", "fashion-mnist", "cifar10"),
+              choices=("digits", "mnist-5k", "fashion-mnist", "mnist", "cifar10")),
+        Param("train_subset", "int", "training examples kept (0 = all)", _per(1000, 10000, 0), min=0,
+              max=1_000_000),
+        Param("train_steps", "int", "SGD updates per training run", _per(60, 600, 20000), min=1,
+              max=10_000_000),
+        Param("batch_size", "int", "training mini-batch size", _per(64, 64, 128), min=1, max=65536),
+        Param("eval_every", "int", "steps between test evaluations", _per(20, 50, 1000), min=1, max=1_000_000),
+    ),
+)
+
 #: The notebooks of the book, in reading order.
-NOTEBOOKS: dict[str, NotebookSpec] = {spec.name: spec for spec in (ZERO_INIT,)}
+NOTEBOOKS: dict[str, NotebookSpec] = {spec.name: spec for spec in (ZERO_INIT, SIGNAL_DEPTH, XAVIER_KAIMING)}
 
 
 def notebook(name: str, catalog: Mapping[str, NotebookSpec] | None = None) -> NotebookSpec:

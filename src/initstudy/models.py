@@ -11,7 +11,7 @@ from typing import Sequence
 import torch
 from torch import nn
 
-__all__ = ["ACTIVATIONS", "activation", "mlp", "hidden_linears"]
+__all__ = ["ACTIVATIONS", "activation", "mlp", "plain_cnn", "hidden_linears"]
 
 ACTIVATIONS = {
     "identity": nn.Identity,
@@ -58,6 +58,42 @@ def mlp(
     net = nn.Sequential()
     for name, module in layers:
         net.add_module(name, module)
+    net.activation_name = act
+    return net
+
+
+def plain_cnn(
+    in_channels: int,
+    num_classes: int,
+    depth: int,
+    width: int = 64,
+    act: str = "relu",
+) -> nn.Sequential:
+    """A plain (VGG-like, no shortcut, no normalisation) CNN of ``depth`` 3x3 conv layers,
+    in the spirit of He et al. (2015)'s 22- and 30-layer models (Figs. 2-3): three stages of
+    equal length, each after the first opening with a stride-2 conv that doubles the
+    channels, then global average pooling and a linear classifier.
+
+    >>> net = plain_cnn(3, 10, depth=6, width=8)
+    >>> net(torch.zeros(2, 3, 32, 32)).shape
+    torch.Size([2, 10])
+    """
+    if depth < 3:
+        raise ValueError(f"a plain CNN needs at least 3 conv layers, got depth {depth}")
+    net = nn.Sequential()
+    channels = in_channels
+    stage_starts = {depth // 3, 2 * depth // 3}
+    out = width
+    for i in range(depth):
+        stride = 2 if i in stage_starts else 1
+        if stride == 2:
+            out *= 2
+        net.add_module(f"conv{i + 1}", nn.Conv2d(channels, out, 3, stride=stride, padding=1))
+        net.add_module(f"act{i + 1}", activation(act))
+        channels = out
+    net.add_module("pool", nn.AdaptiveAvgPool2d(1))
+    net.add_module("flatten", nn.Flatten())
+    net.add_module("out", nn.Linear(channels, num_classes))
     net.activation_name = act
     return net
 

@@ -6,6 +6,8 @@ module; on exit the hooks are removed. Statistics are taken over the whole outpu
 (all examples, all units), as in Glorot & Bengio (2010, Figs. 2-7):
 
 - ``mean``, ``std``, ``second_moment`` (mean of x^2) and ``nonfinite`` (fraction of NaN/Inf);
+- ``example_std``: for batched tensors, the std across examples averaged over units: the
+  part of the signal that still tells inputs apart (0 when all examples look the same);
 - ``saturated``: for sigmoid and tanh outputs, the fraction of units whose derivative is
   below 1 % of its value at 0 (sigmoid: |z| > 6.0, tanh: |z| > 3.0, the flat regions);
 - ``zero_fraction``: for ReLU outputs, the fraction of units at exactly 0;
@@ -24,7 +26,7 @@ import pandas as pd
 import torch
 from torch import nn
 
-__all__ = ["Probe", "tensor_stats", "forward_stats", "backward_stats", "SATURATION_DERIVATIVE_RATIO"]
+__all__ = ["Probe", "tensor_stats", "forward_stats", "backward_stats", "capture", "SATURATION_DERIVATIVE_RATIO"]
 
 #: A unit is saturated when its activation's derivative is below this fraction of the
 #: derivative at 0 (for the sigmoid that is |z| > 6.0: the article's "about +-6").
@@ -56,6 +58,10 @@ def tensor_stats(t: torch.Tensor, kind: str | None = None) -> dict[str, float]:
             std=v.std(unbiased=False).item(),
             second_moment=(v * v).mean().item(),
         )
+    if t.dim() >= 2 and t.shape[0] > 1 and bool(finite.all()):
+        # the signal: how much the units' values differ between examples (std over the batch,
+        # averaged over units); 0 when every example gives the same activations
+        stats["example_std"] = t.flatten(1).std(dim=0, unbiased=False).mean().item()
     if kind == "Sigmoid" and v.numel():
         stats["saturated"] = ((v * (1 - v)) < SATURATION_DERIVATIVE_RATIO * 0.25).double().mean().item()
     elif kind == "Tanh" and v.numel():
@@ -177,3 +183,48 @@ def backward_stats(
 def layer_order(frame: pd.DataFrame) -> list[str]:
     """Module names in the order their first forward record appears."""
     return list(dict.fromkeys(frame.loc[frame["direction"] == "forward", "module"]))
+
+
+def capture(
+    model: nn.Module, x: torch.Tensor, y: torch.Tensor | None = None, modules: Sequence[str] | None = None,
+    loss_fn=nn.functional.cross_entropy,
+) -> tuple[dict[str, dict[str, torch.Tensor]], dict[str, torch.Tensor]]:
+    """The outputs of the named modules on ``x`` (detached copies) and, given labels ``y``,
+    the gradients of the loss with respect to those outputs, ``{name: {"output", "grad"}}``,
+    and the gradients of the parameters, ``{parameter name: grad}``. The model's ``.grad``
+    fields are left as they were."""
+    named = dict(model.named_modules())
+    modules = list(modules) if modules is not None else [n for n in named if n]
+    unknown = [n for n in modules if n not in named]
+    if unknown:
+        raise ValueError(f"no module named {', '.join(unknown)} in the model")
+    found: dict[str, dict[str, torch.Tensor]] = {n: {} for n in modules}
+    handles = []
+
+    def hook(name):
+        def fn(module, inputs, output):
+            found[name]["output"] = output.detach().clone()
+            if y is not None and output.requires_grad:
+                output.register_hook(lambda g: found[name].__setitem__("grad", g.detach().clone()))
+        return fn
+
+    for name in modules:
+        handles.append(named[name].register_forward_hook(hook(name)))
+    param_grads: dict[str, torch.Tensor] = {}
+    try:
+        if y is None:
+            with torch.no_grad():
+                model(x)
+        else:
+            saved = {n: p.grad for n, p in model.named_parameters()}
+            for p in model.parameters():
+                p.grad = None
+            loss_fn(model(x), y).backward()
+            for n, p in model.named_parameters():
+                if p.grad is not None:
+                    param_grads[n] = p.grad.detach().clone()
+                p.grad = saved[n]
+    finally:
+        for h in handles:
+            h.remove()
+    return found, param_grads

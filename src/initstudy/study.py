@@ -110,6 +110,8 @@ class Run:
             from IPython.display import Markdown
             from myst_nb import glue
 
+            if hasattr(value, "item") and not isinstance(value, str):  # numpy/torch scalars print as np.float64(...)
+                value = value.item()
             glue(key, Markdown(value) if isinstance(value, str) else value, display=False)
 
     def glue_all(self, values: Mapping[str, Any]) -> None:
@@ -128,6 +130,7 @@ class Run:
         self.judgements[claim_id] = judgement
         self.measurements[claim_id] = values
         self.glue(f"verdict-{claim_id}", judgement.verdict)
+        self.glue(f"checks-{claim_id}", claims.reading(judgement))
         self._write_claims(figures_shown)
         return judgement
 

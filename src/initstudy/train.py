@@ -161,3 +161,105 @@ def train(
 def config_dict(config: TrainConfig) -> dict:
     """A :class:`TrainConfig` as a plain dict (for provenance)."""
     return asdict(config)
+
+
+def sweep(
+    data: Dataset,
+    runs: Iterable[dict],
+    build: Callable[[dict], nn.Module],
+    config: Callable[[dict], TrainConfig],
+    progress: bool = True,
+    desc: str = "runs",
+) -> pd.DataFrame:
+    """Train one model per entry of ``runs`` (dicts of run keys, e.g. init, depth, lr,
+    seed) and return every run's history in one tidy table, each row tagged with the run's
+    keys and ``diverged_at`` (NaN when the run did not diverge).
+
+    ``build(run)`` returns the initialised model; ``config(run)`` its :class:`TrainConfig`.
+    """
+    from tqdm.auto import tqdm
+
+    runs = list(runs)
+    frames = []
+    for run in tqdm(runs, desc=desc, disable=not progress):
+        result = train(build(run), data, config(run))
+        df = result.history
+        for i, (key, value) in enumerate(run.items()):
+            df.insert(i, key, [value] * len(df) if isinstance(value, (list, tuple)) else value)
+        df["diverged_at"] = float("nan") if result.diverged_at is None else float(result.diverged_at)
+        frames.append(df)
+    return pd.concat(frames, ignore_index=True)
+
+
+def final_accuracy(history: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
+    """The last test accuracy of every run of a :func:`sweep` table (one row per run)."""
+    test = history[(history["split"] == "test") & (history["metric"] == "accuracy")]
+    last = test.loc[test.groupby(keys)["step"].idxmax()]
+    return last[keys + ["step", "value", "diverged_at"]].rename(columns={"value": "accuracy"}).reset_index(drop=True)
+
+
+def compare_inits(
+    data: Dataset,
+    *,
+    inits: Iterable[str],
+    depths: Iterable[int],
+    seeds: Iterable[int],
+    width: int,
+    steps: int,
+    activations: Iterable[str] = ("relu",),
+    lrs: Iterable[float] = (0.1,),
+    arch: str = "mlp",
+    batch_size: int = 64,
+    momentum: float = 0.0,
+    eval_every: int = 50,
+    progress: bool = True,
+) -> pd.DataFrame:
+    """Train the same architecture from each init, over activations x depths x learning
+    rates x seeds (SGD, cross-entropy), and return every run's history (see :func:`sweep`).
+
+    ``arch="mlp"``: ``depth`` hidden layers of ``width`` units; ``arch="cnn"``:
+    :func:`initstudy.models.plain_cnn` with ``depth`` conv layers and ``width`` channels.
+    Each init uses its default gain (Xavier 1, Kaiming sqrt 2) and zero biases.
+    """
+    from itertools import product
+
+    from .inits import apply_init
+    from .models import mlp, plain_cnn
+
+    def build(run: dict) -> nn.Module:
+        torch.manual_seed(run["seed"])
+        if arch == "mlp":
+            net = mlp(data.in_features, [width] * run["depth"], data.num_classes, act=run["activation"])
+        else:
+            net = plain_cnn(data.input_shape[0], data.num_classes, run["depth"], width, act=run["activation"])
+        return apply_init(net, run["init"], seed=run["seed"])
+
+    def config(run: dict) -> TrainConfig:
+        return TrainConfig(steps=steps, batch_size=batch_size, lr=run["lr"], momentum=momentum,
+                           eval_every=eval_every, seed=run["seed"])
+
+    keys = ("activation", "init", "depth", "lr", "seed")
+    runs = [dict(zip(keys, combo)) for combo in product(activations, inits, depths, lrs, seeds)]
+    return sweep(data, runs, build, config, progress=progress)
+
+
+def steps_to_reach(history: pd.DataFrame, keys: list[str], fraction: float = 0.5) -> pd.DataFrame:
+    """How fast each group (e.g. depth x init) learns at its best learning rate: the first
+    evaluation step at which its mean test accuracy over seeds reaches ``start + fraction x
+    (best - start)``, where ``start`` is the mean accuracy at step 0 of the group's first key
+    (e.g. the depth) and ``best`` the best group's final mean accuracy there. NaN: never."""
+    test = history[(history["split"] == "test") & (history["metric"] == "accuracy")]
+    curves = test.groupby(keys + ["lr", "step"])["value"].mean().reset_index()
+    last = curves.loc[curves.groupby(keys + ["lr"])["step"].idxmax()]
+    best_lr = last.loc[last.groupby(keys)["value"].idxmax()][keys + ["lr", "value"]]
+    rows = []
+    outer = keys[0]
+    for _, b in best_lr.iterrows():
+        same = best_lr[best_lr[outer] == b[outer]]
+        start = curves[(curves[outer] == b[outer]) & (curves["step"] == 0)]["value"].mean()
+        target = start + fraction * (same["value"].max() - start)
+        sel = curves[(curves[keys] == b[keys]).all(axis=1) & (curves["lr"] == b["lr"])].sort_values("step")
+        reached = sel[sel["value"] >= target]["step"]
+        rows.append({**{k: b[k] for k in keys}, "best_lr": b["lr"], "final_mean_accuracy": b["value"],
+                     "target_accuracy": target, "steps_to_target": float(reached.iloc[0]) if len(reached) else math.nan})
+    return pd.DataFrame(rows)
