@@ -41,14 +41,54 @@ def _run_cmd(name: str, profile: str, results_dir: Path | None) -> list[str]:
     return cmd + (["--results-dir", str(results_dir)] if results_dir else [])
 
 
+def step_times(models: dict, x, y, steps: int = 30, warmup: int = 5) -> dict[str, list[float]]:
+    """Per-step wall times of SGD steps for several models, interleaved step by step so that
+    they share the machine's noise (one run, side by side)."""
+    import torch
+    from torch.nn import functional as F
+
+    opts = {k: torch.optim.SGD(m.parameters(), lr=0.01, momentum=0.9) for k, m in models.items()}
+    times: dict[str, list[float]] = {k: [] for k in models}
+    for i in range(warmup + steps):
+        for k, m in models.items():
+            t0 = time.perf_counter()
+            loss = F.cross_entropy(m(x), y)
+            opts[k].zero_grad()
+            loss.backward()
+            opts[k].step()
+            if i >= warmup:
+                times[k].append(time.perf_counter() - t0)
+    return times
+
+
+def micro(add) -> None:
+    """Side-by-side micro-benchmarks of the chapters' costly pieces."""
+    import torch
+
+    from . import resnet
+
+    x, y = torch.randn(64, 1, 14, 14), torch.randint(0, 10, (64,))
+    models = {"bn": resnet.resnet(20, "kaiming", in_channels=1, seed=0),
+              "fixup": resnet.resnet(20, "fixup", in_channels=1, seed=0)}
+    times = step_times(models, x, y)
+    add("ResNet-20 step, BatchNorm (batch 64, 14x14)", "-", times["bn"], None)
+    add("ResNet-20 step, Fixup (same run, interleaved)", "-", times["fixup"], None)
+    ratio = [f / b for f, b in zip(times["fixup"], times["bn"])]
+    add("Fixup / BN per-step time (ratio of paired steps)", "-", ratio, None, "ratio, not seconds")
+    t0 = time.perf_counter()
+    resnet.growth_sweep(resnet.GROWTH_KINDS, 5000, [0], 16, 8, 8, padding="zeros", record_every=10, progress=False)
+    add("variance sweep to 10,000 layers (6 kinds, 5,000 blocks, width 16)", "-",
+        [time.perf_counter() - t0], 60.0)
+
+
 def measure(smoke_repeats: int = 3, skip_cpu: bool = False) -> list[dict]:
     root = repo_root()
     rows: list[dict] = []
 
     def add(what: str, profile: str, times: list[float], budget: float | None, note: str = "") -> None:
         med = statistics.median(times)
-        rows.append({"what": what, "profile": profile, "runs": len(times), "median_s": round(med, 2),
-                     "min_s": round(min(times), 2), "max_s": round(max(times), 2),
+        rows.append({"what": what, "profile": profile, "runs": len(times), "median_s": round(med, 4),
+                     "min_s": round(min(times), 4), "max_s": round(max(times), 4),
                      "budget_s": budget, "ratio": round(med / budget, 3) if budget else None, "note": note})
 
     with tempfile.TemporaryDirectory(prefix="initstudy-bench-") as tmp:
@@ -76,6 +116,7 @@ def measure(smoke_repeats: int = 3, skip_cpu: bool = False) -> list[dict]:
         add("book build after the runs", "cpu", [wall], None)
         add("whole book: every chapter + kernel start-ups + build", "cpu", [book_total], BUDGET_S["book"])
 
+    micro(add)
     install = root / ".venv" / ".install-seconds"
     if install.is_file():
         add("set-up (venv + pinned packages), recorded at install", "-", [float(install.read_text())], None,
@@ -90,14 +131,14 @@ def measure(smoke_repeats: int = 3, skip_cpu: bool = False) -> list[dict]:
 
 
 def table(rows: list[dict]) -> str:
-    head = f"{'what':<58} {'profile':<7} {'runs':>4} {'median s':>9} {'min s':>8} {'max s':>8} " \
+    head = f"{'what':<70} {'profile':<7} {'runs':>4} {'median s':>9} {'min s':>8} {'max s':>8} " \
            f"{'budget s':>9} {'ratio':>6}"
     lines = [head, "-" * len(head)]
     for r in rows:
         budget = "" if r["budget_s"] is None else f"{r['budget_s']:.0f}"
         ratio = "" if r["ratio"] is None else f"{r['ratio']:.2f}"
-        lines.append(f"{r['what']:<58} {r['profile']:<7} {r['runs']:>4} {r['median_s']:>9.2f} {r['min_s']:>8.2f} "
-                     f"{r['max_s']:>8.2f} {budget:>9} {ratio:>6}")
+        lines.append(f"{r['what'][:70]:<70} {r['profile']:<7} {r['runs']:>4} {r['median_s']:>9.3g} "
+                     f"{r['min_s']:>8.3g} {r['max_s']:>8.3g} {budget:>9} {ratio:>6}")
     return "\n".join(lines)
 
 

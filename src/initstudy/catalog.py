@@ -352,8 +352,62 @@ XAVIER_KAIMING = NotebookSpec(
     ),
 )
 
+FIXUP = NotebookSpec(
+    name="fixup",
+    title="Residual networks without BatchNorm: Fixup",
+    claims=("resnet-variance-doubles", "fixup-trains-without-bn"),
+    summary="Variance growth through residual blocks up to 10,000 layers; the Fixup paper's Fig. 3 analogue "
+            "(first-epoch accuracy against depth); Fixup against BatchNorm and zero-gamma BN; ablations.",
+    data_params=("dataset",),
+    params=(
+        *_common((2, 3, 5), gpu_source="torchvision"),
+        Param("growth_width", "int", "channels of the blocks of the variance experiment (the verdict's width)",
+              _per(16, 64, 128), min=2, max=1024),
+        Param("growth_blocks", "int", "residual blocks of the variance experiment's verdict runs",
+              _per(50, 500, 5000), min=2, max=100000),
+        Param("range_blocks", "int", "blocks of the 16-channel runs drawn to the paper's 10,000-layer range",
+              _per(100, 5000, 5000), min=2, max=100000),
+        Param("growth_size", "int", "map size (pixels per side) of the variance experiment", _same(8), min=2, max=256),
+        Param("growth_batch", "int", "examples in the variance experiment's batch", _same(8), min=2, max=4096),
+        Param("dataset", "str", "the real data set of the training runs", _per("digits", "fashion-mnist", "cifar10"),
+              choices=("digits", "mnist-5k", "fashion-mnist", "mnist", "cifar10")),
+        Param("resize", "int", "resize images to this many pixels per side (0: keep)", _per(14, 14, 0), min=0,
+              max=512),
+        Param("train_subset", "int", "training examples kept (0 = all)", _per(500, 6000, 0), min=0, max=1_000_000),
+        Param("test_subset", "int", "test examples kept (0 = all)", _per(300, 2000, 0), min=0, max=1_000_000),
+        Param("width", "int", "channels of the first stage of the trained ResNets (16 in the paper)",
+              _per(8, 16, 16), min=1, max=1024),
+        Param("batch_size", "int", "training mini-batch size", _per(32, 64, 128), min=1, max=65536),
+        Param("base_lr", "float", "learning rate per 128 examples (the default BN lr 0.1; scaled by batch/128)",
+              _same(0.1), min=1e-6, max=10.0),
+        Param("weight_decay", "float", "weight decay (the official script's default 1e-4)", _same(1e-4), min=0.0,
+              max=1.0),
+        Param("warmup_steps", "int", "linear learning-rate warm-up steps (0: none, as the paper)", _same(0), min=0,
+              max=1_000_000),
+        Param("fan", "str", "fan of Fixup's He std: fan_out as the official code, or fan_in",
+              _same("fan_out"), choices=("fan_out", "fan_in")),
+        Param("fig3_depths", "list[int]", "depths 6n+2 of the first-epoch experiment (Fixup Fig. 3 analogue)",
+              _per([8, 14], [8, 20, 56], [20, 56, 110, 1202]), min=8, max=100000),
+        Param("fig3_epochs", "float", "training budget of the first-epoch experiment, in epochs of the subset",
+              _same(1.0), min=0.01, max=1000.0),
+        Param("long_depths", "list[int]", "depths 6n+2 of the longer training runs",
+              _per([8], [20, 32], [20, 32, 56, 110]), min=8, max=100000),
+        Param("long_methods", "list[str]", "methods of the longer runs", _same(["bn", "zero-gamma", "fixup"]),
+              choices=("bn", "zero-gamma", "none", "fixup")),
+        Param("long_epochs", "float", "training budget of the longer runs, in epochs (lr / 10 at 50 % and 75 %)",
+              _per(1.0, 2.0, 200.0), min=0.01, max=10000.0),
+        Param("mixup_alpha", "float", "mixup's alpha in the longer runs (0: off; the official default is 1.0)",
+              _per(0.0, 0.0, 1.0), min=0.0, max=100.0),
+        Param("augment", "str", "augmentation of the longer runs (crop-flip: CIFAR's padded crop and flip)",
+              _per("none", "none", "crop-flip"), choices=("none", "crop-flip")),
+        Param("ablation_depth", "int", "depth 6n+2 of the Fixup ablations", _per(8, 20, 110), min=8, max=100000),
+        Param("eval_every", "int", "steps between test evaluations in the longer runs", _per(8, 47, 1000), min=1,
+              max=1_000_000),
+    ),
+)
+
 #: The notebooks of the book, in reading order.
-NOTEBOOKS: dict[str, NotebookSpec] = {spec.name: spec for spec in (ZERO_INIT, SIGNAL_DEPTH, XAVIER_KAIMING)}
+NOTEBOOKS: dict[str, NotebookSpec] = {spec.name: spec for spec in (ZERO_INIT, SIGNAL_DEPTH, XAVIER_KAIMING, FIXUP)}
 
 
 def notebook(name: str, catalog: Mapping[str, NotebookSpec] | None = None) -> NotebookSpec:

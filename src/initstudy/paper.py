@@ -44,6 +44,13 @@ PAPER_NUMBERS: tuple[PaperNumber, ...] = (
                 None, "", True, "qualitative; read in notes on the paper", "xavier-fails-relu"),
     PaperNumber("he2015delving", "Fig. 3", "30-layer ReLU model: Xavier stalls completely, He init converges",
                 None, "", True, "qualitative; read in notes on the paper", "xavier-fails-relu"),
+    PaperNumber("zhang2019fixup", "Table 1", "CIFAR-10 test error, ResNet-110 with BatchNorm", 6.61, "%", False,
+                "recalled; mean/median of 5 runs", "fixup-trains-without-bn"),
+    PaperNumber("zhang2019fixup", "Table 1", "CIFAR-10 test error, ResNet-110 with Fixup (no normalisation)", 7.2,
+                "%", False, "recalled, about", "fixup-trains-without-bn"),
+    PaperNumber("zhang2019fixup", "Fig. 3", "first-epoch CIFAR-10 test accuracy at depths below 1,000, BN and Fixup",
+                50.0, "%", True, "about; as quoted in the authors' repository, issue #10, where a reproducer got "
+                "about 40 % (ResNet-32)", "fixup-trains-without-bn"),
 )
 
 

@@ -87,9 +87,10 @@ def scheme_sigma_w2(scheme: str, activation: str, width: int) -> float:
 
 
 def draw_weight(scheme: str, activation: str, width: int, generator: torch.Generator) -> torch.Tensor:
-    """One ``width x width`` weight of ``scheme`` (uniform schemes uniform, others normal)."""
+    """One ``width x width`` weight of ``scheme`` (uniform schemes uniform, others normal),
+    on the generator's device."""
     var = scheme_sigma_w2(scheme, activation, width) / width
-    w = torch.empty(width, width)
+    w = torch.empty(width, width, device=generator.device)
     if scheme in ("old-uniform", "xavier-uniform"):
         bound = math.sqrt(3.0 * var)
         return w.uniform_(-bound, bound, generator=generator)
@@ -129,14 +130,15 @@ def depth_profile(
     seed: int,
     shared: bool = False,
     record_every: int = 1,
+    device: str = "cpu",
 ) -> pd.DataFrame:
     """Push ``batch`` standard-normal inputs through ``depth`` layers and return tidy rows
     (layer, site = "pre"/"post", metric, value) every ``record_every`` layers and at every
     layer with a non-finite value. Layer 0 is the input. The pass stops at the first layer
     whose activations are all non-finite (later layers stay so)."""
     act = ACT_FUNCS[activation]
-    gen = torch.Generator().manual_seed(seed)
-    h = torch.randn(batch, width, generator=gen)
+    gen = torch.Generator(device=device).manual_seed(seed)
+    h = torch.randn(batch, width, generator=gen, device=device)
     rows = [{"layer": 0, "site": "post", "metric": k, "value": v} for k, v in _stats(h, None).items()]
     w_shared = draw_weight(scheme, activation, width, gen) if shared else None
     for layer in range(1, depth + 1):
@@ -430,14 +432,16 @@ def xavier_kaiming_measurements(relu: pd.DataFrame, profiles: pd.DataFrame, fina
 
 
 def stack_sweep(activations: Iterable[str], schemes: Iterable[str], seeds: Iterable[int], width: int, depth: int,
-                batch: int, shared: bool = False, record_every: int = 1, progress: bool = True) -> pd.DataFrame:
-    """:func:`depth_profile` over activations x schemes x seeds, with a progress bar."""
+                batch: int, shared: bool = False, record_every: int = 1, progress: bool = True,
+                device: str = "cpu") -> pd.DataFrame:
+    """:func:`depth_profile` over activations x schemes x seeds, with a progress bar (the
+    random streams of a CUDA device differ from the CPU's: same statistics, other draws)."""
     from itertools import product
 
     from tqdm.auto import tqdm
 
     grid = list(product(activations, schemes, seeds))
-    frames = [depth_profile(a, s, width, depth, batch, seed, shared=shared, record_every=record_every)
+    frames = [depth_profile(a, s, width, depth, batch, seed, shared=shared, record_every=record_every, device=device)
               for a, s, seed in tqdm(grid, desc="stacks", disable=not progress)]
     return pd.concat(frames, ignore_index=True)
 
@@ -485,11 +489,12 @@ def theory_overflow_layer(scheme: str, activation: str, width: int) -> float:
     return math.log(FLOAT32_MAX) / (0.5 * math.log(per_layer))
 
 
-def shared_matrix_spectral_radius(scheme: str, activation: str, width: int, batch: int, seed: int) -> float:
+def shared_matrix_spectral_radius(scheme: str, activation: str, width: int, batch: int, seed: int,
+                                  device: str = "cpu") -> float:
     """Largest |eigenvalue| of the one matrix that :func:`depth_profile` uses at every layer
     with ``shared=True`` (same generator stream: the inputs are drawn first, then the
     matrix). A product of L copies grows like this radius to the power L."""
-    gen = torch.Generator().manual_seed(seed)
-    torch.randn(batch, width, generator=gen)
+    gen = torch.Generator(device=device).manual_seed(seed)
+    torch.randn(batch, width, generator=gen, device=device)
     w = draw_weight(scheme, activation, width, gen)
-    return float(torch.linalg.eigvals(w.double()).abs().max())
+    return float(torch.linalg.eigvals(w.double().cpu()).abs().max())

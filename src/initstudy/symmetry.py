@@ -204,7 +204,7 @@ def init_for_symmetry(net: nn.Module, init: str, activation: str, seed: int,
 
 def symmetry_run(data, *, init: str, activation: str, depth: int, width: int, seed: int,
                  config, bias_std: float = 1.0, constant: float = 0.05,
-                 record_every: int | None = None, probe_size: int = 256) -> pd.DataFrame:
+                 record_every: int | None = None, probe_size: int = 256, device: str = "cpu") -> pd.DataFrame:
     """Train one MLP and record, at steps 1, 2, 4, ... below ``record_every`` and then every
     ``record_every`` steps, each hidden layer's
     symmetry measures (:func:`layer_symmetry`) and each layer's weight and bias gradient
@@ -218,7 +218,7 @@ def symmetry_run(data, *, init: str, activation: str, depth: int, width: int, se
     torch.manual_seed(seed)
     net = mlp(data.in_features, [width] * depth, data.num_classes, act=activation)
     init_for_symmetry(net, init, activation, seed, bias_std, constant)
-    probe_x = data.x_test[:probe_size]
+    probe_x = data.x_test[:probe_size].to(device)
 
     def record(model, step):
         acts = hidden_activations(model, probe_x)
@@ -232,7 +232,7 @@ def symmetry_run(data, *, init: str, activation: str, depth: int, width: int, se
 
     early = [2**k for k in range(12) if 2**k < (record_every or config.eval_every)]
     result = train(net, data, replace(config, seed=seed), record=record, record_every=record_every,
-                   record_at=early)
+                   record_at=early, device=device)
     df = result.history
     df.insert(0, "seed", seed)
     df.insert(0, "depth", depth)
@@ -245,7 +245,7 @@ def symmetry_run(data, *, init: str, activation: str, depth: int, width: int, se
 
 def symmetry_sweep(data, *, inits, activations, depths, seeds, width: int, config,
                    bias_std: float = 1.0, constant: float = 0.05, record_every: int | None = None,
-                   progress: bool = True) -> pd.DataFrame:
+                   progress: bool = True, device: str = "cpu") -> pd.DataFrame:
     """:func:`symmetry_run` over every init x activation x depth x seed, with a progress
     bar; one tidy table."""
     from itertools import product
@@ -257,7 +257,7 @@ def symmetry_sweep(data, *, inits, activations, depths, seeds, width: int, confi
     for init, act, depth, seed in tqdm(grid, desc="runs", disable=not progress):
         frames.append(symmetry_run(data, init=init, activation=act, depth=depth, width=width, seed=seed,
                                    config=config, bias_std=bias_std, constant=constant,
-                                   record_every=record_every))
+                                   record_every=record_every, device=device))
     return pd.concat(frames, ignore_index=True)
 
 

@@ -18,14 +18,36 @@ from torch.nn import functional as F
 
 from .data import Dataset, batches
 
-__all__ = ["TrainConfig", "TrainResult", "train", "evaluate", "make_optimizer", "grad_norms"]
+__all__ = [
+    "TrainConfig",
+    "TrainResult",
+    "train",
+    "evaluate",
+    "make_optimizer",
+    "param_groups",
+    "crop_flip",
+    "grad_norms",
+    "sweep",
+    "final_accuracy",
+    "compare_inits",
+    "steps_to_reach",
+]
 
 Recorder = Callable[[nn.Module, int], Iterable[dict]]
 
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """What one training run does. ``steps`` counts optimiser updates."""
+    """What one training run does. ``steps`` counts optimiser updates.
+
+    Schedule: a linear warm-up from 0 over ``warmup_steps``, then ``lr`` divided by 10 at
+    each fraction of the run in ``milestones`` (e.g. (0.5, 0.75): the Fixup CIFAR recipe's
+    epochs 100 and 150 of 200). ``scalar_lr_factor``: put every parameter whose name contains
+    "bias" or "scale" in a group at ``lr * factor`` (Fixup's scalars at lr / 10).
+    ``mixup_alpha`` > 0 trains on mixup pairs (Zhang et al. 2018; Fixup's CIFAR default 1.0);
+    ``augment="crop-flip"`` applies the CIFAR augmentation (4-pixel padded random crop and
+    horizontal flip) to every training batch.
+    """
 
     steps: int
     batch_size: int = 64
@@ -35,6 +57,11 @@ class TrainConfig:
     weight_decay: float = 0.0
     eval_every: int = 50
     seed: int = 0
+    warmup_steps: int = 0
+    milestones: tuple[float, ...] = ()
+    scalar_lr_factor: float | None = None
+    mixup_alpha: float = 0.0
+    augment: str | None = None
 
     def __post_init__(self):
         if self.steps < 0:
@@ -45,6 +72,18 @@ class TrainConfig:
             raise ValueError(f"optimizer must be 'sgd' or 'adam', got {self.optimizer!r}")
         if self.eval_every < 1:
             raise ValueError(f"eval_every must be >= 1, got {self.eval_every}")
+        if self.warmup_steps < 0 or self.mixup_alpha < 0:
+            raise ValueError("warmup_steps and mixup_alpha must be >= 0")
+        if self.augment not in (None, "crop-flip"):
+            raise ValueError(f"augment must be None or 'crop-flip', got {self.augment!r}")
+
+    def lr_factor(self, step: int) -> float:
+        """The schedule's multiplier of the base learning rate at ``step`` (1-based)."""
+        factor = min(1.0, step / self.warmup_steps) if self.warmup_steps else 1.0
+        for m in self.milestones:
+            if step > m * self.steps:
+                factor *= 0.1
+        return factor
 
 
 @dataclass
@@ -61,23 +100,57 @@ class TrainResult:
         return self.diverged_at is not None
 
 
+def param_groups(model: nn.Module, config: TrainConfig) -> list[dict]:
+    """One group at ``config.lr``, or two with ``scalar_lr_factor`` (names containing "bias"
+    or "scale" at ``lr * factor``, as the official Fixup CIFAR script)."""
+    if config.scalar_lr_factor is None:
+        return [{"params": list(model.parameters()), "lr": config.lr}]
+    scalars = [p for n, p in model.named_parameters() if "bias" in n or "scale" in n]
+    others = [p for n, p in model.named_parameters() if not ("bias" in n or "scale" in n)]
+    return [{"params": scalars, "lr": config.lr * config.scalar_lr_factor},
+            {"params": others, "lr": config.lr}]
+
+
 def make_optimizer(params, config: TrainConfig) -> torch.optim.Optimizer:
-    """SGD (with optional momentum) or Adam, from a :class:`TrainConfig`."""
+    """SGD (with optional momentum) or Adam, from a :class:`TrainConfig`; ``params`` may be
+    parameters or parameter groups. Each group remembers its base lr as ``initial_lr``."""
+    params = list(params)
     if config.optimizer == "sgd":
-        return torch.optim.SGD(params, lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay)
-    return torch.optim.Adam(params, lr=config.lr, weight_decay=config.weight_decay)
+        opt = torch.optim.SGD(params, lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay)
+    else:
+        opt = torch.optim.Adam(params, lr=config.lr, weight_decay=config.weight_decay)
+    for group in opt.param_groups:
+        group["initial_lr"] = group["lr"]
+    return opt
+
+
+def crop_flip(x: torch.Tensor, generator: torch.Generator, pad: int = 4) -> torch.Tensor:
+    """The CIFAR augmentation on a batch, per example: a random crop of the ``pad``-padded
+    image back to its size, and a horizontal flip with probability 1/2 (torchvision's
+    RandomCrop(padding=4) and RandomHorizontalFlip, vectorised over the batch)."""
+    n, c, h, w = x.shape
+    padded = F.pad(x, (pad, pad, pad, pad))
+    i = torch.randint(0, 2 * pad + 1, (n,), generator=generator)
+    j = torch.randint(0, 2 * pad + 1, (n,), generator=generator)
+    rows = (i[:, None] + torch.arange(h))[:, None, :, None].to(x.device)
+    cols = (j[:, None] + torch.arange(w))[:, None, None, :].to(x.device)
+    out = padded[torch.arange(n, device=x.device)[:, None, None, None],
+                 torch.arange(c, device=x.device)[None, :, None, None], rows, cols]
+    flip = (torch.rand(n, generator=generator) < 0.5).to(x.device)
+    return torch.where(flip[:, None, None, None], out.flip(-1), out)
 
 
 @torch.no_grad()
 def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int = 1024) -> dict:
-    """Mean cross-entropy loss and accuracy of ``model`` on ``(x, y)``; NaN loss when the
-    outputs are not finite."""
+    """Mean cross-entropy loss and accuracy of ``model`` on ``(x, y)`` (moved to the model's
+    device batch by batch); NaN loss when the outputs are not finite."""
     was_training = model.training
     model.eval()
+    device = next(model.parameters()).device
     total_loss, correct = 0.0, 0
     for start in range(0, len(y), batch_size):
-        out = model(x[start : start + batch_size])
-        target = y[start : start + batch_size]
+        out = model(x[start : start + batch_size].to(device))
+        target = y[start : start + batch_size].to(device)
         total_loss += F.cross_entropy(out, target, reduction="sum").item()
         correct += (out.argmax(1) == target).sum().item()
     model.train(was_training)
@@ -97,6 +170,7 @@ def train(
     record: Recorder | None = None,
     record_every: int | None = None,
     record_at: Iterable[int] = (),
+    device: str = "cpu",
 ) -> TrainResult:
     """Train ``model`` on ``data`` for ``config.steps`` updates with cross-entropy.
 
@@ -106,12 +180,17 @@ def train(
     at step 0, every ``record_every`` steps, at the steps in ``record_at`` and at the end
     (after the update of that step, with that step's gradients still in ``.grad``).
 
-    Batches come from a generator seeded with ``config.seed``, so the same seed, model and
-    data give the same run on the CPU.
+    Batches, mixup coefficients and augmentations come from generators seeded with
+    ``config.seed``, so the same seed, model and data give the same run on the CPU.
     """
+    import numpy as np
+
+    model.to(device)
     gen = torch.Generator().manual_seed(config.seed)
+    aug_gen = torch.Generator().manual_seed(config.seed + 1)
+    mix_rng = np.random.default_rng(config.seed)
     stream = batches(data.x_train, data.y_train, config.batch_size, gen)
-    opt = make_optimizer(model.parameters(), config)
+    opt = make_optimizer(param_groups(model, config), config)
     rows: list[dict] = []
     record_every = record_every or config.eval_every
     record_at = set(record_at)
@@ -134,8 +213,20 @@ def train(
     step = 0
     for step in range(1, config.steps + 1):
         xb, yb = next(stream)
+        if config.augment == "crop-flip":
+            xb = crop_flip(xb, aug_gen)
+        xb, yb = xb.to(device), yb.to(device)
+        factor = config.lr_factor(step)
+        for group in opt.param_groups:
+            group["lr"] = group["initial_lr"] * factor
         opt.zero_grad(set_to_none=True)
-        loss = F.cross_entropy(model(xb), yb)
+        if config.mixup_alpha > 0:
+            lam = float(mix_rng.beta(config.mixup_alpha, config.mixup_alpha))
+            perm = torch.randperm(len(yb), generator=gen).to(device)
+            out = model(lam * xb + (1 - lam) * xb[perm])
+            loss = lam * F.cross_entropy(out, yb) + (1 - lam) * F.cross_entropy(out, yb[perm])
+        else:
+            loss = F.cross_entropy(model(xb), yb)
         if not torch.isfinite(loss):
             diverged_at = step
             rows.append({"step": step, "split": "train", "metric": "loss", "value": float("nan")})
@@ -170,6 +261,7 @@ def sweep(
     config: Callable[[dict], TrainConfig],
     progress: bool = True,
     desc: str = "runs",
+    device: str = "cpu",
 ) -> pd.DataFrame:
     """Train one model per entry of ``runs`` (dicts of run keys, e.g. init, depth, lr,
     seed) and return every run's history in one tidy table, each row tagged with the run's
@@ -182,7 +274,7 @@ def sweep(
     runs = list(runs)
     frames = []
     for run in tqdm(runs, desc=desc, disable=not progress):
-        result = train(build(run), data, config(run))
+        result = train(build(run), data, config(run), device=device)
         df = result.history
         for i, (key, value) in enumerate(run.items()):
             df.insert(i, key, [value] * len(df) if isinstance(value, (list, tuple)) else value)
@@ -213,6 +305,7 @@ def compare_inits(
     momentum: float = 0.0,
     eval_every: int = 50,
     progress: bool = True,
+    device: str = "cpu",
 ) -> pd.DataFrame:
     """Train the same architecture from each init, over activations x depths x learning
     rates x seeds (SGD, cross-entropy), and return every run's history (see :func:`sweep`).
@@ -240,7 +333,7 @@ def compare_inits(
 
     keys = ("activation", "init", "depth", "lr", "seed")
     runs = [dict(zip(keys, combo)) for combo in product(activations, inits, depths, lrs, seeds)]
-    return sweep(data, runs, build, config, progress=progress)
+    return sweep(data, runs, build, config, progress=progress, device=device)
 
 
 def steps_to_reach(history: pd.DataFrame, keys: list[str], fraction: float = 0.5) -> pd.DataFrame:
