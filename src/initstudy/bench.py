@@ -41,31 +41,12 @@ def _run_cmd(name: str, profile: str, results_dir: Path | None) -> list[str]:
     return cmd + (["--results-dir", str(results_dir)] if results_dir else [])
 
 
-def step_times(models: dict, x, y, steps: int = 30, warmup: int = 5) -> dict[str, list[float]]:
-    """Per-step wall times of SGD steps for several models, interleaved step by step so that
-    they share the machine's noise (one run, side by side)."""
-    import torch
-    from torch.nn import functional as F
-
-    opts = {k: torch.optim.SGD(m.parameters(), lr=0.01, momentum=0.9) for k, m in models.items()}
-    times: dict[str, list[float]] = {k: [] for k in models}
-    for i in range(warmup + steps):
-        for k, m in models.items():
-            t0 = time.perf_counter()
-            loss = F.cross_entropy(m(x), y)
-            opts[k].zero_grad()
-            loss.backward()
-            opts[k].step()
-            if i >= warmup:
-                times[k].append(time.perf_counter() - t0)
-    return times
-
-
 def micro(add) -> None:
     """Side-by-side micro-benchmarks of the chapters' costly pieces."""
     import torch
 
     from . import resnet
+    from .train import step_times
 
     x, y = torch.randn(64, 1, 14, 14), torch.randint(0, 10, (64,))
     models = {"bn": resnet.resnet(20, "kaiming", in_channels=1, seed=0),

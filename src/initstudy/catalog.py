@@ -406,8 +406,58 @@ FIXUP = NotebookSpec(
     ),
 )
 
+LSUV = NotebookSpec(
+    name="lsuv",
+    title="LSUV: layer-sequential unit variance",
+    claims=("lsuv-1-5-iterations", "lsuv-batch-size", "lsuv-cheap"),
+    summary="Mishkin & Matas's Algorithm 1: iterations per layer across architectures, tolerances, batches and "
+            "biases; the batch-size claim with an equivalence margin; LSUV's cost against BatchNorm's; training "
+            "curves; the authors' package side by side.",
+    data_params=("dataset",),
+    params=(
+        *_common((3, 5, 5), gpu_source="torchvision"),
+        Param("dataset", "str", "the real data set", _per("digits", "fashion-mnist", "cifar10"),
+              choices=("digits", "mnist-5k", "fashion-mnist", "mnist", "cifar10")),
+        Param("resize", "int", "resize images to this many pixels per side (0: keep)", _per(0, 14, 0), min=0, max=512),
+        Param("train_subset", "int", "training examples kept (0 = all)", _per(1000, 6000, 0), min=0, max=1_000_000),
+        Param("test_subset", "int", "test examples kept (0 = all)", _per(300, 2000, 0), min=0, max=1_000_000),
+        Param("archs", "list[str]", "architectures of the iteration experiment",
+              _same(["mlp-relu", "mlp-tanh", "mlp-sigmoid", "cnn", "resnet", "resnet-bn"]),
+              choices=("mlp-relu", "mlp-tanh", "mlp-sigmoid", "cnn", "resnet", "resnet-bn")),
+        Param("depth", "int", "hidden layers (MLPs) or conv layers (plain CNN) of the iteration experiment",
+              _per(4, 10, 20), min=3, max=1000),
+        Param("width", "int", "units per hidden layer of the MLPs", _per(32, 128, 512), min=2, max=8192),
+        Param("batch", "int", "LSUV's mini-batch size (iteration experiment, cost)", _per(32, 128, 256), min=2,
+              max=65536),
+        Param("batch_modes", "list[str]", "one fixed mini-batch, or a fresh one for every forward pass",
+              _same(["fixed", "fresh"]), choices=("fixed", "fresh")),
+        Param("bias_modes", "list[str]", "zero biases, or PyTorch's default non-zero ones",
+              _same(["zero", "default"]), choices=("zero", "default")),
+        Param("batch_sizes", "list[int]", "LSUV batch sizes of the batch-size experiment",
+              _per([8, 32, 128], [8, 16, 32, 64, 128, 256, 512, 1024], [8, 16, 32, 64, 128, 256, 512, 1024]),
+              min=2, max=65536),
+        Param("batch_seeds", "int", "seeds of the batch-size experiment (paired comparisons)", _per(3, 10, 30),
+              min=1, max=10000),
+        Param("batch_depth", "int", "hidden layers of the batch-size experiment's tanh MLP", _per(4, 8, 11), min=1,
+              max=1000),
+        Param("train_steps", "int", "SGD updates of the training runs", _per(40, 400, 20000), min=1, max=10_000_000),
+        Param("lr", "float", "SGD learning rate (momentum 0.9)", _same(0.05), min=1e-6, max=10.0),
+        Param("batch_size", "int", "training mini-batch size", _per(32, 64, 128), min=1, max=65536),
+        Param("eval_every", "int", "steps between test evaluations", _per(20, 50, 500), min=1, max=1_000_000),
+        Param("relu_depth", "int", "hidden layers of the deep ReLU MLP of the training curves", _per(6, 20, 30),
+              min=1, max=1000),
+        Param("sigmoid_depth", "int", "hidden layers of the sigmoid MLP of the training curves", _per(4, 10, 11),
+              min=1, max=1000),
+        Param("cost_repeats", "int", "repeats of the cost measurement", _per(3, 3, 5), min=1, max=1000),
+        Param("target_accuracy", "float", "test accuracy of the time-to-target race, LSUV against BN",
+              _per(0.3, 0.7, 0.8), min=0.0, max=1.0),
+    ),
+)
+
 #: The notebooks of the book, in reading order.
-NOTEBOOKS: dict[str, NotebookSpec] = {spec.name: spec for spec in (ZERO_INIT, SIGNAL_DEPTH, XAVIER_KAIMING, FIXUP)}
+NOTEBOOKS: dict[str, NotebookSpec] = {
+    spec.name: spec for spec in (ZERO_INIT, SIGNAL_DEPTH, XAVIER_KAIMING, FIXUP, LSUV)
+}
 
 
 def notebook(name: str, catalog: Mapping[str, NotebookSpec] | None = None) -> NotebookSpec:

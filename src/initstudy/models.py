@@ -35,8 +35,10 @@ def mlp(
     out_features: int,
     act: str = "relu",
     bias: bool = True,
+    batchnorm: bool = False,
 ) -> nn.Sequential:
-    """A multilayer perceptron: ``Flatten, fc1, act1, ..., fc{d}, act{d}, out``.
+    """A multilayer perceptron: ``Flatten, fc1, act1, ..., fc{d}, act{d}, out`` (with
+    ``batchnorm``, a ``bn{i}`` BatchNorm1d between each ``fc{i}`` and ``act{i}``).
 
     ``widths`` gives the hidden widths (its length is the number of hidden layers). Built
     with PyTorch's default init (the "old uniform" rule); re-initialise with
@@ -52,6 +54,8 @@ def mlp(
     fan_in = in_features
     for i, width in enumerate(widths, start=1):
         layers.append((f"fc{i}", nn.Linear(fan_in, width, bias=bias)))
+        if batchnorm:
+            layers.append((f"bn{i}", nn.BatchNorm1d(width)))
         layers.append((f"act{i}", activation(act)))
         fan_in = width
     layers.append(("out", nn.Linear(fan_in, out_features, bias=bias)))

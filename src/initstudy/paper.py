@@ -51,6 +51,12 @@ PAPER_NUMBERS: tuple[PaperNumber, ...] = (
     PaperNumber("zhang2019fixup", "Fig. 3", "first-epoch CIFAR-10 test accuracy at depths below 1,000, BN and Fixup",
                 50.0, "%", True, "about; as quoted in the authors' repository, issue #10, where a reproducer got "
                 "about 40 % (ResNet-32)", "fixup-trains-without-bn"),
+    PaperNumber("mishkin2016all", "Table 2", "CIFAR-10 test accuracy, FitNet4 with LSUV", 94.16, "%", False,
+                "recalled (94.2 read in a results aggregator)", "lsuv-1-5-iterations"),
+    PaperNumber("mishkin2016all", "activation table", "sigmoid FitNet4 converges only with LSUV among "
+                "LSUV, OrthoNorm, Xavier and MSRA inits", None, "", False, "recalled", "lsuv-1-5-iterations"),
+    PaperNumber("mishkin2016all", "text", "BatchNorm slows training by about 30 % (the authors' remark)", 30.0, "%",
+                False, "recalled via a blog post", "lsuv-cheap"),
 )
 
 

@@ -95,6 +95,11 @@ class Run:
         """Save a tidy table as ``tables/<name>.csv``."""
         return results.save_table(df, self.results_dir / "tables" / f"{name}.csv")
 
+    def timings(self, df: pd.DataFrame, name: str) -> Path:
+        """Save wall-time measurements as ``timings/<name>.csv``: apart from ``tables/``,
+        because timings differ from run to run while tables must not."""
+        return results.save_table(df, self.results_dir / "timings" / f"{name}.csv")
+
     def figure(self, fig, fig_id: str, claims_shown: tuple[str, ...] = ()) -> dict:
         """Publish a figure under its stable id (PNG + SVG + glue for the book)."""
         topic_claims = claims_shown or tuple(c for c in self.spec.claims if fig_id.startswith(f"fig-{c}-"))

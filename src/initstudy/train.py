@@ -31,6 +31,8 @@ __all__ = [
     "final_accuracy",
     "compare_inits",
     "steps_to_reach",
+    "step_times",
+    "race",
 ]
 
 Recorder = Callable[[nn.Module, int], Iterable[dict]]
@@ -355,4 +357,56 @@ def steps_to_reach(history: pd.DataFrame, keys: list[str], fraction: float = 0.5
         reached = sel[sel["value"] >= target]["step"]
         rows.append({**{k: b[k] for k in keys}, "best_lr": b["lr"], "final_mean_accuracy": b["value"],
                      "target_accuracy": target, "steps_to_target": float(reached.iloc[0]) if len(reached) else math.nan})
+    return pd.DataFrame(rows)
+
+
+def step_times(models: dict, x: torch.Tensor, y: torch.Tensor, steps: int = 30, warmup: int = 5,
+               lr: float = 0.01) -> dict[str, list[float]]:
+    """Per-step wall times of SGD steps on one batch for several models, interleaved step by
+    step so that they share the machine's noise (measured side by side, in one run)."""
+    import time
+
+    opts = {k: torch.optim.SGD(m.parameters(), lr=lr, momentum=0.9) for k, m in models.items()}
+    times: dict[str, list[float]] = {k: [] for k in models}
+    for i in range(warmup + steps):
+        for k, m in models.items():
+            t0 = time.perf_counter()
+            loss = F.cross_entropy(m(x), y)
+            opts[k].zero_grad()
+            loss.backward()
+            opts[k].step()
+            if i >= warmup:
+                times[k].append(time.perf_counter() - t0)
+    return times
+
+
+def race(models: dict, data: Dataset, config: TrainConfig, setup_seconds: dict | None = None,
+         device: str = "cpu") -> pd.DataFrame:
+    """Train several models side by side, one step of each in turn on the same batches, and
+    record for each its test accuracy every ``eval_every`` steps against its cumulative
+    training wall time (evaluation excluded; ``setup_seconds`` adds a one-off cost, e.g. an
+    LSUV init, to a model's clock). Returns rows: model, step, seconds, accuracy."""
+    import time
+
+    gen = torch.Generator().manual_seed(config.seed)
+    stream = batches(data.x_train, data.y_train, config.batch_size, gen)
+    opts = {k: make_optimizer(param_groups(m.to(device), config), config) for k, m in models.items()}
+    clock = {k: float((setup_seconds or {}).get(k, 0.0)) for k in models}
+    rows = [{"model": k, "step": 0, "seconds": clock[k], "accuracy": evaluate(m, data.x_test, data.y_test)["accuracy"]}
+            for k, m in models.items()]
+    for step in range(1, config.steps + 1):
+        xb, yb = next(stream)
+        xb, yb = xb.to(device), yb.to(device)
+        for k, m in models.items():
+            m.train()
+            t0 = time.perf_counter()
+            loss = F.cross_entropy(m(xb), yb)
+            opts[k].zero_grad()
+            loss.backward()
+            opts[k].step()
+            clock[k] += time.perf_counter() - t0
+        if step % config.eval_every == 0 or step == config.steps:
+            for k, m in models.items():
+                rows.append({"model": k, "step": step, "seconds": clock[k],
+                             "accuracy": evaluate(m, data.x_test, data.y_test)["accuracy"]})
     return pd.DataFrame(rows)

@@ -1,0 +1,419 @@
+"""Layer-sequential unit-variance (LSUV) initialisation, as Mishkin & Matas (2016) define it.
+
+Algorithm 1 of the paper, with its names:
+
+1. pre-initialise every conv and fully connected layer with an orthonormal matrix (Saxe et
+   al. 2014);
+2. for each such layer L, in the order the forward pass reaches it: while
+   ``|Var(B_L) - 1| >= tol_var`` and ``T_i < t_max``: forward a mini-batch, and rescale the
+   weights ``W_L <- W_L / sqrt(Var(B_L))``, where ``B_L`` is the layer's whole output blob.
+
+Weights only: biases are left as they are. Defaults ``tol_var = 0.1`` and ``t_max = 10`` (the
+paper's implementations in Torch, Keras and PyTorch); :data:`CAFFE` holds the original Caffe
+script's 0.02 and 20. With ``fresh_batches`` every forward pass draws a new mini-batch, as
+the paper's "forward a mini-batch" reads; by default one fixed batch is used, as the authors'
+Caffe and PyTorch code do. ``variant="fastai"`` is the fast.ai course's version, which is
+**not the paper's**: it measures after the activation and also shifts the bias
+(``bias -= mean; weight /= std``) until mean and std are within ``tol`` of 0 and 1.
+
+Why one rescale usually suffices: with one fixed batch and zero bias, a layer's output is
+linear in its weights, so its variance is exactly quadratic in their scale and one rescale
+lands on 1 (up to rounding). More iterations appear only with fresh batches (the variance of a
+new batch differs), non-zero biases (the output is no longer proportional to the weights) or
+when the measured variance is not the layer's own (the fast.ai variant, after a nonlinearity).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import Callable, Iterator
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+
+from .inits import init_layers, orthogonal_
+
+__all__ = [
+    "LSUVError",
+    "PAPER",
+    "CAFFE",
+    "ARCHS",
+    "eligible_layers",
+    "execution_order",
+    "lsuv_init",
+    "output_variances",
+    "build",
+    "iteration_sweep",
+    "batch_size_sweep",
+    "cost_comparison",
+    "compare_with_package",
+    "lsuv_measurements",
+]
+
+#: (tol_var, t_max) of the paper's reference implementations, and of the original Caffe script.
+PAPER = (0.1, 10)
+CAFFE = (0.02, 20)
+
+ELIGIBLE = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)
+
+
+class LSUVError(ValueError):
+    """LSUV cannot proceed; the message names the layer."""
+
+
+def eligible_layers(model: nn.Module) -> list[tuple[str, nn.Module]]:
+    """Every Linear and Conv1d/2d/3d layer, in registration order."""
+    return [(n, m) for n, m in model.named_modules() if isinstance(m, ELIGIBLE)]
+
+
+@torch.no_grad()
+def execution_order(model: nn.Module, x: torch.Tensor) -> list[tuple[str, nn.Module]]:
+    """The eligible layers in the order one forward pass of ``x`` reaches them (found with
+    hooks; a layer the forward pass never calls is left out)."""
+    order: list[str] = []
+
+    def hook(name):
+        def fn(module, inputs, output):
+            if name not in order:
+                order.append(name)
+        return fn
+
+    handles = [m.register_forward_hook(hook(n)) for n, m in eligible_layers(model)]
+    try:
+        model(x)
+    finally:
+        for h in handles:
+            h.remove()
+    named = dict(model.named_modules())
+    return [(n, named[n]) for n in order]
+
+
+def _batch_source(batch) -> Callable[[], torch.Tensor]:
+    if isinstance(batch, torch.Tensor):
+        return lambda: batch
+    if callable(batch):
+        return batch
+    iterator: Iterator = iter(batch)
+    return lambda: next(iterator)
+
+
+@torch.no_grad()
+def _output_of(model: nn.Module, layer: nn.Module, x: torch.Tensor, after: nn.Module | None = None) -> torch.Tensor:
+    captured = {}
+    target = after if after is not None else layer
+
+    def fn(module, inputs, output):
+        captured.setdefault("out", output)
+
+    handle = target.register_forward_hook(fn)
+    try:
+        model(x)
+    finally:
+        handle.remove()
+    if "out" not in captured:
+        raise LSUVError(f"layer {_name_of(model, target)}: the forward pass never reached it")
+    return captured["out"]
+
+
+def _name_of(model: nn.Module, module: nn.Module) -> str:
+    return next((n for n, m in model.named_modules() if m is module), type(module).__name__)
+
+
+ACTIVATION_TYPES = (nn.ReLU, nn.Tanh, nn.Sigmoid, nn.LeakyReLU, nn.GELU)
+
+
+def _next_module(model: nn.Module, name: str) -> nn.Module | None:
+    """The activation registered right after ``name`` in the same parent (as in a
+    Sequential), for the fast.ai variant; ``None`` (measure the layer itself) otherwise."""
+    parent_name, _, child = name.rpartition(".")
+    parent = dict(model.named_modules())[parent_name] if parent_name else model
+    children = list(parent.named_children())
+    i = [n for n, _ in children].index(child)
+    nxt = children[i + 1][1] if i + 1 < len(children) else None
+    return nxt if isinstance(nxt, ACTIVATION_TYPES) else None
+
+
+@torch.no_grad()
+def lsuv_init(
+    model: nn.Module,
+    batch,
+    tol_var: float = PAPER[0],
+    t_max: int = PAPER[1],
+    *,
+    fresh_batches: bool = False,
+    orthonormal: bool = True,
+    order: str = "execution",
+    variant: str = "paper",
+    seed: int | None = None,
+) -> pd.DataFrame:
+    """Initialise ``model`` in place with LSUV and return a per-layer record.
+
+    Args:
+        batch: a tensor (the fixed mini-batch), or a callable / iterable giving batches
+            (needed for ``fresh_batches=True``; without it only the first batch is used).
+        tol_var, t_max: stop when ``|Var - 1| < tol_var`` or after ``t_max`` rescalings.
+        fresh_batches: draw a new batch for every forward pass.
+        orthonormal: orthonormal pre-init (step 1; biases are not touched).
+        order: "execution" (hooks on a forward pass) or "registration" (module order).
+        variant: "paper", or "fastai" (not the paper's: after the activation, with a bias shift).
+        seed: seed of the orthonormal pre-init.
+
+    Returns one row per layer: ``layer, position, iterations`` (rescalings, T_i),
+    ``forward_passes``, ``var_before``, ``var_after`` (on the last batch seen), ``scale`` (the
+    product of all rescalings), ``converged`` and ``seconds``.
+
+    Raises :class:`LSUVError` for a model without eligible layers, a batch too small to
+    estimate a variance, or an output variance of 0 or not finite (naming the layer).
+    """
+    if variant not in ("paper", "fastai"):
+        raise LSUVError(f"variant must be 'paper' or 'fastai', got {variant!r}")
+    if order not in ("execution", "registration"):
+        raise LSUVError(f"order must be 'execution' or 'registration', got {order!r}")
+    if t_max < 1 or not tol_var > 0:
+        raise LSUVError(f"t_max must be >= 1 and tol_var > 0, got {t_max} and {tol_var}")
+    layers = eligible_layers(model)
+    if not layers:
+        raise LSUVError("the model has no Linear or Conv layer for LSUV")
+    source = _batch_source(batch)
+    first = source()
+    if first.shape[0] < 2:
+        raise LSUVError(f"a batch of {first.shape[0]} example cannot estimate a variance; use at least 2")
+    was_training = model.training
+    model.eval()
+    try:
+        if orthonormal:
+            gen = torch.Generator().manual_seed(seed) if seed is not None else None
+            for _, layer in init_layers(model):
+                orthogonal_(layer.weight, generator=gen)
+        if order == "execution":
+            layers = execution_order(model, first)
+        rows = []
+        x = first
+        for position, (name, layer) in enumerate(layers):
+            t0 = time.perf_counter()
+            after = _next_module(model, name) if variant == "fastai" else None
+            out = _output_of(model, layer, x, after)
+            if out.numel() < 2:
+                raise LSUVError(f"layer {name}: its output has {out.numel()} value(s), too few for a variance")
+            var = out.double().var().item()
+            var_before, scale, iterations, passes = var, 1.0, 0, 1
+            mean = out.double().mean().item()
+            while iterations < t_max:
+                if not math.isfinite(var) or var == 0.0:
+                    raise LSUVError(f"layer {name}: output variance is {var} (zero or not finite), cannot rescale")
+                if variant == "paper":
+                    if abs(var - 1.0) < tol_var:
+                        break
+                    factor = 1.0 / math.sqrt(var)
+                else:
+                    if abs(mean) < tol_var and abs(math.sqrt(var) - 1.0) < tol_var:
+                        break
+                    if layer.bias is not None:
+                        layer.bias.sub_(mean)
+                    factor = 1.0 / math.sqrt(var)
+                layer.weight.mul_(factor)
+                scale *= factor
+                iterations += 1
+                if fresh_batches:
+                    x = source()
+                out = _output_of(model, layer, x, after)
+                passes += 1
+                var = out.double().var().item()
+                mean = out.double().mean().item()
+            converged = (abs(var - 1.0) < tol_var) if variant == "paper" else (
+                abs(mean) < tol_var and abs(math.sqrt(var) - 1.0) < tol_var)
+            rows.append({"layer": name, "position": position, "iterations": iterations, "forward_passes": passes,
+                         "var_before": var_before, "var_after": var, "scale": scale, "converged": converged,
+                         "seconds": time.perf_counter() - t0})
+    finally:
+        model.train(was_training)
+    return pd.DataFrame(rows)
+
+
+@torch.no_grad()
+def output_variances(model: nn.Module, x: torch.Tensor) -> pd.DataFrame:
+    """The variance of every eligible layer's whole output on ``x`` (e.g. a held-out batch),
+    in execution order."""
+    found: dict[str, float] = {}
+
+    def hook(name):
+        def fn(module, inputs, output):
+            found.setdefault(name, output.double().var().item())  # returns None: output unchanged
+        return fn
+
+    handles = [m.register_forward_hook(hook(n)) for n, m in eligible_layers(model)]
+    was_training = model.training
+    model.eval()
+    try:
+        model(x)
+    finally:
+        model.train(was_training)
+        for h in handles:
+            h.remove()
+    return pd.DataFrame([{"layer": n, "position": i, "variance": v} for i, (n, v) in enumerate(found.items())])
+
+
+# --------------------------------------------------------------------------- experiments
+
+ARCHS = ("mlp-relu", "mlp-tanh", "mlp-sigmoid", "cnn", "resnet", "resnet-bn")
+
+
+def build(arch: str, data, depth: int, width: int, seed: int, bias: str = "zero") -> nn.Module:
+    """A network of the LSUV experiments, before LSUV: deep MLPs ("mlp-<activation>", depth
+    hidden layers of width units), a plain CNN (depth conv layers), a ResNet-20 without
+    ("resnet") or with ("resnet-bn") BatchNorm. ``bias``: "zero", or "default" (PyTorch's
+    U[-1/sqrt(n_in), 1/sqrt(n_in)], where the layer has a bias)."""
+    from .models import mlp, plain_cnn
+    from .resnet import resnet
+
+    torch.manual_seed(seed)
+    if arch.startswith("mlp-"):
+        net = mlp(data.in_features, [width] * depth, data.num_classes, act=arch[4:])
+    elif arch == "cnn":
+        net = plain_cnn(data.input_shape[0], data.num_classes, depth, max(4, width // 8))
+    elif arch in ("resnet", "resnet-bn"):
+        net = resnet(20, "kaiming", norm="none" if arch == "resnet" else "batchnorm",
+                     in_channels=data.input_shape[0], num_classes=data.num_classes, seed=seed)
+    else:
+        raise ValueError(f"unknown architecture {arch!r}; allowed: {', '.join(ARCHS)}")
+    if bias == "zero":
+        for _, m in eligible_layers(net):
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+    return net
+
+
+def iteration_sweep(data, *, archs, tolerances, batch_modes, bias_modes, seeds, depth: int, width: int,
+                    batch_size: int, progress: bool = True) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """LSUV over architectures x (tol_var, t_max) x fixed/fresh batches x zero/default biases
+    x seeds: the per-layer records, and every layer's output variance on a held-out batch (the
+    test set's first ``batch_size`` examples, never used for fitting)."""
+    from itertools import product
+
+    from tqdm.auto import tqdm
+
+    heldout = data.x_test[:batch_size]
+    records, variances = [], []
+    grid = list(product(archs, tolerances, batch_modes, bias_modes, seeds))
+    for arch, (tol, t_max), mode, bias, seed in tqdm(grid, desc="lsuv", disable=not progress):
+        net = build(arch, data, depth, width, seed, bias)
+        gen = torch.Generator().manual_seed(seed)
+
+        def draw():
+            return data.x_train[torch.randint(0, len(data.y_train), (batch_size,), generator=gen)]
+
+        rec = lsuv_init(net, draw if mode == "fresh" else draw(), tol, t_max, fresh_batches=mode == "fresh",
+                        seed=seed)
+        tag = {"arch": arch, "tol_var": tol, "t_max": t_max, "batches": mode, "bias": bias, "seed": seed}
+        records.append(rec.drop(columns="seconds").assign(**tag))
+        variances.append(output_variances(net, heldout).assign(**tag))
+    return pd.concat(records, ignore_index=True), pd.concat(variances, ignore_index=True)
+
+
+def batch_size_sweep(data, *, batch_sizes, seeds, depth: int, width: int, activation: str, config,
+                     progress: bool = True, device: str = "cpu") -> tuple[pd.DataFrame, pd.DataFrame]:
+    """For each seed and batch size: LSUV fitted on one batch of that size (the first examples
+    of a seeded permutation, so smaller batches are subsets of larger ones), then the same
+    training run (same seed, data order and budget). Returns (per-layer scales, final test
+    accuracy per run)."""
+    from dataclasses import replace
+
+    from tqdm.auto import tqdm
+
+    from .models import mlp
+    from .train import train
+
+    scales, finals = [], []
+    for seed in tqdm(list(seeds), desc="seeds", disable=not progress):
+        order = torch.randperm(len(data.y_train), generator=torch.Generator().manual_seed(seed))
+        for bs in batch_sizes:
+            torch.manual_seed(seed)
+            net = mlp(data.in_features, [width] * depth, data.num_classes, act=activation)
+            rec = lsuv_init(net, data.x_train[order[:bs]], seed=seed)
+            scales.append(rec[["layer", "position", "scale", "iterations"]].assign(seed=seed, batch_size=bs))
+            result = train(net, data, replace(config, seed=seed), device=device)
+            finals.append({"seed": seed, "batch_size": bs, "accuracy": result.final["test_accuracy"],
+                           "diverged_at": result.diverged_at})
+    return pd.concat(scales, ignore_index=True), pd.DataFrame(finals)
+
+
+def lsuv_measurements(records: pd.DataFrame, variances: pd.DataFrame, scales: pd.DataFrame, finals: pd.DataFrame,
+                      cost: pd.DataFrame, seeds: list[int], batch_seeds: list[int]) -> dict[str, dict[str, list]]:
+    """Per-seed (or per-repeat) values of the ledger's metrics for the three LSUV claims."""
+    paper = records[(records["tol_var"] == PAPER[0]) & (records["t_max"] == PAPER[1])]
+    held = variances[(variances["tol_var"] == PAPER[0]) & (variances["t_max"] == PAPER[1])]
+    small, large = min(finals["batch_size"]), max(finals["batch_size"])
+    acc = finals.set_index(["seed", "batch_size"])["accuracy"]
+    sc = scales.set_index(["seed", "batch_size", "layer"])["scale"]
+
+    def scale_diff(seed: int) -> float:
+        a, b = sc.xs((seed, small), level=("seed", "batch_size")), sc.xs((seed, large), level=("seed", "batch_size"))
+        return float(np.abs(np.log(a / b)).max())
+
+    return {
+        "lsuv-1-5-iterations": {
+            "lsuv_max_iterations": [float(paper[paper["seed"] == s]["iterations"].max()) for s in seeds],
+            "lsuv_heldout_variance": [float(held[held["seed"] == s]["variance"].mean()) for s in seeds],
+        },
+        "lsuv-batch-size": {
+            "lsuv_small_batch_accuracy_diff": [100 * (acc[(s, small)] - acc[(s, large)]) for s in batch_seeds],
+            "lsuv_small_batch_scale_diff": [scale_diff(s) for s in batch_seeds],
+        },
+        "lsuv-cheap": {"lsuv_cost_fraction_of_bn": cost["fraction_of_bn_overhead"].tolist()},
+    }
+
+
+def cost_comparison(data, *, repeats: int, batch_size: int, epoch_steps: int, timing_steps: int = 20,
+                    device: str = "cpu") -> pd.DataFrame:
+    """LSUV's wall time on a ResNet-20 without BatchNorm, against the extra time BatchNorm
+    adds per training step (the same ResNet-20 with and without BN, steps interleaved so
+    that both see the same machine noise), times ``epoch_steps``. One row per repeat."""
+    import statistics
+
+    from .train import step_times
+
+    rows = []
+    x = data.x_train[:batch_size].to(device)
+    y = data.y_train[:batch_size].to(device)
+    for r in range(repeats):
+        net = build("resnet", data, 20, 16, seed=r).to(device)
+        t0 = time.perf_counter()
+        lsuv_init(net, x, seed=r)
+        lsuv_s = time.perf_counter() - t0
+        models = {"bn": build("resnet-bn", data, 20, 16, seed=r).to(device), "none": net}
+        times = step_times(models, x, y, steps=timing_steps)
+        bn_step, plain_step = statistics.median(times["bn"]), statistics.median(times["none"])
+        overhead = bn_step - plain_step
+        rows.append({"repeat": r, "lsuv_seconds": lsuv_s, "bn_step_seconds": bn_step, "plain_step_seconds": plain_step,
+                     "bn_overhead_per_step": overhead, "epoch_steps": epoch_steps,
+                     "bn_overhead_per_epoch": overhead * epoch_steps,
+                     "fraction_of_bn_overhead": lsuv_s / (overhead * epoch_steps) if overhead > 0 else float("inf")})
+    return pd.DataFrame(rows)
+
+
+def compare_with_package(net_builder: Callable[[], nn.Module], x: torch.Tensor, heldout: torch.Tensor,
+                         seed: int = 0) -> pd.DataFrame:
+    """This library's LSUV against the authors' ``lsuv`` package (PyPI) on the same network
+    and batch: per layer, the held-out output variance after each and this library's
+    iteration count. The package tolerates on the std (0.1), follows module registration
+    order and uses the global random state for its orthonormal init."""
+    import contextlib
+    import io
+
+    from lsuv import lsuv_with_singlebatch
+
+    ours = net_builder()
+    rec = lsuv_init(ours, x, seed=seed)
+    theirs = net_builder()
+    torch.manual_seed(seed)
+    with contextlib.redirect_stdout(io.StringIO()):
+        lsuv_with_singlebatch(theirs, x, verbose=False)
+    a = output_variances(ours, heldout).rename(columns={"variance": "variance_initstudy"})
+    b = output_variances(theirs, heldout)[["layer", "variance"]].rename(columns={"variance": "variance_lsuv_package"})
+    out = a.merge(b, on="layer").merge(rec[["layer", "iterations"]], on="layer")
+    registration = [n for n, _ in eligible_layers(ours)]
+    out["registration_position"] = [registration.index(n) for n in out["layer"]]
+    return out

@@ -1,0 +1,116 @@
+"""LSUV: the stopping rule, held-out variance, execution order, bad cases, determinism."""
+
+import pandas as pd
+import pytest
+import torch
+from torch import nn
+
+from initstudy import data, lsuv, models
+
+
+@pytest.fixture(scope="module")
+def digits():
+    return data.load("digits")
+
+
+def mlp(digits, act="relu", depth=4, width=32, seed=0):
+    torch.manual_seed(seed)
+    return models.mlp(digits.in_features, [width] * depth, digits.num_classes, act=act)
+
+
+def test_every_layer_within_tolerance_on_a_held_out_batch(digits):
+    for act in ("relu", "tanh", "sigmoid"):
+        net = mlp(digits, act, depth=6, width=64)
+        rec = lsuv.lsuv_init(net, digits.x_train[:256], seed=0)
+        assert rec["converged"].all()
+        held = lsuv.output_variances(net, digits.x_test[:256])
+        assert (held["variance"] - 1).abs().max() < 0.2  # a held-out batch, not the fitted one
+        assert len(held) == 7  # six hidden layers and the output layer
+
+
+def test_one_rescale_is_exact_on_a_fixed_batch_with_zero_bias(digits):
+    net = lsuv.build("mlp-relu", digits, 4, 32, seed=0)  # zero biases
+    rec = lsuv.lsuv_init(net, digits.x_train[:128], tol_var=1e-6, t_max=10, seed=0)
+    assert (rec["iterations"] <= 1).all()
+    assert rec["var_after"].sub(1).abs().max() < 1e-6
+
+
+def test_the_stopping_rule_and_t_max(digits):
+    x = digits.x_train[:128]
+    net = mlp(digits)
+    rec = lsuv.lsuv_init(net, x, tol_var=0.1, t_max=10, seed=0)
+    assert (rec["iterations"] <= 10).all() and (rec["forward_passes"] == rec["iterations"] + 1).all()
+    assert ((rec["var_after"] - 1).abs() < 0.1).all()
+    # fresh tiny batches and an impossible tolerance: reaches t_max, reported as not converged
+    gen = torch.Generator().manual_seed(0)
+    draw = lambda: digits.x_train[torch.randint(0, 1000, (4,), generator=gen)]  # noqa: E731
+    rec = lsuv.lsuv_init(mlp(digits), draw, tol_var=1e-9, t_max=3, fresh_batches=True, seed=0)
+    assert (rec["iterations"] == 3).all() and not rec["converged"].any()
+
+
+def test_execution_order_not_registration_order(digits):
+    class OutOfOrder(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.second = nn.Linear(32, 32)
+            self.first = nn.Linear(64, 32)
+
+        def forward(self, x):
+            return self.second(self.first(x.flatten(1)))
+
+    net = OutOfOrder()
+    x = 5 * digits.x_train[:128]  # unstandardised input: the first layer needs a rescale
+    assert [n for n, _ in lsuv.execution_order(net, x)] == ["first", "second"]
+    assert [n for n, _ in lsuv.eligible_layers(net)] == ["second", "first"]
+    rec = lsuv.lsuv_init(net, x, seed=0)
+    assert rec["layer"].tolist() == ["first", "second"]
+    held = lsuv.output_variances(net, 5 * digits.x_test[:128]).set_index("layer")["variance"]
+    assert abs(held["second"] - 1) < 0.2
+    wrong = OutOfOrder()
+    lsuv.lsuv_init(wrong, x, order="registration", seed=0)
+    assert abs(lsuv.output_variances(wrong, x).set_index("layer")["variance"]["second"] - 1) > 0.2
+
+
+def test_bad_cases_are_clear_errors(digits):
+    x = digits.x_train[:64]
+    with pytest.raises(lsuv.LSUVError, match="no Linear or Conv"):
+        lsuv.lsuv_init(nn.Sequential(nn.ReLU()), x)
+    with pytest.raises(lsuv.LSUVError, match="batch of 1 example"):
+        lsuv.lsuv_init(mlp(digits), x[:1])
+    dead = mlp(digits)
+    with torch.no_grad():
+        dead.fc2.weight.zero_()
+        dead.fc2.bias.zero_()
+    with pytest.raises(lsuv.LSUVError, match="layer fc2: output variance is 0.0"):
+        lsuv.lsuv_init(dead, x, orthonormal=False)
+    nan = mlp(digits)
+    with torch.no_grad():
+        nan.fc1.weight[0, 0] = float("nan")
+    with pytest.raises(lsuv.LSUVError, match="layer fc1: output variance is nan"):
+        lsuv.lsuv_init(nan, x, orthonormal=False)
+
+
+def test_conv_nets_and_batchnorm_run(digits):
+    big = data.load("digits", subset=200, resize=14)
+    for arch in ("cnn", "resnet", "resnet-bn"):
+        net = lsuv.build(arch, big, 4, 32, seed=0)
+        rec = lsuv.lsuv_init(net, big.x_train[:64], seed=0)
+        assert rec["converged"].all() and len(rec) == len(lsuv.eligible_layers(net))
+    conv1d = nn.Sequential(nn.Conv1d(1, 4, 3), nn.ReLU(), nn.Conv1d(4, 4, 3))
+    rec = lsuv.lsuv_init(conv1d, torch.randn(16, 1, 20), seed=0)
+    assert rec["converged"].all()
+
+
+def test_same_seed_same_result(digits):
+    x = digits.x_train[:128]
+    a, b = mlp(digits), mlp(digits)
+    ra, rb = lsuv.lsuv_init(a, x, seed=3), lsuv.lsuv_init(b, x, seed=3)
+    pd.testing.assert_frame_equal(ra.drop(columns="seconds"), rb.drop(columns="seconds"))
+    assert all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters()))
+
+
+def test_package_side_by_side(digits):
+    x, held = digits.x_train[:128], digits.x_test[:128]
+    out = lsuv.compare_with_package(lambda: models.mlp(64, [32, 32], 10), x, held)
+    assert set(out.columns) >= {"variance_initstudy", "variance_lsuv_package", "iterations"}
+    assert ((out["variance_initstudy"] - 1).abs() < 0.3).all()
