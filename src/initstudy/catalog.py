@@ -195,6 +195,7 @@ class NotebookSpec:
     params: tuple[Param, ...]
     summary: str = ""
     data_params: tuple[str, ...] = ()  # parameters that name a data set (checked before a run)
+    datasets: tuple[str, ...] = ()  # data sets the notebook always uses (checked before a run)
     extra: dict = field(default_factory=dict)
 
     @property
@@ -454,9 +455,35 @@ LSUV = NotebookSpec(
     ),
 )
 
+TRANSFER = NotebookSpec(
+    name="transfer",
+    title="Does pretraining beat every initialisation?",
+    claims=("transfer-best",),
+    summary="A CNN pretrained on one real data set and fine-tuned on another with few labels, against every init "
+            "of the book from scratch; a similar pair and a control pair.",
+    datasets=("mnist-5k", "digits", "fashion-mnist"),
+    params=(
+        *_common((2, 5, 10)),
+        Param("label_counts", "list[int]", "labelled training examples per class of the target (the smallest is "
+              "the verdict's)", _per([5, 20], [5, 10, 20, 50, 100], [5, 10, 20, 50, 100]), min=1, max=100000),
+        Param("pretrain_steps", "int", "SGD updates of the pretraining on each source", _per(100, 600, 5000), min=1,
+              max=10_000_000),
+        Param("finetune_steps", "int", "SGD updates of every fine-tuning and from-scratch run",
+              _per(25, 150, 1000), min=1, max=10_000_000),
+        Param("lr", "float", "SGD learning rate (momentum 0.9), the same for every run", _same(0.05), min=1e-6,
+              max=10.0),
+        Param("batch_size", "int", "mini-batch size (capped by the number of labelled examples)", _same(32), min=1,
+              max=65536),
+        Param("source_subset", "int", "Fashion-MNIST training examples used to pretrain the control pair (0 = all)",
+              _per(2000, 10000, 0), min=0, max=1_000_000),
+        Param("pretrained", "str", "also fine-tune torchvision's ImageNet ResNet-18 (downloads its weights once)",
+              _same("ours"), choices=("ours", "torchvision-resnet18")),
+    ),
+)
+
 #: The notebooks of the book, in reading order.
 NOTEBOOKS: dict[str, NotebookSpec] = {
-    spec.name: spec for spec in (ZERO_INIT, SIGNAL_DEPTH, XAVIER_KAIMING, FIXUP, LSUV)
+    spec.name: spec for spec in (ZERO_INIT, SIGNAL_DEPTH, XAVIER_KAIMING, FIXUP, LSUV, TRANSFER)
 }
 
 

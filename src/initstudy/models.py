@@ -11,7 +11,7 @@ from typing import Sequence
 import torch
 from torch import nn
 
-__all__ = ["ACTIVATIONS", "activation", "mlp", "plain_cnn", "hidden_linears"]
+__all__ = ["ACTIVATIONS", "activation", "mlp", "plain_cnn", "small_cnn", "hidden_linears"]
 
 ACTIVATIONS = {
     "identity": nn.Identity,
@@ -99,6 +99,29 @@ def plain_cnn(
     net.add_module("flatten", nn.Flatten())
     net.add_module("out", nn.Linear(channels, num_classes))
     net.activation_name = act
+    return net
+
+
+def small_cnn(in_channels: int, num_classes: int, image_size: int, channels: Sequence[int] = (16, 32),
+              hidden: int = 64) -> nn.Sequential:
+    """A LeNet-like CNN for transfer experiments: (3x3 conv, ReLU, 2x2 max-pool) per entry of
+    ``channels``, then ``fc`` (ReLU) and the classifier ``head``, the layer replaced when
+    fine-tuning on a new task.
+
+    >>> small_cnn(1, 10, 28)(torch.zeros(2, 1, 28, 28)).shape
+    torch.Size([2, 10])
+    """
+    net = nn.Sequential()
+    c, size = in_channels, image_size
+    for i, out in enumerate(channels, start=1):
+        net.add_module(f"conv{i}", nn.Conv2d(c, out, 3, padding=1))
+        net.add_module(f"act{i}", nn.ReLU())
+        net.add_module(f"pool{i}", nn.MaxPool2d(2))
+        c, size = out, size // 2
+    net.add_module("flatten", nn.Flatten())
+    net.add_module("fc", nn.Linear(c * size * size, hidden))
+    net.add_module("act_fc", nn.ReLU())
+    net.add_module("head", nn.Linear(hidden, num_classes))
     return net
 
 

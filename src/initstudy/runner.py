@@ -287,8 +287,10 @@ def check_data(jobs: Iterable[Job], catalog: Mapping[str, NotebookSpec]) -> None
     from . import data
 
     for job in jobs:
-        for pname in catalog[job.name].data_params:
-            message = data.available(job.params[pname], job.params.get("data_source", "auto"))
+        spec = catalog[job.name]
+        names = [job.params[p] for p in spec.data_params] + list(spec.datasets)
+        for name in names:
+            message = data.available(name, job.params.get("data_source", "auto"))
             if message:
                 raise MissingDataError(f"notebook '{job.name}': {message}")
 

@@ -1,0 +1,229 @@
+"""Transfer learning against training from scratch, with few labels.
+
+A small CNN (:func:`initstudy.models.small_cnn`) is pretrained on a source data set, saved as
+a checkpoint, and fine-tuned (every layer; a new classifier head) on a target data set of
+which only ``k`` labelled examples per class are kept; the same network is trained on the
+same examples from scratch from each init of the book. Checkpoints are plain state dicts
+written atomically and read back with ``torch.load(..., weights_only=True)`` (no pickled
+code is ever executed), cached under ``checkpoints/`` by a key made of everything that
+determines them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+
+from .data import Dataset
+from .inits import apply_init
+from .models import small_cnn
+from .results import atomic_write_bytes
+from .train import TrainConfig, train
+
+__all__ = ["SCRATCH_INITS", "PretrainSpec", "few_labels", "checkpoint_path", "pretrain", "load_checkpoint",
+           "build_scratch", "build_finetune", "transfer_sweep", "transfer_measurements", "pair_verdicts",
+           "imagenet_resnet18", "GreyToRGB"]
+
+#: The inits trained from scratch: PyTorch's default rule (the old uniform rule, biases too),
+#: Xavier, Kaiming, orthogonal and LSUV.
+SCRATCH_INITS = ("old-uniform", "xavier-uniform", "kaiming-normal", "orthogonal", "lsuv")
+
+
+def few_labels(data: Dataset, per_class: int, seed: int) -> Dataset:
+    """Keep ``per_class`` labelled training examples of each class (a seeded draw); the test
+    set is unchanged."""
+    gen = np.random.default_rng(seed)
+    y = data.y_train.numpy()
+    keep = []
+    for c in range(data.num_classes):
+        idx = np.flatnonzero(y == c)
+        if len(idx) < per_class:
+            raise ValueError(f"class {c} of {data.name} has only {len(idx)} training examples, fewer than {per_class}")
+        keep.append(gen.choice(idx, size=per_class, replace=False))
+    keep = torch.from_numpy(np.sort(np.concatenate(keep)))
+    return replace(data, x_train=data.x_train[keep], y_train=data.y_train[keep],
+                   info={**data.info, "labels_per_class": per_class})
+
+
+@dataclass(frozen=True)
+class PretrainSpec:
+    """Everything that determines a pretrained checkpoint."""
+
+    source: str
+    steps: int
+    lr: float
+    batch_size: int
+    seed: int
+    channels: tuple[int, ...] = (16, 32)
+    hidden: int = 64
+    image_size: int = 28
+    in_channels: int = 1
+    num_classes: int = 10
+
+    def key(self) -> str:
+        from .runner import source_hash
+
+        text = json.dumps({**asdict(self), "src": source_hash()}, sort_keys=True)
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def checkpoint_path(spec: PretrainSpec, cache_dir: str | os.PathLike) -> Path:
+    return Path(cache_dir) / f"{spec.source}-{spec.key()}.pt"
+
+
+def load_checkpoint(path: str | os.PathLike) -> dict[str, torch.Tensor]:
+    """A state dict read with ``weights_only=True``: tensors only, no code."""
+    return torch.load(path, map_location="cpu", weights_only=True)
+
+
+def pretrain(spec: PretrainSpec, source: Dataset, cache_dir: str | os.PathLike, device: str = "cpu") -> tuple[dict, dict]:
+    """The pretrained state dict for ``spec``: read from the cache when present, else trained
+    on ``source`` (SGD, momentum 0.9) and saved. Returns (state dict, info)."""
+    path = checkpoint_path(spec, cache_dir)
+    meta_path = path.with_suffix(".json")
+    if path.is_file() and meta_path.is_file():
+        meta = json.loads(meta_path.read_text())
+        return load_checkpoint(path), {**meta, "cached": True, "path": str(path)}
+    torch.manual_seed(spec.seed)
+    net = small_cnn(spec.in_channels, spec.num_classes, spec.image_size, spec.channels, spec.hidden)
+    result = train(net, source, TrainConfig(steps=spec.steps, batch_size=spec.batch_size, lr=spec.lr, momentum=0.9,
+                                            eval_every=spec.steps, seed=spec.seed), device=device)
+    state = {k: v.detach().cpu() for k, v in net.state_dict().items()}
+    buf = io.BytesIO()
+    torch.save(state, buf)
+    atomic_write_bytes(path, buf.getvalue())
+    meta = {"spec": asdict(spec), "source_test_accuracy": result.final["test_accuracy"],
+            "sha256": hashlib.sha256(buf.getvalue()).hexdigest()}
+    atomic_write_bytes(meta_path, json.dumps(meta, indent=2, sort_keys=True).encode())
+    return state, {**meta, "cached": False, "path": str(path)}
+
+
+def build_scratch(spec: PretrainSpec, init: str, target: Dataset, seed: int) -> nn.Module:
+    """The transfer network initialised from scratch with ``init`` (biases 0, except PyTorch's
+    default rule, which draws them too; LSUV fitted on the labelled examples)."""
+    from .lsuv import lsuv_init
+
+    torch.manual_seed(seed)
+    net = small_cnn(spec.in_channels, target.num_classes, spec.image_size, spec.channels, spec.hidden)
+    if init == "old-uniform":
+        apply_init(net, "old-uniform", bias="old-uniform", seed=seed)
+    elif init == "lsuv":
+        lsuv_init(net, target.x_train, seed=seed)
+    elif init in ("xavier-uniform", "kaiming-normal", "orthogonal"):
+        apply_init(net, init, seed=seed)
+    else:
+        raise ValueError(f"unknown init {init!r}; allowed: {', '.join(SCRATCH_INITS)}")
+    return net
+
+
+def build_finetune(spec: PretrainSpec, state: dict, target: Dataset, seed: int) -> nn.Module:
+    """The pretrained network with a new classifier head (PyTorch's default init) for the target."""
+    torch.manual_seed(seed)
+    net = small_cnn(spec.in_channels, target.num_classes, spec.image_size, spec.channels, spec.hidden)
+    body = {k: v for k, v in state.items() if not k.startswith("head.")}
+    missing, unexpected = net.load_state_dict(body, strict=False)
+    if unexpected or any(not k.startswith("head.") for k in missing):
+        raise ValueError(f"checkpoint does not match the network: missing {missing}, unexpected {unexpected}")
+    return net
+
+
+def transfer_sweep(spec: PretrainSpec, state: dict, target: Dataset, *, pair: str, label_counts, seeds,
+                   inits=SCRATCH_INITS, config: TrainConfig, extra_methods=(), progress: bool = True,
+                   device: str = "cpu") -> pd.DataFrame:
+    """Fine-tune from ``state`` and train from scratch with each init, for each number of
+    labels per class and seed (the labelled subset is drawn from the seed), with the same
+    budget; ``extra_methods=("imagenet-resnet18",)`` adds torchvision's ImageNet ResNet-18,
+    fine-tuned (needs a network once). One row per run: pair, per_class, method, seed,
+    accuracy, diverged_at."""
+    from itertools import product
+
+    from tqdm.auto import tqdm
+
+    rows = []
+    methods = ["transfer", *inits, *extra_methods]
+    grid = list(product(label_counts, seeds, methods))
+    for k, seed, method in tqdm(grid, desc=pair, disable=not progress):
+        few = few_labels(target, k, seed)
+        if method == "transfer":
+            net = build_finetune(spec, state, few, seed)
+        elif method == "imagenet-resnet18":
+            torch.manual_seed(seed)
+            net = GreyToRGB(imagenet_resnet18(few.num_classes))
+        else:
+            net = build_scratch(spec, method, few, seed)
+        cfg = replace(config, seed=seed, batch_size=min(config.batch_size, len(few.y_train)))
+        result = train(net, few, cfg, device=device)
+        rows.append({"pair": pair, "per_class": k, "method": method, "seed": seed,
+                     "accuracy": result.final["test_accuracy"], "diverged_at": result.diverged_at})
+    return pd.DataFrame(rows)
+
+
+def transfer_measurements(finals: pd.DataFrame, seeds) -> dict[str, list[float]]:
+    """Per seed, at the fewest labels: transfer's accuracy minus the best from-scratch init's
+    (the best of that seed), in points, for the similar and the control pair."""
+    out = {}
+    for pair, metric in (("similar", "transfer_gain_similar"), ("control", "transfer_gain_control")):
+        sel = finals[(finals["pair"] == pair) & (finals["per_class"] == finals["per_class"].min())]
+        values = []
+        for s in seeds:
+            run = sel[sel["seed"] == s].set_index("method")["accuracy"]
+            scratch = run.drop([m for m in ("transfer", "imagenet-resnet18") if m in run.index])
+            values.append(100 * (run["transfer"] - scratch.max()) if "transfer" in run else float("nan"))
+        out[metric] = values
+    return out
+
+
+def pair_verdicts(measurements: dict[str, list[float]]) -> pd.DataFrame:
+    """One verdict per pair, each judged by its own check of the ``transfer-best`` criterion."""
+    from .claims import Claim, Criterion, judge, claim
+
+    base = claim("transfer-best")
+    rows = []
+    for check in base.criterion.checks:
+        single = Claim(f"{base.id}:{check.metric}", base.statement, base.article_section, base.metric,
+                       Criterion((check,)))
+        j = judge(single, measurements)
+        c = j.checks[0]
+        rows.append({"pair": check.metric.replace("transfer_gain_", ""), "verdict": j.verdict, "gain (points)": c.mean,
+                     "95% CI low": c.low, "95% CI high": c.high, "seeds": c.n, "rule": c.rule})
+    return pd.DataFrame(rows)
+
+
+def imagenet_resnet18(num_classes: int) -> nn.Module:
+    """torchvision's ResNet-18 with its ImageNet weights and a new classifier head, for users
+    with a network (the weights are downloaded once into torch's cache). Inputs: 3 channels."""
+    import torchvision
+
+    try:
+        net = torchvision.models.resnet18(weights=torchvision.models.ResNet18_Weights.IMAGENET1K_V1)
+    except Exception as err:  # no network, or a corrupt cache
+        raise RuntimeError(
+            "torchvision's pretrained ResNet-18 weights could not be loaded "
+            f"({type(err).__name__}: {err}); they need a network once (then torch's cache), "
+            "or use pretrained='ours'"
+        ) from None
+    net.fc = nn.Linear(net.fc.in_features, num_classes)
+    return net
+
+
+class GreyToRGB(nn.Module):
+    """Repeat a 1-channel image to 3 channels and upsample it to ``size`` (for ImageNet nets)."""
+
+    def __init__(self, net: nn.Module, size: int = 64):
+        super().__init__()
+        self.net, self.size = net, size
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.shape[1] == 1:
+            x = x.repeat(1, 3, 1, 1)
+        return self.net(nn.functional.interpolate(x, size=(self.size, self.size), mode="bilinear",
+                                                  align_corners=False))
