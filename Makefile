@@ -7,7 +7,10 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: setup data book test bench clean
+MATHJAX_VERSION := 3.2.2
+MATHJAX := _static/mathjax/tex-mml-chtml.js
+
+.PHONY: setup data book test bench pdf clean
 
 $(STAMP): requirements.txt pyproject.toml
 	@start=$$(date +%s); set -e; \
@@ -20,21 +23,42 @@ $(STAMP): requirements.txt pyproject.toml
 
 setup: $(STAMP)
 
+# MathJax served by the book itself (HTML that works from disk): from the npm registry.
+$(MATHJAX):
+	@set -e; rm -rf .cache/mathjax && mkdir -p .cache/mathjax _static/mathjax/output/chtml/fonts; \
+	(cd .cache/mathjax && npm pack --silent mathjax@$(MATHJAX_VERSION) >/dev/null); \
+	tar xzf .cache/mathjax/mathjax-$(MATHJAX_VERSION).tgz -C .cache/mathjax \
+	    package/es5/tex-mml-chtml.js package/es5/output/chtml/fonts/woff-v2 package/LICENSE; \
+	rm -rf _static/mathjax/output/chtml/fonts/woff-v2; \
+	cp -r .cache/mathjax/package/es5/output/chtml/fonts/woff-v2 _static/mathjax/output/chtml/fonts/; \
+	cp .cache/mathjax/package/LICENSE _static/mathjax/LICENSE; \
+	cp .cache/mathjax/package/es5/tex-mml-chtml.js $(MATHJAX); \
+	echo "mathjax $(MATHJAX_VERSION): served from _static/mathjax"
+
 # Fashion-MNIST: Debian's package when root on Debian, else torchvision's download.
 data: $(STAMP)
 	@$(PY) -m initstudy data fetch fashion-mnist mnist-5k digits
 
 # Executes every notebook at the cpu profile (cached: unchanged notebooks are not re-run),
 # then builds the HTML book into _build/html with warnings as errors.
-book: data
+book: data $(MATHJAX)
 	$(PY) -m initstudy run --profile cpu
 	$(PY) -m initstudy book --profile cpu
 
-test: data
+test: data $(MATHJAX)
 	$(PY) -m pytest
 
 bench: data
 	$(PY) -m initstudy.bench
+
+# A PDF of the book through LaTeX (Debian's TeX Live, installed here when root on Debian).
+pdf: data $(MATHJAX)
+	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && ! command -v xelatex >/dev/null; then \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends texlive-latex-recommended \
+	    texlive-latex-extra texlive-fonts-recommended texlive-xetex texlive-plain-generic latexmk \
+	    fonts-freefont-otf lmodern tex-gyre; fi
+	$(PY) -m initstudy run --profile cpu
+	$(PY) -m initstudy book --profile cpu --builder pdflatex
 
 clean:
 	rm -rf _build results/smoke

@@ -83,3 +83,57 @@ def test_book_refuses_a_profile_without_results(tmp_path):
     if (ROOT / "results" / "gpu").exists():
         pytest.skip("gpu results exist on this machine")
     assert proc.returncode == 2 and "run `python -m initstudy run --profile gpu` first" in proc.stderr
+
+
+def test_publication_pages(smoke_book):
+    from initstudy.paper import PAPER_NUMBERS
+
+    papers = page(smoke_book, "book/papers.html").get_text(" ")
+    for n in PAPER_NUMBERS:
+        assert n.quantity[:25] in papers  # (smart quotes may change what follows)
+    assert "recalled, to verify" in papers and "yes, read in a source" in papers
+    limits = page(smoke_book, "book/limitations.html").get_text(" ")
+    advice = page(smoke_book, "book/advice.html").get_text(" ")
+    summary = {r["id"]: r for r in json.loads((ROOT / "results" / "smoke" / "claims.json").read_text())}
+    for cid, row in summary.items():
+        assert cid in limits
+        assert f"{row['verdict']} (smoke profile)" in advice  # pasted by the {verdict} role
+
+
+def test_chapters_link_to_their_source_notebooks_on_colab(smoke_book):
+    for name in catalog.NOTEBOOKS:
+        html = (smoke_book / "results" / "smoke" / name / f"{name}.html").read_text()
+        assert f"colab.research.google.com/github/" in html and f"blob/main/notebooks/{name}.ipynb" in html
+
+
+def test_html_needs_no_network(smoke_book):
+    """Every script, stylesheet, image and font the pages load is served from the book."""
+    external = []
+    for path in smoke_book.rglob("*.html"):
+        soup = BeautifulSoup(path.read_text(), "html.parser")
+        for tag, attr in (("script", "src"), ("img", "src"), ("link", "href"), ("iframe", "src")):
+            for el in soup.find_all(tag):
+                url = el.get(attr) or ""
+                if tag == "link" and not set(el.get("rel") or []) & {"stylesheet", "preload", "icon", "modulepreload"}:
+                    continue
+                if url.startswith(("http://", "https://", "//")):
+                    external.append(f"{path.relative_to(smoke_book)}: <{tag} {attr}={url}>")
+    assert not external, external[:5]
+    assert (smoke_book / "_static" / "mathjax" / "tex-mml-chtml.js").is_file()
+    assert list((smoke_book / "_static" / "mathjax" / "output" / "chtml" / "fonts" / "woff-v2").glob("*.woff"))
+
+
+def test_citation_cff_is_valid():
+    import datetime
+
+    import yaml
+
+    cff = yaml.safe_load((ROOT / "CITATION.cff").read_text())
+    assert cff["cff-version"] == "1.2.0"
+    for key in ("message", "title", "authors", "version", "date-released", "license"):
+        assert cff.get(key), key
+    assert all(("name" in a) or ("family-names" in a) for a in cff["authors"])
+    datetime.date.fromisoformat(str(cff["date-released"]))
+    assert set(cff["license"]) <= {"MIT", "CC-BY-4.0"}
+    pyproject = (ROOT / "pyproject.toml").read_text()
+    assert f'version = "{cff["version"]}"' in pyproject  # one version for the package and the citation

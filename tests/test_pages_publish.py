@@ -98,3 +98,19 @@ def test_publish_command_refuses_a_profile_without_results():
         pytest.skip("gpu results exist here")
     proc = run_cli("publish", "--profile", "gpu")
     assert proc.returncode == 2 and "no results at the gpu profile" in proc.stderr
+
+
+def test_paper_numbers_and_limitations_pages(tmp_path):
+    from initstudy.paper import PAPER_NUMBERS
+
+    folder = fake_profile(tmp_path)
+    md = pages.paper_numbers(folder, "cpu")
+    assert md.count("\n") == len(PAPER_NUMBERS) + 1
+    assert "{cite:t}`glorot2010understanding`" in md and "no: recalled, to verify" in md
+    lim = pages.limitations(folder, "cpu")
+    assert "every check settled" in lim and "not measured at this profile" in lim
+    assert pages.verdict_text(folder, "cpu", "zero-symmetry") == "reproduced (cpu profile)"
+    with pytest.raises(KeyError):
+        pages.verdict_text(folder, "cpu", "nope")
+    assert pages.colab_url("https://github.com/a/b/", "dev", "fixup") == (
+        "https://colab.research.google.com/github/a/b/blob/dev/notebooks/fixup.ipynb")

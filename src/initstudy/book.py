@@ -44,14 +44,16 @@ def missing_notebooks(root: Path, profile: str) -> list[str]:
 
 
 def build(profile: str = DEFAULT_PROFILE, root: Path | None = None, strict: bool = True,
-          all_pages: bool = False, quiet: bool = False) -> int:
-    """Build the book; return jupyter-book's exit status."""
+          all_pages: bool = False, quiet: bool = False, builder: str = "html") -> int:
+    """Build the book (HTML, or a PDF with ``builder="pdflatex"``); return jupyter-book's
+    exit status."""
     from .study import repo_root
 
     root = Path(root or repo_root()).resolve()
     write_summary(root / "results" / profile)
     cmd = [str(Path(sys.executable).with_name("jupyter-book")), "build", str(root),
-           "--path-output", str(output_dir(root, profile)), "--toc", str(toc_for(root, profile))]
+           "--path-output", str(output_dir(root, profile)), "--toc", str(toc_for(root, profile)),
+           "--builder", builder]
     if strict:
         cmd += ["-W", "-n", "--keep-going"]
     if all_pages:
@@ -68,6 +70,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--all", action="store_true", help="rebuild every page")
     parser.add_argument("--no-strict", action="store_true", help="do not turn warnings into errors")
     parser.add_argument("-q", "--quiet", action="store_true")
+    parser.add_argument("--builder", default="html", choices=("html", "pdflatex"),
+                        help="html (default) or pdflatex (needs a LaTeX toolchain)")
     args = parser.parse_args(argv)
     if args.profile not in PROFILES:
         print(f"initstudy book: error: unknown profile '{args.profile}'; allowed: {', '.join(PROFILES)}",
@@ -82,7 +86,8 @@ def main(argv: list[str] | None = None) -> int:
               f"{args.profile} profile; run `python -m initstudy run --profile {args.profile}` first",
               file=sys.stderr)
         return 2
-    return build(args.profile, root, strict=not args.no_strict, all_pages=args.all, quiet=args.quiet)
+    return build(args.profile, root, strict=not args.no_strict, all_pages=args.all, quiet=args.quiet,
+                 builder=args.builder)
 
 
 if __name__ == "__main__":

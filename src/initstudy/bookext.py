@@ -6,7 +6,13 @@
 - ``{figures-index}``: every figure with id, caption, chapter, parameters, seeds, downloads
   and a citation;
 - ``{rerun-commands}``: every notebook's commands and parameters per profile;
-- ``{environment-table}``: the provenance of the runs the book shows.
+- ``{environment-table}``: the provenance of the runs the book shows;
+- ``{paper-numbers}``: every number the book compares with a paper, and whether it was checked;
+- ``{limitations-table}``: per claim, what the book's profile could not settle, and why;
+- the role ``{verdict}`claim-id``` pastes a claim's computed verdict into prose.
+
+Every chapter page (an executed notebook) also gets links to open its source notebook in Colab
+and on the repository, built from ``repository`` and ``initstudy_colab_url`` in ``_config.yml``.
 
 The profile is the ``initstudy_profile`` config value, overridden by the environment variable
 ``INITSTUDY_PROFILE`` (``python -m initstudy book --profile P`` sets it); the published
@@ -79,6 +85,65 @@ class EnvironmentTable(_Generated):
         return pages.environment(self.profile_dir, self.profile)
 
 
+class PaperNumbers(_Generated):
+    def markdown(self) -> str:
+        return pages.paper_numbers(self.profile_dir, self.profile)
+
+
+class LimitationsTable(_Generated):
+    def markdown(self) -> str:
+        return pages.limitations(self.profile_dir, self.profile)
+
+
+def verdict_role(name, rawtext, text, lineno, inliner, options=None, content=None):
+    env = inliner.document.settings.env
+    profile = os.environ.get("INITSTUDY_PROFILE") or env.config.initstudy_profile
+    docs = getattr(env, "initstudy_dynamic_docs", set())
+    docs.add(env.docname)
+    env.initstudy_dynamic_docs = docs
+    try:
+        verdict = pages.verdict_text(Path(env.app.srcdir) / "results" / profile, profile, text.strip())
+    except KeyError as err:
+        msg = inliner.reporter.error(str(err), line=lineno)
+        return [inliner.problematic(rawtext, rawtext, msg)], [msg]
+    return [nodes.strong(rawtext, verdict)], []
+
+
+def _chapter_name(docname: str) -> str | None:
+    from .catalog import NOTEBOOKS
+
+    parts = docname.split("/")
+    if len(parts) == 4 and parts[0] == "results" and parts[2] == parts[3] and parts[3] in NOTEBOOKS:
+        return parts[3]
+    return None
+
+
+def _add_launch_links(app, doctree):
+    """Links to open a chapter's source notebook in Colab and on the repository."""
+    name = _chapter_name(app.env.docname)
+    options = app.config.html_theme_options or {}
+    repo = options.get("repository_url")
+    if name is None or not repo:
+        return
+    branch = options.get("repository_branch", "main")
+    colab = app.config.initstudy_colab_url
+    para = nodes.paragraph(classes=["initstudy-launch"])
+    para += nodes.Text("Run this chapter yourself: ")
+    if colab:
+        para += nodes.reference("", "open in Colab", refuri=pages.colab_url(repo, branch, name, colab))
+        para += nodes.Text(" (first run ")
+        para += nodes.literal("", f"!pip install 'initstudy @ git+{repo}'")
+        para += nodes.Text("), or ")
+    para += nodes.reference("", "the notebook on the repository",
+                            refuri=f"{repo.rstrip('/')}/blob/{branch}/notebooks/{name}.ipynb")
+    para += nodes.Text(f"; or locally: python -m initstudy run {name} --profile cpu.")
+    for section in doctree.findall(nodes.section):
+        title = next(iter(section.findall(nodes.title)), None)
+        if title is not None:
+            section.insert(section.index(title) + 1, para)
+            return
+
+
 def _outdated(app, env, added, changed, removed):
     return sorted(getattr(env, "initstudy_dynamic_docs", set()) - set(removed))
 
@@ -95,11 +160,16 @@ def _merge(app, env, docnames, other):
 def setup(app):
     app.add_config_value("initstudy_profile", "cpu", "env")
     app.add_config_value("initstudy_published", "published", "env")
+    app.add_config_value("initstudy_colab_url", "", "env")
     app.add_directive("claims-table", ClaimsTable)
     app.add_directive("claims-criteria", ClaimsCriteria)
     app.add_directive("figures-index", FiguresIndex)
     app.add_directive("rerun-commands", RerunCommands)
     app.add_directive("environment-table", EnvironmentTable)
+    app.add_directive("paper-numbers", PaperNumbers)
+    app.add_directive("limitations-table", LimitationsTable)
+    app.add_role("verdict", verdict_role)
+    app.connect("doctree-read", _add_launch_links)
     app.connect("env-get-outdated", _outdated)
     app.connect("env-purge-doc", _purge)
     app.connect("env-merge-info", _merge)

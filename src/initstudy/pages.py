@@ -182,3 +182,64 @@ def environment(profile_dir: Path, profile: str, catalog: Mapping | None = None)
                   f"{first.get('cpu_count')} CPUs).", "", "| package | version |", "|---|---|"]
     lines += [f"| `{pkg}` | {ver} |" for pkg, ver in sorted(first.get("packages", {}).items())]
     return "\n".join(lines)
+
+
+def paper_numbers(profile_dir: Path, profile: str) -> str:
+    """Every number the book compares with a paper: source, where, value, whether it was
+    checked against the paper's text, and this study's verdict and key number on the claim."""
+    from .paper import PAPER_NUMBERS
+
+    summary = {r["id"]: r for r in claims_mod.summary_rows(profile_dir)}
+    lines = ["| paper | where | what the paper reports | value | checked against the paper? | claim | "
+             f"this study ({profile}) |", "|---|---|---|---|---|---|---|"]
+    for n in PAPER_NUMBERS:
+        value = "" if n.value is None else f"{n.value:g}{(' ' + n.unit) if n.unit else ''}"
+        checked = "yes, read in a source" if n.checked else "no: recalled, to verify"
+        if n.note:
+            checked += f" ({_cell(n.note)})"
+        row = summary.get(n.claim, {})
+        ours = f"**{row.get('verdict', '')}**; {_cell(row.get('key_number', ''))}" if row else ""
+        lines.append(f"| {{cite:t}}`{n.paper}` | {n.where} | {_cell(n.quantity)} | {value} | {checked} | "
+                     f"`{n.claim}` | {ours} |")
+    return "\n".join(lines)
+
+
+def _unsettled_reason(check: dict) -> str:
+    rule = check.get("rule", "")
+    if "precondition" in rule:
+        return "a precondition was not met: " + rule.split("[precondition", 1)[1].rstrip("]").strip()
+    if check.get("n", 0) < 3:
+        return f"too few seeds ({check.get('n', 0)})"
+    return "the 95 % interval straddles the threshold"
+
+
+def limitations(profile_dir: Path, profile: str) -> str:
+    """Per claim: the verdict at ``profile`` and, for every check it could not settle, why."""
+    lines = ["| claim | verdict | what this profile could not settle |", "|---|---|---|"]
+    for r in claims_mod.summary_rows(profile_dir):
+        if r["verdict"] == claims_mod.NOT_MEASURED:
+            note = "not measured at this profile"
+        else:
+            open_checks = [f"`{c['metric']}`: {_unsettled_reason(c)}" for c in r["checks"]
+                           if c.get("status") == "unsettled"]
+            note = "; ".join(open_checks) or "every check settled"
+        lines.append(f"| `{r['id']}` | **{r['verdict']}** [{profile}] | {_cell(note)} |")
+    return "\n".join(lines)
+
+
+def verdict_text(profile_dir: Path, profile: str, claim_id: str) -> str:
+    """The verdict of one claim at ``profile``, for inline use in prose."""
+    row = next((r for r in claims_mod.summary_rows(profile_dir) if r["id"] == claim_id), None)
+    if row is None:
+        raise KeyError(f"unknown claim id {claim_id!r}")
+    return f"{row['verdict']} ({profile} profile)"
+
+
+def colab_url(repository_url: str, branch: str, notebook: str, colab: str = "https://colab.research.google.com") -> str:
+    """Colab's address of a notebook of the repository (its source, not the executed copy).
+
+    >>> colab_url("https://github.com/a/b", "main", "lsuv")
+    'https://colab.research.google.com/github/a/b/blob/main/notebooks/lsuv.ipynb'
+    """
+    path = repository_url.rstrip("/").split("github.com/", 1)[-1]
+    return f"{colab.rstrip('/')}/github/{path}/blob/{branch}/notebooks/{notebook}.ipynb"

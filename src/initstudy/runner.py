@@ -114,6 +114,7 @@ def execute(job: Job) -> Outcome:
     staging.mkdir(parents=True)
     (staging / "owner.pid").write_text(str(os.getpid()))
     os.environ["INITSTUDY_RUNNER"] = "1"
+    os.environ["TQDM_DISABLE"] = "1"  # progress bars belong to interactive use, not to the book
     os.environ.setdefault("PYTHONHASHSEED", "0")
     out_nb = staging / f"{job.name}.ipynb"
     t0 = time.perf_counter()
