@@ -8,6 +8,7 @@ USAGE = """usage: python -m initstudy COMMAND ...
 
 commands:
   run    execute notebooks with papermill (python -m initstudy run --help)
+  sweep  run one notebook over a parameter grid on Dask (python -m initstudy sweep --help)
   book   build the HTML book from one profile's results (python -m initstudy book --help)
   data   check or fetch the data sets (python -m initstudy data --help)
   publish  copy a profile's small result tables into published/<profile>/ for committing"""
@@ -23,6 +24,10 @@ def main(argv: list[str] | None = None) -> int:
         from .runner import main as run
 
         return run(rest)
+    if command == "sweep":
+        from .sweep import main as sweep
+
+        return sweep(rest)
     if command == "book":
         from .book import main as book
 
@@ -35,7 +40,7 @@ def main(argv: list[str] | None = None) -> int:
         from .publish import main as publish
 
         return publish(rest)
-    print(f"initstudy: error: unknown command '{command}'; allowed: run, book, data, publish", file=sys.stderr)
+    print(f"initstudy: error: unknown command '{command}'; allowed: run, sweep, book, data, publish", file=sys.stderr)
     return 2
 
 

@@ -62,6 +62,27 @@ def micro(add) -> None:
         [time.perf_counter() - t0], 60.0)
 
 
+def sweep_bench(add, root: Path) -> None:
+    """A smoke sweep of 8 jobs on a LocalCluster of 2 workers (one torch thread each) against
+    the same 8 jobs one after another with 2 threads, and the engine's per-job overhead."""
+    from .sweep import engine_overhead
+
+    grid = ["sweep", "xavier_kaiming", "--profile", "smoke", "--grid", "he_depths=6,10", "--seeds", "4",
+            "--no-progress"]
+    walls = {}
+    for engine, extra in (("dask", ["--engine", "dask", "--workers", "2", "--threads", "1"]),
+                          ("serial", ["--engine", "serial", "--threads", "2"])):
+        with tempfile.TemporaryDirectory(prefix="initstudy-sweep-") as tmp:
+            wall, rc = _timed([sys.executable, "-m", "initstudy", *grid, *extra, "--results-dir", tmp], root)
+            if rc != 0:
+                raise SystemExit(f"bench: the {engine} sweep failed")
+            walls[engine] = wall
+    add("smoke sweep, 8 jobs, Dask LocalCluster 2 workers x 1 thread", "smoke", [walls["dask"]], None)
+    add("same 8 jobs one after another, 2 threads", "smoke", [walls["serial"]], None)
+    add("Dask / serial wall time (ratio)", "smoke", [walls["dask"] / walls["serial"]], None, "ratio, not seconds")
+    add("Dask per-job overhead (no-op task round trip)", "-", engine_overhead(), None)
+
+
 def measure(smoke_repeats: int = 3, skip_cpu: bool = False) -> list[dict]:
     root = repo_root()
     rows: list[dict] = []
@@ -98,6 +119,7 @@ def measure(smoke_repeats: int = 3, skip_cpu: bool = False) -> list[dict]:
         add("whole book: every chapter + kernel start-ups + build", "cpu", [book_total], BUDGET_S["book"])
 
     micro(add)
+    sweep_bench(add, root)
     install = root / ".venv" / ".install-seconds"
     if install.is_file():
         add("set-up (venv + pinned packages), recorded at install", "-", [float(install.read_text())], None,

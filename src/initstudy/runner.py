@@ -284,16 +284,16 @@ def plan(
     return jobs
 
 
-def check_data(jobs: Iterable[Job], catalog: Mapping[str, NotebookSpec]) -> None:
+def check_data(runs: Iterable[tuple[str, Mapping[str, Any]]], catalog: Mapping[str, NotebookSpec]) -> None:
+    """Raise :class:`MissingDataError` if a (notebook, parameters) run needs data that is missing."""
     from . import data
 
-    for job in jobs:
-        spec = catalog[job.name]
-        names = [job.params[p] for p in spec.data_params] + list(spec.datasets)
-        for name in names:
-            message = data.available(name, job.params.get("data_source", "auto"))
+    for name, params in runs:
+        spec = catalog[name]
+        for dataset in [params[p] for p in spec.data_params] + list(spec.datasets):
+            message = data.available(dataset, params.get("data_source", "auto"))
             if message:
-                raise MissingDataError(f"notebook '{job.name}': {message}")
+                raise MissingDataError(f"notebook '{name}': {message}")
 
 
 def is_cached(job: Job) -> bool:
@@ -343,7 +343,7 @@ def main(
         root = Path(root or repo_root()).resolve()
         results_dir = Path(args.results_dir).resolve() if args.results_dir else root / "results"
         jobs = plan(args.notebooks, args.profile, args.param, catalog, root, results_dir)
-        check_data(jobs, catalog)
+        check_data([(job.name, job.params) for job in jobs], catalog)
     except (UsageError, ParamError) as err:
         print(f"initstudy run: error: {err}", file=sys.stderr)
         return EXIT_USAGE
