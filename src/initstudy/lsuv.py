@@ -185,7 +185,8 @@ def lsuv_init(
     model.eval()
     try:
         if orthonormal:
-            gen = torch.Generator().manual_seed(seed) if seed is not None else None
+            device = next(model.parameters()).device  # a CUDA tensor needs a CUDA generator
+            gen = torch.Generator(device=device).manual_seed(seed) if seed is not None else None
             for _, layer in init_layers(model):
                 orthogonal_(layer.weight, generator=gen)
         if order == "execution":

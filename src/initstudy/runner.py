@@ -267,21 +267,26 @@ def plan(
     src_hash = source_hash()
     jobs = []
     for spec in specs:
-        overrides: dict[str, Any] = {}
-        for pname, text in raw_params:
-            if pname in catalog_mod.SYSTEM_PARAMS:
-                raise UsageError(f"parameter '{pname}' is set by the runner; use --profile / --results-dir")
-            try:
-                overrides[pname] = spec.param(pname).parse(text)
-            except ParamError as err:
-                raise UsageError(f"{err} (notebook '{spec.name}')") from None
-        params = catalog_mod.resolve(spec, profile, overrides)
+        params = catalog_mod.resolve(spec, profile, parse_overrides(spec, raw_params))
         source = root / spec.path
         if not source.is_file():
             raise UsageError(f"notebook '{spec.name}' has no file {source}")
         jobs.append(Job(spec.name, profile, params, source, results_dir / profile, root,
                         cache_key(source, params, profile, src_hash)))
     return jobs
+
+
+def parse_overrides(spec: NotebookSpec, raw_params: Sequence[tuple[str, str]]) -> dict[str, Any]:
+    """``-p NAME VALUE`` pairs parsed and validated by the notebook's declarations."""
+    overrides: dict[str, Any] = {}
+    for pname, text in raw_params:
+        if pname in catalog_mod.SYSTEM_PARAMS:
+            raise UsageError(f"parameter '{pname}' is set by the runner; use --profile / --results-dir")
+        try:
+            overrides[pname] = spec.param(pname).parse(text)
+        except ParamError as err:
+            raise UsageError(f"{err} (notebook '{spec.name}')") from None
+    return overrides
 
 
 def check_data(runs: Iterable[tuple[str, Mapping[str, Any]]], catalog: Mapping[str, NotebookSpec]) -> None:

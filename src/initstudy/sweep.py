@@ -49,7 +49,7 @@ from . import catalog as catalog_mod
 from .catalog import PROFILES, NotebookSpec, ParamError
 from .results import atomic_write_bytes, atomic_write_json, atomic_write_text, read_json
 from .runner import EXIT_DATA, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, MissingDataError, UsageError
-from .runner import _Parser, check_data, source_hash
+from .runner import _Parser, check_data, parse_overrides, source_hash
 
 __all__ = ["SweepJob", "expand", "run_job", "DaskExecutor", "SerialExecutor", "aggregate", "read_aggregate",
            "engine_overhead", "main"]
@@ -325,12 +325,7 @@ def plan(args, catalog: Mapping[str, NotebookSpec], root: Path | None = None) ->
         raise UsageError(f"--workers must be at least 1, got {args.workers}")
     if args.threads < 1:
         raise UsageError(f"--threads must be at least 1, got {args.threads}")
-    overrides = {}
-    for pname, text in args.param:
-        try:
-            overrides[pname] = spec.param(pname).parse(text)
-        except ParamError as err:
-            raise UsageError(f"{err} (notebook '{spec.name}')") from None
+    overrides = parse_overrides(spec, args.param)
     grid = parse_grid(spec, args.grid)
     return expand(spec, args.profile, grid, args.seeds, overrides, args.threads, root)
 
