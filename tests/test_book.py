@@ -103,7 +103,7 @@ def test_publication_pages(smoke_book):
 def test_chapters_link_to_their_source_notebooks_on_colab(smoke_book):
     for name in catalog.NOTEBOOKS:
         html = (smoke_book / "results" / "smoke" / name / f"{name}.html").read_text()
-        assert f"colab.research.google.com/github/" in html and f"blob/main/notebooks/{name}.ipynb" in html
+        assert "colab.research.google.com/github/" in html and f"blob/main/notebooks/{name}.ipynb" in html
 
 
 def test_html_needs_no_network(smoke_book):

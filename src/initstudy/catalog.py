@@ -17,7 +17,7 @@ staging folder that replaces the earlier results only once the run has succeeded
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Mapping
 
 __all__ = [
@@ -196,7 +196,6 @@ class NotebookSpec:
     summary: str = ""
     data_params: tuple[str, ...] = ()  # parameters that name a data set (checked before a run)
     datasets: tuple[str, ...] = ()  # data sets the notebook always uses (checked before a run)
-    extra: dict = field(default_factory=dict)
 
     @property
     def path(self) -> str:

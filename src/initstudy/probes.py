@@ -180,11 +180,6 @@ def backward_stats(
     return pd.concat([frame, pd.DataFrame(extra)], ignore_index=True)
 
 
-def layer_order(frame: pd.DataFrame) -> list[str]:
-    """Module names in the order their first forward record appears."""
-    return list(dict.fromkeys(frame.loc[frame["direction"] == "forward", "module"]))
-
-
 def capture(
     model: nn.Module, x: torch.Tensor, y: torch.Tensor | None = None, modules: Sequence[str] | None = None,
     loss_fn=nn.functional.cross_entropy,

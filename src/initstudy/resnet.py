@@ -351,11 +351,11 @@ def fixup_constants(net: ResNet, fan: str = "fan_out") -> FixupConstants:
 def param_groups(net: nn.Module, lr: float, scalar_lr_factor: float = SCALAR_LR_FACTOR) -> list[dict]:
     """Optimizer groups as the official CIFAR script: every parameter whose name contains
     "bias" or "scale" (Fixup's scalars, and also the classifier's bias) at
-    ``lr * scalar_lr_factor``, the rest at ``lr``."""
-    scalars = [p for n, p in net.named_parameters() if "bias" in n or "scale" in n]
-    others = [p for n, p in net.named_parameters() if not ("bias" in n or "scale" in n)]
-    return [{"params": scalars, "lr": lr * scalar_lr_factor, "name": "scalars"},
-            {"params": others, "lr": lr, "name": "weights"}]
+    ``lr * scalar_lr_factor``, the rest at ``lr`` (:func:`initstudy.train.param_groups`)."""
+    from .train import TrainConfig
+    from .train import param_groups as groups
+
+    return groups(net, TrainConfig(steps=0, lr=lr, scalar_lr_factor=scalar_lr_factor))
 
 
 # ------------------------------------------------------------ variance through residual blocks

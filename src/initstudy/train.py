@@ -8,7 +8,7 @@ learning rates or depths goes on with the next run instead of crashing.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field, asdict
+from dataclasses import dataclass, field
 from typing import Callable, Iterable
 
 import pandas as pd
@@ -25,8 +25,8 @@ __all__ = [
     "evaluate",
     "make_optimizer",
     "param_groups",
+    "is_scalar_param",
     "crop_flip",
-    "grad_norms",
     "sweep",
     "final_accuracy",
     "compare_inits",
@@ -102,15 +102,21 @@ class TrainResult:
         return self.diverged_at is not None
 
 
+def is_scalar_param(name: str) -> bool:
+    """The official Fixup CIFAR script's rule for its slower group: any parameter whose name
+    contains "bias" or "scale" (Fixup's scalars, and every other bias too)."""
+    return "bias" in name or "scale" in name
+
+
 def param_groups(model: nn.Module, config: TrainConfig) -> list[dict]:
-    """One group at ``config.lr``, or two with ``scalar_lr_factor`` (names containing "bias"
-    or "scale" at ``lr * factor``, as the official Fixup CIFAR script)."""
+    """One group at ``config.lr``, or two with ``scalar_lr_factor``: the parameters of
+    :func:`is_scalar_param` at ``lr * factor`` ("scalars"), the rest at ``lr`` ("weights")."""
     if config.scalar_lr_factor is None:
-        return [{"params": list(model.parameters()), "lr": config.lr}]
-    scalars = [p for n, p in model.named_parameters() if "bias" in n or "scale" in n]
-    others = [p for n, p in model.named_parameters() if not ("bias" in n or "scale" in n)]
-    return [{"params": scalars, "lr": config.lr * config.scalar_lr_factor},
-            {"params": others, "lr": config.lr}]
+        return [{"params": list(model.parameters()), "lr": config.lr, "name": "all"}]
+    scalars = [p for n, p in model.named_parameters() if is_scalar_param(n)]
+    others = [p for n, p in model.named_parameters() if not is_scalar_param(n)]
+    return [{"params": scalars, "lr": config.lr * config.scalar_lr_factor, "name": "scalars"},
+            {"params": others, "lr": config.lr, "name": "weights"}]
 
 
 def make_optimizer(params, config: TrainConfig) -> torch.optim.Optimizer:
@@ -158,11 +164,6 @@ def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int
     model.train(was_training)
     loss = total_loss / len(y)
     return {"loss": loss if math.isfinite(loss) else float("nan"), "accuracy": correct / len(y)}
-
-
-def grad_norms(model: nn.Module) -> dict[str, float]:
-    """L2 norm of the gradient of every parameter that has one, by parameter name."""
-    return {name: p.grad.norm().item() for name, p in model.named_parameters() if p.grad is not None}
 
 
 def train(
@@ -249,11 +250,6 @@ def train(
              "diverged_at": diverged_at}
     history = pd.DataFrame(rows)
     return TrainResult(history=history, steps_done=steps_done, diverged_at=diverged_at, final=final)
-
-
-def config_dict(config: TrainConfig) -> dict:
-    """A :class:`TrainConfig` as a plain dict (for provenance)."""
-    return asdict(config)
 
 
 def sweep(
