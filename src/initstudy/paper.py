@@ -2,8 +2,9 @@
 
 Each entry says where it comes from and whether it was checked against the paper's text.
 "Recalled" entries come from the study's anchors report (marked [M] there: remembered from the
-paper, not read in it); the book prints them with that label until someone checks the PDF and
-flips ``checked``. Nothing here is ever used to compute a verdict.
+paper, not read in it) or from someone else's reading of the paper; the book prints them with
+that label until someone checks the PDF and flips ``checked``. A checked entry's note names the
+text it was read in. Nothing here is ever used to compute a verdict.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from dataclasses import asdict, dataclass
 
 import pandas as pd
 
-__all__ = ["PaperNumber", "PAPER_NUMBERS", "table"]
+__all__ = ["GLOROT_SOURCE", "PaperNumber", "PAPER_NUMBERS", "table"]
 
 
 @dataclass(frozen=True)
@@ -27,30 +28,41 @@ class PaperNumber:
     claim: str | None = None
 
 
+#: Where Glorot & Bengio's numbers were read: a full-text transcription of the paper.
+GLOROT_SOURCE = "read in a full-text transcription of the paper (github.com/gaotianpu/antiai, paper/Xavier_init.md)"
+
 PAPER_NUMBERS: tuple[PaperNumber, ...] = (
     PaperNumber("glorot2010understanding", "Table 1", "MNIST test error, tanh, standard init, 5 hidden layers",
-                1.76, "%", False, "recalled; the table's settings: 1000 units per layer, SGD, minibatch 10",
-                "old-uniform-vanishes"),
+                1.76, "%", True, f"{GLOROT_SOURCE}; the table's settings (Sec. 2.3): 1000 units per layer, SGD, "
+                "minibatch 10", "old-uniform-vanishes"),
     PaperNumber("glorot2010understanding", "Table 1", "MNIST test error, tanh, normalized (Xavier) init",
-                1.64, "%", False, "recalled", "old-uniform-vanishes"),
+                1.64, "%", True, GLOROT_SOURCE, "old-uniform-vanishes"),
     PaperNumber("glorot2010understanding", "Table 1", "MNIST test error, sigmoid, standard init",
-                2.21, "%", False, "recalled; the table has no normalized-init row for the sigmoid",
+                2.21, "%", True, f"{GLOROT_SOURCE}; the table has no normalized-init row for the sigmoid",
                 "xavier-unit-variance"),
     PaperNumber("glorot2010understanding", "Sec. 4.2.2", "mean singular value of the Jacobian, standard init",
-                0.5, "", False, "recalled", "old-uniform-vanishes"),
+                0.5, "", True, f"{GLOROT_SOURCE}; the section's experiments are on Shapeset-3x2; the text: "
+                "\"it drops down to 0.5\"", "old-uniform-vanishes"),
     PaperNumber("glorot2010understanding", "Sec. 4.2.2", "mean singular value of the Jacobian, normalized init",
-                0.8, "", False, "recalled", "old-uniform-vanishes"),
+                0.8, "", True, f"{GLOROT_SOURCE}; the section's experiments are on Shapeset-3x2; the text: "
+                "\"around 0.8\"", "old-uniform-vanishes"),
     PaperNumber("he2015delving", "Fig. 2", "22-layer ReLU model: both inits converge, He init starts earlier",
                 None, "", True, "qualitative; read in notes on the paper", "xavier-fails-relu"),
     PaperNumber("he2015delving", "Fig. 3", "30-layer ReLU model: Xavier stalls completely, He init converges",
                 None, "", True, "qualitative; read in notes on the paper", "xavier-fails-relu"),
-    PaperNumber("zhang2019fixup", "Table 1", "CIFAR-10 test error, ResNet-110 with BatchNorm", 6.61, "%", False,
-                "recalled; mean/median of 5 runs", "fixup-trains-without-bn"),
+    PaperNumber("he2016deep", "Table 6", "CIFAR-10 test error, ResNet-110 with BatchNorm (the Fixup paper's "
+                "BN baseline, quoted from He et al. 2016)", 6.61, "%", False,
+                "mean of 5 runs, not a median: Table 6 gives best (mean ± std), 6.43 (6.61 ± 0.16); the caption "
+                "and the best run read in a transcription of the paper (github.com/gaotianpu/antiai, "
+                "paper/cnn/resnet.md) whose Table 6 is an image, so the 6.61 itself is not checked; the Fixup "
+                "paper quotes it as its BatchNorm baseline", "fixup-trains-without-bn"),
     PaperNumber("zhang2019fixup", "Table 1", "CIFAR-10 test error, ResNet-110 with Fixup (no normalisation)", 7.2,
                 "%", False, "recalled, about", "fixup-trains-without-bn"),
-    PaperNumber("zhang2019fixup", "Fig. 3", "first-epoch CIFAR-10 test accuracy at depths below 1,000, BN and Fixup",
-                50.0, "%", True, "about; as quoted in the authors' repository, issue #10, where a reproducer got "
-                "about 40 % (ResNet-32)", "fixup-trains-without-bn"),
+    PaperNumber("zhang2019fixup", "Fig. 3", "first-epoch CIFAR-10 test accuracy of Fixup ResNets at depths below "
+                "1,000 (not BN)", 50.0, "%", False,
+                "about; a user's reading of the figure in the official Fixup repository's issue #10 "
+                "(hongyi-zhang/Fixup), not the paper's text; it concerns Fixup, not BN; the same user got about "
+                "40 % with Fixup ResNet-32 after one epoch", "fixup-trains-without-bn"),
     PaperNumber("mishkin2016all", "Table 2", "CIFAR-10 test accuracy, FitNet4 with LSUV", 94.16, "%", False,
                 "recalled (94.2 read in a results aggregator)", "lsuv-1-5-iterations"),
     PaperNumber("mishkin2016all", "activation table", "sigmoid FitNet4 converges only with LSUV among "
