@@ -91,13 +91,110 @@ def test_ledger_has_every_claim_of_the_study():
 def test_summary_lists_every_claim(tmp_path):
     (tmp_path / "zero_init").mkdir()
     row = {"id": "zero-symmetry", "verdict": claims.REPRODUCED, "explanation": "", "criterion": "",
-           "checks": [{"metric": "m", "mean": 1.0, "low": 0.5, "high": 1.5}], "measurements": {},
+           "checks": [{"metric": "m", "mean": 1.0, "low": 0.5, "high": 1.5, "n": 3, "status": "holds"}],
+           "measurements": {},
            "profile": "cpu", "seeds": [0, 1, 2], "notebook": "zero_init", "figures": []}
     (tmp_path / "zero_init" / "claims.json").write_text(__import__("json").dumps([row]))
     rows = claims.write_summary(tmp_path)
     assert [r["id"] for r in rows] == STUDY_IDS
     by_id = {r["id"]: r for r in rows}
     assert by_id["zero-symmetry"]["verdict"] == claims.REPRODUCED
-    assert by_id["zero-symmetry"]["key_number"] == "m = 1 [0.5, 1.5]"
+    assert by_id["zero-symmetry"]["key_number"] == "m = 1 [0.5, 1.5], n=3"
     assert by_id["lsuv-cheap"]["verdict"] == claims.NOT_MEASURED
     assert (tmp_path / "claims.json").is_file() and (tmp_path / "claims.csv").is_file()
+
+
+# ------------------------------------------------------------------ intervals that fit the quantity
+
+
+def test_log_scale_interval_is_geometric_and_positive():
+    # log10 values -2, -1, 0: mean -1, sd 1, n 3; half-width t(0.975, 2) / sqrt(3)
+    n, centre, low, high = claims.interval([0.01, 0.1, 1.0], "log")
+    half = 4.302652729911275 / 3 ** 0.5
+    assert n == 3 and centre == pytest.approx(0.1)
+    assert low == pytest.approx(10 ** (-1 - half)) and high == pytest.approx(10 ** (-1 + half))
+    assert low > 0  # a linear t interval of the same values goes below 0
+    assert claims.interval([0.01, 0.1, 1.0])[2] < 0
+
+
+def test_log_scale_zero_counts_as_the_smallest_other_value():
+    assert claims.interval([0.0, 1e-6, 1e-6], "log")[1] == pytest.approx(1e-6)
+    assert claims.interval([0.0, 0.0], "log") == (2, 0.0, 0.0, 0.0)
+
+
+def test_proportion_interval_stays_inside_0_1():
+    n, centre, low, high = claims.interval([0.1, 0.1, 0.1, 0.1, 0.9], "proportion")
+    assert 0 < low < centre < high < 1
+
+
+def test_binomial_interval_is_clopper_pearson():
+    # 4 of 5: Clopper-Pearson 95 % [Beta(0.025; 4, 2), Beta(0.975; 5, 1)] = [0.2836, 0.9949]
+    n, frac, low, high = claims.interval([1, 1, 1, 1, 0], "binomial")
+    assert (n, frac) == (5, 0.8)
+    assert low == pytest.approx(0.28358, abs=1e-4) and high == pytest.approx(0.99495, abs=1e-4)
+    assert claims.interval([1] * 5, "binomial")[3] == 1.0 and claims.interval([0] * 5, "binomial")[2] == 0.0
+
+
+def test_one_measurement_gives_no_interval_unless_exact():
+    n, centre, low, high = claims.interval([5.0])
+    assert n == 1 and centre == 5.0 and low != low and high != high  # NaN: no interval
+    assert claims.interval([5.986], "exact") == (1, 5.986, 5.986, 5.986)
+    claim = Claim("e", "s", "sec", "m", Criterion((Check("z", "within", 6.0, "near 6", margin=0.5, scale="exact"),)))
+    assert judge(claim, {"z": [5.986]}).verdict == claims.REPRODUCED
+    sampled = Claim("e", "s", "sec", "m", Criterion((Check("z", "within", 6.0, "near 6", margin=0.5, min_seeds=1),)))
+    assert judge(sampled, {"z": [5.986]}).verdict == claims.INCONCLUSIVE
+
+
+def test_scale_validation():
+    with pytest.raises(ValueError, match="scale"):
+        Check("a", "<=", 1.0, "x", scale="sqrt")
+
+
+# ------------------------------------------------------------------ negative controls
+
+
+def controlled(**kw):
+    return Claim("c", "s", "sec", "m", Criterion((Check("r", "<=", 0.5, "shrinks", control="r_ctl", **kw),)))
+
+
+def test_a_control_that_fails_the_rule_makes_the_check_discriminate():
+    j = judge(controlled(), {"r": [0.1, 0.12, 0.11], "r_ctl": [0.9, 1.0, 0.95]})
+    assert j.verdict == claims.REPRODUCED and j.checks[0].discriminates is True
+    assert j.checks[0].control["status"] == claims.FAILS
+
+
+def test_a_control_that_passes_the_rule_does_not_discriminate():
+    j = judge(controlled(), {"r": [0.1, 0.12, 0.11], "r_ctl": [0.38, 0.37, 0.39]})
+    assert j.checks[0].status == claims.NOT_DISCRIMINATING and j.checks[0].discriminates is False
+    assert j.verdict != claims.REPRODUCED and j.verdict == claims.PARTLY
+    assert "does not discriminate" in claims.reading(j).lower() or "Does not discriminate" in claims.reading(j)
+
+
+def test_a_missing_control_is_reported_not_assumed():
+    j = judge(controlled(), {"r": [0.1, 0.12, 0.11]})
+    assert j.verdict == claims.REPRODUCED and j.checks[0].discriminates is None
+    assert claims.discrimination([vars(c) for c in j.checks]) == "not measured"
+
+
+def test_every_claim_of_the_ledger_has_a_negative_control():
+    for c in claims.LEDGER.values():
+        assert c.control, c.id
+        assert any(chk.control for chk in c.criterion.checks), c.id
+
+
+def test_a_changed_criterion_is_reproduced_only_on_fresh_seeds():
+    changed = Claim("t", "s", "sec", "m", Criterion((Check("a", ">=", 1.0, "a"),)),
+                    changes=(("old", "new", "why"),))
+    data = {"a": [2.0, 2.1, 1.9]}
+    assert judge(changed, data, fresh_seeds=True).verdict == claims.REPRODUCED
+    j = judge(changed, data, fresh_seeds=False)
+    assert j.verdict == claims.INCONCLUSIVE and "fresh seeds" in j.note
+    assert judge(two_checks(), {"a": [2.0, 2.1, 1.9], "b": [0.1, 0.2, 0.15]}, fresh_seeds=False).verdict == \
+        claims.REPRODUCED  # an unchanged criterion needs no confirmation
+
+
+def test_the_deciding_check_is_the_unsettled_or_failing_one():
+    j = judge(two_checks(), {"a": [2.0, 2.1, 1.9], "b": [0.5, 1.5, 1.0, 1.2]})
+    assert claims.deciding_check(j.checks).metric == "b"
+    j = judge(two_checks(), {"a": [0.1, 0.2, 0.15], "b": [0.1, 0.2, 0.15]})
+    assert claims.deciding_check(j.checks).metric == "a"

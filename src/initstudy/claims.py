@@ -1,13 +1,30 @@
 """The claims ledger, and the one function that turns measurements into a verdict.
 
 Every claim of the article has an id (stable: used in figure ids, tests and the book), a
-paraphrase, the section of the article it comes from, the metric that settles it and a
-criterion written down here *before* any notebook measured it. A notebook computes the
-metrics; :func:`judge` compares them with the criterion; nobody types a verdict.
+paraphrase, the section of the article it comes from, the metric that settles it, a
+criterion written down here *before* any notebook measured it, and a **negative control**:
+the nearest condition known to be wrong for the claim, measured in the same run and judged by
+the same rule. A notebook computes the metrics; :func:`judge` compares them with the
+criterion; nobody types a verdict.
 
 A criterion is a list of checks, each a comparison of one metric with a threshold (or an
 equivalence band, for claims that say "negligible" or "about"). A metric is measured once
-per seed; the check uses the mean and its two-sided 95 % t confidence interval:
+per seed; the check uses an interval that suits the quantity (its ``scale``):
+
+- ``"linear"``: the mean and its two-sided 95 % Student-t interval (differences, counts);
+- ``"log"``: for positive ratios and magnitudes: the t interval of log10 of the values,
+  back-transformed (a geometric mean and an interval that cannot cross 0). A value of exactly
+  0 (an underflow) is replaced by the smallest positive value of the other seeds: it can only
+  move up, so a ``<=`` check can only get harder to pass; when every seed is exactly 0 the
+  interval is the point 0;
+- ``"proportion"``: for accuracies and other fractions: the t interval of the logit of the
+  values (clipped to [1e-4, 1 - 1e-4]), back-transformed, so it stays inside (0, 1);
+- ``"binomial"``: for per-seed yes/no outcomes (1 or 0, e.g. "this seed stalled"): the
+  fraction of seeds and its exact (Clopper-Pearson) 95 % interval;
+- ``"exact"``: a value computed, not sampled (a configuration, a root of an equation): no
+  interval; the check compares the value itself.
+
+The check then says:
 
 - ``<= t``: holds if the interval lies at or below t, fails if it lies above t;
 - ``>= t``: holds if the interval lies at or above t, fails if it lies below t;
@@ -16,14 +33,20 @@ per seed; the check uses the mean and its two-sided 95 % t confidence interval:
 - anything else (the interval straddles the line, or fewer seeds than the check needs) is
   *unsettled*. A NaN value counts as not measured (it lowers the number of seeds).
 
+A check may name a ``control`` metric: the same quantity measured on the claim's negative
+control. The control is judged by the very same rule; if it *holds* too, the check does not
+tell the claim from its known-wrong alternative: its status is "does not discriminate",
+which counts as neither holding nor failing.
+
 The verdict: any check unsettled -> "inconclusive at this profile"; all hold ->
-"reproduced"; none hold -> "not reproduced"; some hold -> "partly reproduced".
+"reproduced"; all fail -> "not reproduced"; anything else -> "partly reproduced" (so a claim
+with a check that does not discriminate is never "reproduced").
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field, asdict
+from dataclasses import asdict, dataclass, field, replace
 from typing import Mapping, Sequence
 
 __all__ = [
@@ -33,15 +56,22 @@ __all__ = [
     "INCONCLUSIVE",
     "NOT_MEASURED",
     "VERDICTS",
+    "HOLDS",
+    "FAILS",
+    "UNSETTLED",
+    "NOT_DISCRIMINATING",
+    "SCALES",
     "Check",
     "Criterion",
     "Claim",
     "CheckResult",
     "Judgement",
     "LEDGER",
+    "interval",
     "judge",
     "reading",
     "claim",
+    "deciding_check",
 ]
 
 REPRODUCED = "reproduced"
@@ -52,6 +82,10 @@ NOT_MEASURED = "not measured yet"
 VERDICTS = (REPRODUCED, PARTLY, NOT_REPRODUCED, INCONCLUSIVE)
 
 HOLDS, FAILS, UNSETTLED = "holds", "fails", "unsettled"
+NOT_DISCRIMINATING = "does not discriminate"
+SCALES = ("linear", "log", "proportion", "binomial", "exact")
+FLOAT32_TINY = 1.1754943508222875e-38
+_LOGIT_CLIP = 1e-4
 
 
 @dataclass(frozen=True)
@@ -69,20 +103,39 @@ class Check:
     #: control learned something within the budget"); if it does not, this check is
     #: unsettled and the verdict inconclusive at this profile.
     requires: "Check | None" = None
+    #: How the interval is formed: one of :data:`SCALES`.
+    scale: str = "linear"
+    #: The metric measured on the claim's negative control, judged by this same rule; the
+    #: check discriminates only if the control does not hold.
+    control: str | None = None
 
     def __post_init__(self):
         if self.op not in ("<=", ">=", "within"):
             raise ValueError(f"op must be '<=', '>=' or 'within', got {self.op!r}")
         if self.op == "within" and self.margin <= 0:
             raise ValueError("a 'within' check needs a positive margin")
+        if self.scale not in SCALES:
+            raise ValueError(f"scale must be one of {', '.join(SCALES)}, got {self.scale!r}")
+        if self.scale == "exact" and self.min_seeds != 1:
+            object.__setattr__(self, "min_seeds", 1)
 
-    def text(self) -> str:
+    def rule_text(self) -> str:
         unit = f" {self.unit}" if self.unit else ""
         if self.op == "within":
             rule = f"within {self.threshold:g} +- {self.margin:g}{unit}"
         else:
             rule = f"{self.op} {self.threshold:g}{unit}"
-        text = f"{self.metric} {rule} (95 % CI over >= {self.min_seeds} seeds): {self.description}"
+        if self.scale == "exact":
+            how = "exact value, computed once"
+        elif self.scale == "binomial":
+            how = f"fraction of seeds, exact binomial 95 % CI over >= {self.min_seeds} seeds"
+        else:
+            kind = {"linear": "", "log": " on a log scale", "proportion": " on a logit scale"}[self.scale]
+            how = f"95 % CI{kind} over >= {self.min_seeds} seeds"
+        return f"{self.metric} {rule} ({how})"
+
+    def text(self) -> str:
+        text = f"{self.rule_text()}: {self.description}"
         if self.requires is not None:
             text += f" [settled only if {self.requires.text()}]"
         return text
@@ -106,6 +159,13 @@ class Claim:
     criterion: Criterion
     notebook: str | None = None  # the notebook that measures it
     figures: tuple[str, ...] = ()
+    #: The negative control in words: the nearest condition known to be wrong for the claim,
+    #: fixed before the run; its metrics are named by the checks' ``control`` fields.
+    control: str = ""
+    #: Criteria changed after a preliminary run: (old rule, new rule, reason) each.
+    changes: tuple[tuple[str, str, str], ...] = ()
+    #: The claim in one line, for the landing page (a paraphrase too).
+    short: str = ""
 
 
 @dataclass
@@ -117,6 +177,17 @@ class CheckResult:
     low: float
     high: float
     rule: str
+    scale: str = "linear"
+    #: The negative control judged by the same rule: {"metric", "status", "n", "mean",
+    #: "low", "high"}, or None when the check names no control.
+    control: dict | None = None
+
+    @property
+    def discriminates(self) -> bool | None:
+        """True/False when the control was measured, None when there is none or it is missing."""
+        if not self.control or self.control.get("n", 0) == 0:
+            return None
+        return self.control["status"] != HOLDS
 
 
 @dataclass
@@ -124,67 +195,135 @@ class Judgement:
     claim_id: str
     verdict: str
     checks: list[CheckResult] = field(default_factory=list)
+    #: Why the verdict is not what the checks alone give (e.g. a criterion changed after a
+    #: preliminary run, not yet confirmed on fresh seeds); empty otherwise.
+    note: str = ""
 
     def explanation(self) -> str:
-        parts = [
-            f"{c.metric} = {_fmt(c.mean)} [{_fmt(c.low)}, {_fmt(c.high)}], n={c.n}: {c.status} ({c.rule})"
-            for c in self.checks
-        ]
-        return "; ".join(parts)
+        return "; ".join(f"{format_result(c)}: {c.status} ({c.rule})" for c in self.checks)
 
     def as_dict(self) -> dict:
-        return {"claim_id": self.claim_id, "verdict": self.verdict, "checks": [asdict(c) for c in self.checks]}
+        return {"claim_id": self.claim_id, "verdict": self.verdict, "checks": [asdict(c) for c in self.checks],
+                "note": self.note}
 
 
-def _fmt(x: float) -> str:
+def _fmt(x: float, digits: int = 4) -> str:
     if x is None or (isinstance(x, float) and math.isnan(x)):
         return "nan"
-    return f"{x:.4g}"
+    return f"{x:.{digits}g}"
 
 
-def _interval(values: Sequence[float], confidence: float) -> tuple[int, float, float, float]:
+def format_result(c: "CheckResult | Mapping", digits: int = 4) -> str:
+    """``metric = mean [low, high], n=k``, or the exact value, or ``k/n`` for a count.
+
+    >>> format_result({"metric": "gap", "mean": 7.3149, "low": 2.72, "high": 11.91, "n": 3}, digits=3)
+    'gap = 7.31 [2.72, 11.9], n=3'
+    """
+    get = (lambda k, d=None: c.get(k, d)) if isinstance(c, Mapping) else (lambda k, d=None: getattr(c, k, d))
+    _f = lambda x: _fmt(x, digits)  # noqa: E731
+    scale, n = get("scale", "linear"), get("n", 0)
+    if n == 0:
+        return f"{get('metric')}: not measured"
+    if scale == "exact":
+        return f"{get('metric')} = {_f(get('mean'))} (exact)"
+    if scale == "binomial":
+        k = round(get("mean") * n)
+        return f"{get('metric')} = {k}/{n} seeds [{_f(get('low'))}, {_f(get('high'))}]"
+    return f"{get('metric')} = {_f(get('mean'))} [{_f(get('low'))}, {_f(get('high'))}], n={n}"
+
+
+def interval(values: Sequence[float], scale: str = "linear", confidence: float = 0.95) -> tuple[int, float, float, float]:
+    """``(n, centre, low, high)`` of the finite ``values`` by the rule of ``scale`` (see the
+    module's docstring). ``centre`` is the mean (linear, proportion: back-transformed mean of
+    the logits; log: geometric mean; binomial: the fraction; exact: the value).
+
+    >>> interval([1.0, 2.0, 3.0, 2.0])[1]
+    2.0
+    >>> n, c, lo, hi = interval([0.01, 0.1, 1.0], "log"); round(c, 6), lo > 0
+    (0.1, True)
+    >>> interval([1, 1, 0, 1], "binomial")[1]
+    0.75
+    """
+    from scipy import stats
+
     vals = [float(v) for v in values if v is not None and math.isfinite(float(v))]
     n = len(vals)
     if n == 0:
         return 0, float("nan"), float("nan"), float("nan")
+    if scale == "exact":
+        return n, vals[0], vals[0], vals[0]
+    if scale == "binomial":
+        k = sum(1 for v in vals if v >= 0.5)
+        low = 0.0 if k == 0 else float(stats.beta.ppf((1 - confidence) / 2, k, n - k + 1))
+        high = 1.0 if k == n else float(stats.beta.ppf(0.5 + confidence / 2, k + 1, n - k))
+        return n, k / n, low, high
+    if scale == "log":
+        positive = [v for v in vals if v > 0]
+        if len(positive) < n and any(v < 0 for v in vals):
+            raise ValueError("a log-scale metric must be >= 0")
+        if not positive:  # exactly 0 in every seed: the interval is that point
+            return n, 0.0, 0.0, 0.0
+        floor = min(positive)
+        vals = [math.log10(v if v > 0 else floor) for v in vals]
+        forward, back = (lambda v: v), (lambda v: 10.0 ** v)
+    elif scale == "proportion":
+        vals = [min(max(v, _LOGIT_CLIP), 1 - _LOGIT_CLIP) for v in vals]
+        vals = [math.log(v / (1 - v)) for v in vals]
+        back = lambda v: 1.0 / (1.0 + math.exp(-v))  # noqa: E731
+    else:
+        back = lambda v: v  # noqa: E731
     mean = sum(vals) / n
     if n == 1:
-        return 1, mean, mean, mean
-    from scipy import stats
-
+        return 1, back(mean), float("nan"), float("nan")
     sd = math.sqrt(sum((v - mean) ** 2 for v in vals) / (n - 1))
-    half = stats.t.ppf(0.5 + confidence / 2, n - 1) * sd / math.sqrt(n)
-    return n, mean, mean - half, mean + half
+    half = float(stats.t.ppf(0.5 + confidence / 2, n - 1)) * sd / math.sqrt(n)
+    return n, float(back(mean)), float(back(mean - half)), float(back(mean + half))
+
+
+def _status(check: Check, n: int, low: float, high: float) -> str:
+    if n < check.min_seeds or (math.isnan(low) or math.isnan(high)):
+        return UNSETTLED
+    if check.op == "<=":
+        return HOLDS if high <= check.threshold else FAILS if low > check.threshold else UNSETTLED
+    if check.op == ">=":
+        return HOLDS if low >= check.threshold else FAILS if high < check.threshold else UNSETTLED
+    lo_band, hi_band = check.threshold - check.margin, check.threshold + check.margin
+    if lo_band <= low and high <= hi_band:
+        return HOLDS
+    if high < lo_band or low > hi_band:
+        return FAILS
+    return UNSETTLED
 
 
 def _check(check: Check, measurements: Mapping[str, Sequence[float]], confidence: float) -> CheckResult:
-    n, mean, low, high = _interval(measurements.get(check.metric, ()), confidence)
-    rule = check.text().split(":")[0]
+    n, mean, low, high = interval(measurements.get(check.metric, ()), check.scale, confidence)
+    rule = check.rule_text()
     if check.requires is not None and _check(check.requires, measurements, confidence).status != HOLDS:
         status = UNSETTLED
-        rule += f" [precondition {check.requires.text().split(':')[0]} not met]"
-    elif n < check.min_seeds:
-        status = UNSETTLED
-    elif check.op == "<=":
-        status = HOLDS if high <= check.threshold else FAILS if low > check.threshold else UNSETTLED
-    elif check.op == ">=":
-        status = HOLDS if low >= check.threshold else FAILS if high < check.threshold else UNSETTLED
+        rule += f" [precondition {check.requires.rule_text()} not met]"
     else:
-        lo_band, hi_band = check.threshold - check.margin, check.threshold + check.margin
-        if lo_band <= low and high <= hi_band:
-            status = HOLDS
-        elif high < lo_band or low > hi_band:
-            status = FAILS
-        else:
-            status = UNSETTLED
-    return CheckResult(check.metric, status, n, mean, low, high, rule)
+        status = _status(check, n, low, high)
+    control = None
+    if check.control:
+        cn, cmean, clow, chigh = interval(measurements.get(check.control, ()), check.scale, confidence)
+        control = {"metric": check.control, "status": _status(check, cn, clow, chigh) if cn else "not measured",
+                   "n": cn, "mean": cmean, "low": clow, "high": chigh, "scale": check.scale}
+        if status == HOLDS and control["status"] == HOLDS:
+            status = NOT_DISCRIMINATING
+    return CheckResult(check.metric, status, n, mean, low, high, rule, check.scale, control)
 
 
-def judge(claim_or_id: "Claim | str", measurements: Mapping[str, Sequence[float]]) -> Judgement:
+def judge(claim_or_id: "Claim | str", measurements: Mapping[str, Sequence[float]],
+          fresh_seeds: bool = True) -> Judgement:
     """Turn per-seed measurements into a verdict by the claim's written criterion.
 
-    ``measurements`` maps each check's metric name to its per-seed values. A missing
-    metric makes its check unsettled (and so the verdict inconclusive).
+    ``measurements`` maps each check's metric name (and its control's) to its per-seed
+    values. A missing metric makes its check unsettled (and so the verdict inconclusive).
+
+    ``fresh_seeds``: whether these seeds are disjoint from those the criterion was tuned on.
+    A claim whose criterion was changed after a preliminary run (``Claim.changes``) is
+    "reproduced" only on fresh seeds; on the tuning seeds all its checks holding gives
+    "inconclusive at this profile", with the reason in ``note``.
 
     >>> c = Claim("x", "s", "sec", "m", Criterion((Check("a", ">=", 1.0, "a is large", min_seeds=2),)))
     >>> judge(c, {"a": [2.0, 2.1, 1.9]}).verdict
@@ -201,26 +340,50 @@ def judge(claim_or_id: "Claim | str", measurements: Mapping[str, Sequence[float]
         verdict = NOT_REPRODUCED
     else:
         verdict = PARTLY
-    return Judgement(c.id, verdict, results)
+    note = ""
+    if verdict == REPRODUCED and c.changes and not fresh_seeds:
+        verdict = INCONCLUSIVE
+        note = ("every check holds, but the criterion was changed after a preliminary run on these seeds: "
+                "reproduced only once it also holds on fresh seeds")
+    return Judgement(c.id, verdict, results, note)
+
+
+def deciding_check(checks: Sequence["CheckResult | Mapping"]) -> "CheckResult | Mapping | None":
+    """The check that decided a verdict: the first unsettled one, else the first that does not
+    discriminate, else the first that failed, else the first (all held)."""
+    get = lambda c, k: c.get(k) if isinstance(c, Mapping) else getattr(c, k)  # noqa: E731
+    for status in (UNSETTLED, NOT_DISCRIMINATING, FAILS):
+        for c in checks:
+            if get(c, "status") == status:
+                return c
+    return checks[0] if checks else None
 
 
 def reading(judgement: Judgement) -> str:
     """A plain-language account of a verdict, built from its checks: which parts of the
-    claim held, which did not, and which could not be settled (always consistent with the
-    verdict, whatever the measurements were)."""
+    claim held, which did not, which could not be settled, and which did not tell the claim
+    from its negative control (always consistent with the verdict, whatever the
+    measurements were)."""
     c = LEDGER.get(judgement.claim_id)
     descriptions = {chk.metric: chk.description for chk in c.criterion.checks} if c else {}
-    groups: dict[str, list[str]] = {HOLDS: [], FAILS: [], UNSETTLED: []}
+    groups: dict[str, list[str]] = {HOLDS: [], FAILS: [], UNSETTLED: [], NOT_DISCRIMINATING: []}
     for r in judgement.checks:
         what = descriptions.get(r.metric, r.metric)
-        groups[r.status].append(f"{what} ({r.metric} = {_fmt(r.mean)}, 95 % CI [{_fmt(r.low)}, {_fmt(r.high)}])")
+        text = f"{what} ({format_result(r)})"
+        if r.status == NOT_DISCRIMINATING:
+            text += f", but the negative control passes the same check ({format_result(r.control)})"
+        groups[r.status].append(text)
     parts = []
     if groups[HOLDS]:
         parts.append("Held: " + "; ".join(groups[HOLDS]) + ".")
     if groups[FAILS]:
         parts.append("Did not hold: " + "; ".join(groups[FAILS]) + ".")
+    if groups[NOT_DISCRIMINATING]:
+        parts.append("Does not discriminate: " + "; ".join(groups[NOT_DISCRIMINATING]) + ".")
     if groups[UNSETTLED]:
         parts.append("Not settled at this profile: " + "; ".join(groups[UNSETTLED]) + ".")
+    if judgement.note:
+        parts.append(judgement.note[0].upper() + judgement.note[1:] + ".")
     return " ".join(parts)
 
 
@@ -250,19 +413,22 @@ _LEDGER: list[Claim] = [
         Criterion(
             (
                 Check("zero_units_rel_distance", "<=", 1e-4,
-                      "units stay identical up to float32 rounding (max over activations, depths, layers, steps)"),
+                      "units stay identical up to float32 rounding (max over activations, depths, layers, steps)",
+                      scale="log", control="random_units_rel_distance"),
                 Check("zero_max_rank", "<=", 1.0,
-                      "every hidden weight matrix has rank <= 1 throughout training"),
+                      "every hidden weight matrix has rank <= 1 throughout training", control="random_max_rank"),
                 Check("zero_accuracy_gap", ">=", 10.0,
                       "random init beats zero init by at least 10 points (worst case over activations and depths)",
                       unit="points",
                       requires=Check("control_accuracy", ">=", 0.5,
                                      "the random-init control reaches 50 % test accuracy in the budget "
-                                     "(worst case over activations and depths)")),
+                                     "(worst case over activations and depths)", scale="proportion")),
             )
         ),
         notebook="zero_init",
         figures=("fig-zero-symmetry-distance", "fig-zero-symmetry-accuracy"),
+        control="The same networks from random (Kaiming) init, trained alike: their units start different, "
+                "so the symmetry checks (distance between units, rank) must not hold for them.",
     ),
     Claim(
         "zero-random-bias",
@@ -280,10 +446,15 @@ _LEDGER: list[Claim] = [
                       "hidden layer over activations and depths is at least -3 (judged on a log scale: "
                       "these norms spread over orders of magnitude between seeds)"),
                 Check("zrb_units_rel_distance", "<=", 1e-4,
-                      "the units' weight rows stay identical up to float32 rounding (largest over activations and depths)"),
+                      "the units' weight rows stay identical up to float32 rounding (largest over activations and depths)",
+                      scale="log", control="random_units_rel_distance_final"),
             )
         ),
         notebook="zero_init",
+        control="The same networks from random (Kaiming) init: units that start different must not pass the "
+                "'identical units' check at the end of training.",
+        changes=(("zrb_weight_norm >= 1e-3 (t interval of the norms)", "zrb_log10_weight_norm >= -3 (t interval of log10)",
+                  "a t interval of a skewed positive quantity went below 0"),),
         figures=("fig-zero-random-bias-rank",),
     ),
     Claim(
@@ -297,12 +468,18 @@ _LEDGER: list[Claim] = [
         "activations across examples) over that at the first.",
         Criterion(
             (
-                Check("sigmoid_flat_z", "within", 6.0, "the flat region starts near |z| = 6", margin=0.5, min_seeds=1),
-                Check("large_init_saturated_fraction", ">=", 0.5, "N(0, 1) weights saturate most units"),
+                Check("sigmoid_flat_z", "within", 6.0, "the flat region starts near |z| = 6", margin=0.5,
+                      scale="exact"),
+                Check("large_init_saturated_fraction", ">=", 0.5, "N(0, 1) weights saturate most units",
+                      scale="proportion", control="xavier_scale_saturated_fraction"),
                 Check("small_init_signal_ratio", "<=", 0.01,
-                      "N(0, 0.01^2) weights lose the input signal with depth (a hundredfold or more)"),
+                      "N(0, 0.01^2) weights lose the input signal with depth (a hundredfold or more)",
+                      scale="log", control="xavier_scale_signal_ratio"),
             )
         ),
+        control="The same sigmoid MLP at the sweep's weight std nearest Xavier's 1/sqrt(width) (on a log "
+                "scale), a scale known to neither saturate the units nor lose the signal: it must pass "
+                "neither check.",
         figures=("fig-sigmoid-saturation-sweep",),
         notebook="signal_depth",
     ),
@@ -316,11 +493,15 @@ _LEDGER: list[Claim] = [
         Criterion(
             (
                 Check("std_ratio_gain_1.05", ">=", 10.0, "gain 1.05 grows the std at least tenfold by layer 100",
-                      requires=Check("stack_depth", ">=", 100.0, "the stack has at least 100 layers", min_seeds=1)),
+                      requires=Check("stack_depth", ">=", 100.0, "the stack has at least 100 layers", scale="exact"),
+                      scale="log", control="std_ratio_gain_1.0"),
                 Check("std_ratio_gain_0.95", "<=", 0.1, "gain 0.95 shrinks the std at least tenfold by layer 100",
-                      requires=Check("stack_depth", ">=", 100.0, "the stack has at least 100 layers", min_seeds=1)),
+                      requires=Check("stack_depth", ">=", 100.0, "the stack has at least 100 layers", scale="exact"),
+                      scale="log", control="std_ratio_gain_1.0"),
             )
         ),
+        control="The same 100-layer stack at gain exactly 1 (variance-preserving): it must neither explode "
+                "nor vanish by these checks.",
         figures=("fig-depth-explode-vanish-std", "fig-depth-explode-vanish-overflow"),
         notebook="signal_depth",
     ),
@@ -334,13 +515,17 @@ _LEDGER: list[Claim] = [
         "for the deepest tanh MLP of the profile.",
         Criterion(
             (
-                Check("old_uniform_grad_ratio", "<=", 0.5, "back-propagated gradients shrink towards the input"),
+                Check("old_uniform_grad_ratio", "<=", 0.5, "back-propagated gradients shrink towards the input",
+                      scale="log", control="xavier_grad_ratio"),
                 Check("old_uniform_accuracy_gap", ">=", 1.0, "Xavier trains faster within the same budget",
                       unit="points",
                       requires=Check("xavier_deep_tanh_accuracy", ">=", 0.5,
-                                     "the Xavier-initialised deep tanh MLP learned within the budget")),
+                                     "the Xavier-initialised deep tanh MLP learned within the budget",
+                                     scale="proportion")),
             )
         ),
+        control="Xavier's own gradient ratio in the same 5-hidden-layer tanh MLP: Xavier is the init the "
+                "claim says does not vanish, so it must not pass the vanishing check.",
         notebook="signal_depth",
         figures=("fig-old-uniform-vanishes-gradients", "fig-old-uniform-vanishes-training"),
     ),
@@ -355,17 +540,27 @@ _LEDGER: list[Claim] = [
         Criterion(
             (
                 Check("xavier_linear_std_100", "within", 1.0, "linear stack keeps std near 1", margin=0.5,
-                      requires=Check("stack_depth", ">=", 100.0, "the stack has at least 100 layers", min_seeds=1)),
+                      requires=Check("stack_depth", ">=", 100.0, "the stack has at least 100 layers", scale="exact"),
+                      scale="log", control="std_ratio_gain_0.95"),
                 Check("xavier_tanh_std_100", "within", 1.0, "tanh stack keeps std near 1", margin=0.5,
-                      requires=Check("stack_depth", ">=", 100.0, "the stack has at least 100 layers", min_seeds=1)),
+                      requires=Check("stack_depth", ">=", 100.0, "the stack has at least 100 layers", scale="exact"),
+                      scale="log"),
                 Check("xavier_deep_tanh_vs_shallow", ">=", -5.0,
                       "a deep tanh MLP trains within 5 points of a shallow one", unit="points",
-                      requires=Check("shallow_tanh_accuracy", ">=", 0.5, "the shallow tanh MLP learned")),
+                      requires=Check("shallow_tanh_accuracy", ">=", 0.5, "the shallow tanh MLP learned",
+                                     scale="proportion"),
+                      control="old_uniform_deep_tanh_vs_shallow"),
                 Check("xavier_deep_sigmoid_vs_shallow", ">=", -5.0,
                       "a deep sigmoid MLP trains within 5 points of a shallow one", unit="points",
-                      requires=Check("shallow_sigmoid_accuracy", ">=", 0.5, "the shallow sigmoid MLP learned")),
+                      requires=Check("shallow_sigmoid_accuracy", ">=", 0.5, "the shallow sigmoid MLP learned",
+                                     scale="proportion")),
             )
         ),
+        control="A linear stack at gain 0.95 (5 % below Xavier's scale) must not keep the std near 1; the "
+                "deep tanh MLP from the old uniform rule (the init the article says fails) must not train "
+                "within 5 points of the shallow one.",
+        changes=(("linear and tanh stacks and the deep tanh MLP", "the same plus a deep sigmoid MLP",
+                  "the claim names the sigmoid"),),
         figures=(
             "fig-xavier-unit-variance-std",
             "fig-xavier-unit-variance-shared",
@@ -381,11 +576,15 @@ _LEDGER: list[Claim] = [
         "(exact: 1/sqrt(2 pi) = 0.399, 1/2 - 1/(2 pi) = 0.341 and 1/2).",
         Criterion(
             (
-                Check("relu_second_moment", "within", 0.5, "the second moment halves", margin=0.02),
-                Check("relu_variance", "within", 0.5, "the variance halves", margin=0.02),
-                Check("relu_mean", ">=", 0.3, "the mean rises from 0"),
+                Check("relu_second_moment", "within", 0.5, "the second moment halves", margin=0.02,
+                      control="input_second_moment"),
+                Check("relu_variance", "within", 0.5, "the variance halves", margin=0.02,
+                      control="input_variance"),
+                Check("relu_mean", ">=", 0.3, "the mean rises from 0", control="input_mean"),
             )
         ),
+        control="The same samples without the ReLU (z itself): nothing halves and the mean stays 0, so "
+                "no check may hold for them.",
         figures=("fig-relu-halves-variance-moments",),
         notebook="xavier_kaiming",
     ),
@@ -400,16 +599,29 @@ _LEDGER: list[Claim] = [
         Criterion(
             (
                 Check("relu_xavier_rms_ratio_30", "<=", 0.01, "Xavier's signal vanishes by layer 30",
-                      requires=Check("stack_depth", ">=", 30.0, "the stack has at least 30 layers", min_seeds=1)),
+                      requires=Check("stack_depth", ">=", 30.0, "the stack has at least 30 layers", scale="exact"),
+                      scale="log", control="relu_kaiming_rms_ratio_30"),
                 Check("relu_kaiming_rms_ratio_30", "within", 1.0, "Kaiming keeps the RMS", margin=0.5,
-                      requires=Check("stack_depth", ">=", 30.0, "the stack has at least 30 layers", min_seeds=1)),
-                Check("he_fig3_xavier_best_accuracy", "<=", 0.15, "Xavier stalls near chance at every lr",
-                      requires=Check("he_depth", ">=", 30.0, "the network has at least 30 layers", min_seeds=1)),
+                      requires=Check("stack_depth", ">=", 30.0, "the stack has at least 30 layers", scale="exact"),
+                      scale="log", control="relu_xavier_rms_ratio_30"),
+                Check("he_fig3_xavier_stalled", ">=", 0.5,
+                      "Xavier stalls near chance (best test accuracy over the lr grid <= 15 %) in most seeds",
+                      requires=Check("he_depth", ">=", 30.0, "the network has at least 30 layers", scale="exact"),
+                      scale="binomial", control="he_fig3_kaiming_stalled"),
                 Check("he_fig3_kaiming_best_accuracy", ">=", 0.5, "Kaiming trains",
-                      requires=Check("he_depth", ">=", 30.0, "the network has at least 30 layers", min_seeds=1)),
+                      requires=Check("he_depth", ">=", 30.0, "the network has at least 30 layers", scale="exact"),
+                      scale="proportion", control="he_fig3_xavier_best_accuracy"),
             )
         ),
-        figures=("fig-xavier-fails-relu-std", "fig-xavier-fails-relu-training"),
+        control="Each init is the other's control: Kaiming's signal must not pass Xavier's vanishing check "
+                "nor Kaiming's 30-layer net the stall check, and Xavier must not pass Kaiming's checks.",
+        changes=(("std ratio at layer 30", "RMS ratio at layer 30",
+                  "a ReLU output's std is 0.83 of its RMS even in theory; He et al. preserve the second moment"),
+                 ("he_fig3_xavier_best_accuracy <= 0.15 (mean over seeds, t interval)",
+                  "he_fig3_xavier_stalled >= 0.5 (fraction of seeds stalled, exact binomial interval)",
+                  "the seeds split into stalled (at chance) and learning ones; a mean of a two-valued "
+                  "outcome with a t interval that can go below chance does not describe 'stalls'"),),
+        figures=("fig-xavier-fails-relu-std", "fig-xavier-fails-relu-training", "fig-xavier-fails-relu-best"),
         notebook="xavier_kaiming",
     ),
     Claim(
@@ -425,10 +637,17 @@ _LEDGER: list[Claim] = [
         "numbers are reported beside it.",
         Criterion(
             (
-                Check("preact_block_growth", "within", 2.0, "pre-activation blocks double it", margin=0.2),
-                Check("postact_block_growth", "within", 2.0, "post-activation blocks double it", margin=0.2),
+                Check("preact_block_growth", "within", 2.0, "pre-activation blocks double it", margin=0.2,
+                      scale="log", control="bn_block_growth"),
+                Check("postact_block_growth", "within", 2.0, "post-activation blocks double it", margin=0.2,
+                      scale="log", control="bn_block_growth"),
             )
         ),
+        control="The same Kaiming ResNet with BatchNorm in every branch: each block adds about one unit of "
+                "variance instead of doubling it, so its per-block growth must not pass the doubling check.",
+        changes=(("zero padding, width 16", "circular padding, width 64 (zero-padded and 16-channel numbers beside)",
+                  "at width 16 the compounded pre-activation growth is 1.76, a finite-width effect, and zero "
+                  "padding lowers it further: neither is the topology the claim is about"),),
         figures=("fig-resnet-variance-doubles-growth", "fig-resnet-variance-doubles-depth"),
         notebook="fixup",
     ),
@@ -444,11 +663,18 @@ _LEDGER: list[Claim] = [
             (
                 Check("nonorm_deep_accuracy", "<=", 0.2, "no-norm Kaiming fails (diverges or stays near chance)",
                       requires=Check("deepest_depth", ">=", 50.0, "the deepest network has at least 50 layers",
-                                     min_seeds=1)),
+                                     scale="exact"),
+                      scale="proportion", control="bn_deep_accuracy"),
                 Check("fixup_minus_bn_deep", ">=", -5.0, "Fixup comes within 5 points of BN", unit="points",
-                      requires=Check("bn_deep_accuracy", ">=", 0.5, "the BN network learned within the budget")),
+                      requires=Check("bn_deep_accuracy", ">=", 0.5, "the BN network learned within the budget",
+                                     scale="proportion"),
+                      control="nonorm_minus_bn_deep"),
             )
         ),
+        control="BN must not pass the 'fails without normalisation' check, and the no-norm Kaiming ResNet "
+                "(the claim's known failure) must not come within 5 points of BN.",
+        changes=(("no preconditions", "BN must have learned (>= 50 %) and the deepest net have >= 50 layers",
+                  "a run too short for BN itself to learn cannot say anything about Fixup against BN"),),
         figures=("fig-fixup-trains-without-bn-depth", "fig-fixup-trains-without-bn-training"),
         notebook="fixup",
     ),
@@ -462,10 +688,15 @@ _LEDGER: list[Claim] = [
         "largest count seen per seed; and the mean output variance of all layers on a held-out batch.",
         Criterion(
             (
-                Check("lsuv_max_iterations", "<=", 5.0, "never more than 5 iterations"),
-                Check("lsuv_heldout_variance", "within", 1.0, "unit variance holds on a held-out batch", margin=0.2),
+                Check("lsuv_max_iterations", "<=", 5.0, "never more than 5 iterations",
+                      control="lsuv_max_iterations_tight"),
+                Check("lsuv_heldout_variance", "within", 1.0, "unit variance holds on a held-out batch", margin=0.2,
+                      scale="log", control="orthonormal_heldout_variance"),
             )
         ),
+        control="LSUV with fresh mini-batches at a tolerance (0.001) far below the batch-to-batch noise of a "
+                "variance estimate, which cannot converge, must not pass the iteration check; the orthonormal "
+                "pre-init alone (LSUV without its rescaling) must not pass the unit-variance check.",
         figures=("fig-lsuv-1-5-iterations-histogram",),
         notebook="lsuv",
     ),
@@ -482,12 +713,18 @@ _LEDGER: list[Claim] = [
                 Check("lsuv_small_batch_accuracy_diff", "within", 0.0,
                       "the smallest batch is within the 0.5-point equivalence margin of the largest "
                       "(paired by seed; the whole 95 % interval must lie inside the margin)",
-                      margin=0.5, unit="points"),
+                      margin=0.5, unit="points", control="lsuv_halved_lr_accuracy_diff"),
                 Check("lsuv_small_batch_scale_diff", "<=", 0.1,
-                      "every layer's scale factor within about 10 % of the largest batch's"),
+                      "every layer's scale factor within about 10 % of the largest batch's", scale="log"),
             )
         ),
         figures=("fig-lsuv-batch-size-accuracy",),
+        control="A change known to matter, judged by the same equivalence rule: the same training run "
+                "(largest LSUV batch) with the learning rate halved, paired by seed, must not fall inside "
+                "the 0.5-point margin.",
+        changes=(("per-seed max |accuracy difference| across all batch sizes within 0.5 points",
+                  "paired smallest-vs-largest difference within 0.5 points",
+                  "the maximum over many pairs measured training noise, not the effect of the batch"),),
         notebook="lsuv",
     ),
     Claim(
@@ -498,8 +735,13 @@ _LEDGER: list[Claim] = [
         "of the profile's full training set (BN's per-step overhead, measured side by side on the "
         "same network with and without BN, times the epoch's steps); one measurement per repeat.",
         Criterion(
-            (Check("lsuv_cost_fraction_of_bn", "<=", 0.1, "LSUV costs at most a tenth of BN's overhead"),)
+            (Check("lsuv_cost_fraction_of_bn", "<=", 0.1, "LSUV costs at most a tenth of BN's overhead",
+                   scale="log", control="lsuv_cost_fraction_of_bn_step"),)
         ),
+        control="LSUV's cost against BN's overhead over a single training step instead of an epoch (a run "
+                "too short for the claim): it must not pass the same check.",
+        changes=(("a run length chosen by the profile", "one full epoch of the profile's training set",
+                  "LSUV's cost is fixed while BN's grows with the run: the comparison needs a stated length"),),
         figures=("fig-lsuv-cheap-cost",),
         notebook="lsuv",
     ),
@@ -511,22 +753,46 @@ _LEDGER: list[Claim] = [
         "a target with only k labelled examples per class, against the same CNN trained on the same "
         "examples from scratch from each init of the book (old uniform, Xavier, Kaiming, orthogonal, "
         "LSUV), same budget. Metric, per seed, at the fewest labels of the profile: transfer's test "
-        "accuracy minus the best from-scratch init's, in points. Two pairs: a similar one (MNIST-5k to "
-        "the UCI digits at 28x28) and a control where transfer may give little (Fashion-MNIST to "
-        "MNIST-5k). Each pair gets its own verdict from its own check; the claim's verdict combines "
-        "them by the ledger's general rule: reproduced if transfer wins on both pairs, partly "
-        "reproduced if on one, not reproduced if on neither, inconclusive if either is unsettled.",
+        "accuracy minus the best from-scratch init's, in points, on the similar pair (MNIST-5k to the "
+        "UCI digits at 28x28), which is what the claim is about. A dissimilar pair (Fashion-MNIST to "
+        "MNIST-5k) is measured the same way and shown beside the verdict as the scope of the article's "
+        "'always', not judged as part of it.",
         Criterion(
             (
-                Check("transfer_gain_similar", ">=", 1.0, "transfer beats every init on the similar pair", unit="points"),
-                Check("transfer_gain_control", ">=", 1.0, "transfer beats every init on the control pair", unit="points"),
+                Check("transfer_gain_similar", ">=", 1.0, "transfer beats every init on the similar pair",
+                      unit="points", control="shuffled_source_gain_similar"),
             )
         ),
+        control="The same network pretrained on the same source images with their labels shuffled (a source "
+                "that cannot carry useful features for the labels), fine-tuned alike: its gain over the best "
+                "init must not pass the same check.",
+        changes=(("transfer_gain_similar >= 1 and transfer_gain_control >= 1, combined by the general rule",
+                  "transfer_gain_similar >= 1 only; the dissimilar pair reported as the claim's scope",
+                  "the article's claim is about a similar task; judging the dissimilar pair by the same "
+                  "rule made the verdict depend on a case the claim does not make"),),
         figures=("fig-transfer-best-labels",),
         notebook="transfer",
     ),
 ]
 
+#: One line per claim for the landing page (paraphrases, like the statements).
+_SHORT = {
+    'zero-symmetry': 'All-zero weights keep every hidden unit identical, so zero init cannot learn.',
+    'zero-random-bias': 'Zero weights with random biases: the weights move, but the units stay identical.',
+    'sigmoid-saturation': 'The sigmoid saturates beyond about ±6; too large or too small weights lose the signal.',
+    'depth-explode-vanish': 'Over 100 layers, a gain slightly above 1 explodes and slightly below 1 vanishes.',
+    'old-uniform-vanishes': 'The old U[-1, 1]/√n rule makes gradients vanish and training slow.',
+    'xavier-unit-variance': 'Xavier keeps activations near std 1 through depth and suits tanh and sigmoid.',
+    'relu-halves-variance': 'ReLU roughly halves the variance and raises the mean.',
+    'xavier-fails-relu': 'Xavier fails deep ReLU networks; Kaiming (×√2) fixes it.',
+    'resnet-variance-doubles': 'Without BatchNorm, a Kaiming ResNet doubles its output variance per block.',
+    'fixup-trains-without-bn': 'Standard ResNets need BatchNorm; Fixup trains deep ResNets without it.',
+    'lsuv-1-5-iterations': 'LSUV reaches unit variance in one to five iterations per layer.',
+    'lsuv-batch-size': 'The mini-batch size has a negligible effect on LSUV.',
+    'lsuv-cheap': 'LSUV costs far less than BatchNorm.',
+    'transfer-best': 'Weights pretrained on a similar task beat any initialisation.',
+}
+_LEDGER = [replace(c, short=_SHORT[c.id]) for c in _LEDGER]
 LEDGER: dict[str, Claim] = {c.id: c for c in _LEDGER}
 
 
@@ -559,13 +825,24 @@ def summary_rows(profile_dir, catalog=None) -> list[dict]:
                    "profile": profile_dir.name, "seeds": [], "notebook": c.notebook, "figures": list(c.figures)}
         row.update(statement=c.statement, article_section=c.article_section, metric=c.metric,
                    criterion=c.criterion.text())
-        first = row["checks"][0] if row["checks"] else None
-        row["key_number"] = (
-            f"{first['metric']} = {_fmt(first['mean'])} [{_fmt(first['low'])}, {_fmt(first['high'])}]"
-            if first else ""
-        )
+        deciding = deciding_check(row["checks"])
+        row["key_number"] = format_result(deciding) if deciding else ""
+        row["deciding_status"] = deciding.get("status", "") if deciding else ""
+        row["discriminates"] = discrimination(row["checks"])
+        row["control"] = c.control
+        row["short"] = c.short
+        row["changes"] = [list(ch) for ch in c.changes]
         rows.append(row)
     return rows
+
+
+def discrimination(checks: Sequence[Mapping]) -> str:
+    """"yes" if every check with a measured negative control tells the claim from it, "no" if
+    one does not, "not measured" when no control was measured."""
+    seen = [c for c in checks if c.get("control") and c["control"].get("n", 0) > 0]
+    if not seen:
+        return "not measured"
+    return "no" if any(c["control"]["status"] == HOLDS for c in seen) else "yes"
 
 
 def write_summary(profile_dir, catalog=None) -> list[dict]:

@@ -100,12 +100,23 @@ class Run:
         because timings differ from run to run while tables must not."""
         return results.save_table(df, self.results_dir / "timings" / f"{name}.csv")
 
-    def figure(self, fig, fig_id: str, claims_shown: tuple[str, ...] = ()) -> dict:
-        """Publish a figure under its stable id (PNG + SVG + glue for the book)."""
+    def figure(self, fig, fig_id: str, claims_shown: tuple[str, ...] = (), *, data: pd.DataFrame | None = None,
+               params: tuple[str, ...] | None = None, seeds: list[int] | None = None) -> None:
+        """Publish a figure under its stable id (PNG + SVG + glue for the book).
+
+        ``data``: the plotted data, saved beside it as ``<fig_id>.csv`` (the figures index
+        offers it for download, and reads the figure's seeds from its ``seed`` column);
+        ``params``: the names of the parameters this figure used (default: all of the
+        notebook's); ``seeds``: the seeds it shows, when ``data`` has no ``seed`` column.
+        Returns nothing, so that a notebook cell ending with it prints nothing."""
         topic_claims = claims_shown or tuple(c for c in self.spec.claims if fig_id.startswith(f"fig-{c}-"))
-        return figures.publish(
+        used = self.params if params is None else {k: self.params[k] for k in params}
+        if seeds is None and data is not None and "seed" in data:
+            seeds = sorted(int(s) for s in data["seed"].dropna().unique())
+        figures.publish(
             fig, fig_id, self.results_dir / "figures",
-            params={**self.params, "profile": self.profile}, claims=topic_claims,
+            params={**used, "profile": self.profile}, claims=topic_claims, data=data,
+            seeds=seeds,
         )
 
     def glue(self, key: str, value: Any) -> None:
@@ -131,7 +142,7 @@ class Run:
             raise ValueError(f"notebook {self.spec.name!r} does not settle claim {claim_id!r}")
         values = {k: [float(x) for x in (v if isinstance(v, (list, tuple)) else list(v))]
                   for k, v in measurements.items()}
-        judgement = claims.judge(claim, values)
+        judgement = claims.judge(claim, values, fresh_seeds=self.fresh_seeds)
         self.judgements[claim_id] = judgement
         self.measurements[claim_id] = values
         self.glue(f"verdict-{claim_id}", judgement.verdict)
@@ -139,14 +150,27 @@ class Run:
         self._write_claims(figures_shown)
         return judgement
 
+    @property
+    def fresh_seeds(self) -> bool:
+        """Whether this run's seeds are disjoint from those the criteria were written and
+        tuned on (the smoke and cpu profiles' default seeds, 0..n-1)."""
+        seeds_param = next(p for p in self.spec.params if p.name == "seeds")
+        tuned = set()
+        for prof in ("smoke", "cpu"):
+            tuned |= set(catalog.seeds_list(seeds_param.default(prof)))
+        return not (set(self.seeds) & tuned)
+
     def verdict_table(self) -> pd.DataFrame:
         """The checks behind every verdict so far, as a table to show in the notebook."""
         rows = []
         for cid, j in self.judgements.items():
             for c in j.checks:
+                ctl = c.control or {}
                 rows.append({"claim": cid, "verdict": j.verdict, "metric": c.metric, "rule": c.rule,
-                             "mean": c.mean, "95% CI low": c.low, "95% CI high": c.high, "n": c.n,
-                             "check": c.status})
+                             "value": c.mean, "95% CI low": c.low, "95% CI high": c.high, "n": c.n,
+                             "check": c.status,
+                             "negative control": (f"{claims.format_result(ctl)}: {ctl['status']}"
+                                                  if ctl else "")})
         return pd.DataFrame(rows)
 
     def published_verdicts(self, profile: str = "gpu") -> pd.DataFrame | None:
@@ -168,6 +192,8 @@ class Run:
                     "id": cid,
                     "verdict": j.verdict,
                     "explanation": j.explanation(),
+                    "note": j.note,
+                    "fresh_seeds": self.fresh_seeds,
                     "criterion": claim.criterion.text(),
                     "checks": [vars(c) for c in j.checks],
                     "measurements": self.measurements[cid],
