@@ -2,7 +2,10 @@
 list every claim, every figure and every parameter."""
 
 import json
+import os
 import re
+import subprocess
+import sys
 
 import pytest
 from bs4 import BeautifulSoup
@@ -24,17 +27,16 @@ def page(html_root, path):
     return BeautifulSoup((html_root / path).read_text(), "html.parser")
 
 
-def test_claims_table_lists_every_claim_with_a_verdict(smoke_book):
-    for path in ("book/intro.html", "book/claims.html"):
-        soup = page(smoke_book, path)
-        table = soup.find("table")
-        text = table.get_text(" ")
-        summary = {r["id"]: r for r in json.loads((ROOT / "results" / "smoke" / "claims.json").read_text())}
-        for cid in claims.LEDGER:
-            row = next(tr for tr in table.find_all("tr") if cid in tr.get_text())
-            verdict = summary[cid]["verdict"]
-            assert verdict in row.get_text(" ") and "[smoke]" in row.get_text(" ")
-        assert "Verdict (smoke profile)" in text
+def test_claims_tables_list_every_claim_with_a_verdict(smoke_book):
+    summary = {r["id"]: r for r in json.loads((ROOT / "results" / "smoke" / "claims.json").read_text())}
+    table = page(smoke_book, "book/intro.html").find("table")
+    assert "Verdict (smoke)" in table.get_text(" ")
+    for cid in claims.LEDGER:
+        row = next(tr for tr in table.find_all("tr") if cid in tr.get_text())
+        assert summary[cid]["verdict"] in row.get_text(" ")
+    detail = page(smoke_book, "book/claims.html").get_text(" ")
+    for cid, row in summary.items():
+        assert cid in detail and row["verdict"] in detail
 
 
 def test_figures_index_resolves_to_exported_files(smoke_book):
@@ -98,6 +100,8 @@ def test_publication_pages(smoke_book):
     for cid, row in summary.items():
         assert cid in limits
         assert f"{row['verdict']} (smoke profile)" in advice  # pasted by the {verdict} role
+    # the advice shows, per claim, the block written for its computed verdict: no label leaks
+    assert "reproduced:" not in advice and "inconclusive:" not in advice
 
 
 def test_chapters_link_to_their_source_notebooks_on_colab(smoke_book):
@@ -137,3 +141,104 @@ def test_citation_cff_is_valid():
     assert set(cff["license"]) <= {"MIT", "CC-BY-4.0"}
     pyproject = (ROOT / "pyproject.toml").read_text()
     assert f'version = "{cff["version"]}"' in pyproject  # one version for the package and the citation
+
+
+# ------------------------------------------------------------------ clean pages, landing page
+
+
+FORBIDDEN_IN_PAGES = {
+    "an object repr": re.compile(r"<(IPython|matplotlib|pandas|torch)\.[\w.]+ (object|at 0x)"),
+    "a traceback": re.compile(r"Traceback \(most recent call last\)"),
+    "a warning": re.compile(r"\b\w*Warning: "),
+    "a progress bar": re.compile(r"\d+%\|[\u2588-\u258f ]*\|"),
+    "an absolute path": re.compile(r"(/work/|/tmp/|/home/|/root/|site-packages|\.venv/|\.staging/)"),
+}
+
+
+def test_built_pages_are_clean(smoke_book):
+    """No object reprs, tracebacks, warnings, stderr outputs, progress bars or absolute paths
+    in any page a reader sees (the chapters are executed notebooks)."""
+    problems = []
+    for path in sorted(smoke_book.rglob("*.html")):
+        rel = path.relative_to(smoke_book)
+        if rel.parts[0] in ("_static", "_sources", "genindex.html", "search.html"):
+            continue
+        soup = BeautifulSoup(path.read_text(), "html.parser")
+        for el in soup(["script", "style"]):
+            el.decompose()
+        if soup.select(".output.stderr, .output.traceback, .output.error"):
+            problems.append(f"{rel}: a stderr, traceback or error output")
+        text = soup.get_text(" ").replace(str(ROOT), "<ROOT>")
+        for what, pattern in FORBIDDEN_IN_PAGES.items():
+            m = pattern.search(text)
+            if m:
+                problems.append(f"{rel}: {what}: ...{text[max(0, m.start() - 60):m.end() + 40]!r}")
+        if "<ROOT>" in text:
+            problems.append(f"{rel}: the repository's absolute path")
+    assert not problems, "\n".join(problems[:20])
+
+
+def test_landing_page_answers_in_one_minute(smoke_book):
+    soup = page(smoke_book, "book/intro.html")
+    summary = json.loads((ROOT / "results" / "smoke" / "claims.json").read_text())
+    text = soup.get_text(" ")
+    assert f"{len(summary)} claims:" in text  # the summary line, counts per verdict
+    table = soup.find("table")
+    head = [th.get_text(" ").strip() for th in table.find_all("th")]
+    assert head[:2] == ["Claim", "The article says"] and "Shown in" not in head
+    for row in summary:
+        tr = next(tr for tr in table.find_all("tr") if row["id"] in tr.get_text())
+        badge = tr.select_one(".initstudy-verdict")
+        assert badge is not None and badge.get_text() == row["verdict"]  # colour and word
+        deciding = claims.deciding_check(row["checks"])
+        assert claims.format_result(deciding, digits=3) in tr.get_text(" ")  # the number that decided it
+        link = tr.find("a", href=True)
+        assert link is not None and link["href"].endswith(f"#verdict-{row['id']}"), row["id"]
+        assert (smoke_book / "book" / link["href"].split("#")[0]).resolve().is_file()
+
+
+def test_claims_page_shows_every_negative_control(smoke_book):
+    text = page(smoke_book, "book/claims.html").get_text(" ").replace("\u2019", "'").replace("\u2018", "'")  # (smart quotes)
+    for c in claims.LEDGER.values():
+        assert c.control[:40] in text, c.id
+    assert text.count("Discriminates:") == len(claims.LEDGER)
+
+
+def test_every_statement_of_the_book_holds_on_the_smoke_results(smoke_results):
+    from initstudy import statements
+
+    files = sorted((ROOT / "book").glob("*.md")) + sorted((ROOT / "notebooks").glob("*.ipynb"))
+    found = statements.scan_files(files, smoke_results)
+    bad = [f for f in found if f.outcome == "false" or f.outcome.startswith("error")]
+    assert not bad, "\n".join(f"{f.source}: {f.kind} {f.predicate} -> {f.outcome}" for f in bad)
+    assert any(f.kind == "by-verdict" for f in found) and any(f.kind == "when" for f in found)
+
+
+def test_a_contradicted_statement_fails_the_book_build(smoke_results, tmp_path):
+    """`make book` fails on a false statement: plant one in a copy of the book and build it."""
+    import shutil
+
+    root = tmp_path / "book"
+    root.mkdir()
+    for name in ("_config.yml", "_toc.yml", "references.bib"):
+        shutil.copy(ROOT / name, root / name)
+    for folder in ("book", "_static", "notebooks"):
+        shutil.copytree(ROOT / folder, root / folder)
+    shutil.copytree(smoke_results, root / "results" / "smoke",
+                    ignore=shutil.ignore_patterns(".staging", ".failed", "manual", "sweeps"))
+    advice = root / "book" / "advice.md"
+    planted = ("```{checked} check('lsuv-cheap', 'lsuv_cost_fraction_of_bn').mean > 1e9\n"
+               "LSUV costs a billion times more than BatchNorm.\n```\n")
+    advice.write_text(advice.read_text() + "\n" + planted)
+    env = {**os.environ, "INITSTUDY_ROOT": str(root)}
+    proc = subprocess.run([sys.executable, "-m", "initstudy", "book", "--profile", "smoke", "-q"], cwd=root,
+                          env=env, capture_output=True, text=True, timeout=900)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode != 0, out[-3000:]
+    assert "contradicted statement" in out and "a billion times" in out
+    assert "lsuv_cost_fraction_of_bn').mean > 1e9" in out and "check('lsuv-cheap', 'lsuv_cost_fraction_of_bn').mean =" in out
+    # the same copy without the planted statement builds
+    advice.write_text(advice.read_text().replace(planted, ""))
+    proc = subprocess.run([sys.executable, "-m", "initstudy", "book", "--profile", "smoke", "-q"], cwd=root,
+                          env=env, capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]

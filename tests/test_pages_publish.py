@@ -13,7 +13,10 @@ def fake_profile(tmp_path, verdict=claims.REPRODUCED):
     (folder / "zero_init" / "tables").mkdir(parents=True)
     (folder / "zero_init" / "figures").mkdir()
     row = {"id": "zero-symmetry", "verdict": verdict, "explanation": "e", "criterion": "c",
-           "checks": [{"metric": "zero_units_rel_distance", "mean": 0.0, "low": 0.0, "high": 0.0}],
+           "checks": [{"metric": "zero_units_rel_distance", "mean": 0.0, "low": 0.0, "high": 0.0, "n": 3,
+                       "status": "holds", "scale": "log", "rule": "zero_units_rel_distance <= 0.0001",
+                       "control": {"metric": "random_units_rel_distance", "status": "fails", "n": 3,
+                                   "mean": 0.9, "low": 0.8, "high": 1.0, "scale": "log"}}],
            "measurements": {}, "profile": "cpu", "seeds": [0, 1, 2], "notebook": "zero_init",
            "figures": ["fig-zero-symmetry-distance"]}
     (folder / "zero_init" / "claims.json").write_text(json.dumps([row]))
@@ -32,18 +35,28 @@ def fake_profile(tmp_path, verdict=claims.REPRODUCED):
 def test_claims_table_lists_every_claim_and_the_profile(tmp_path):
     md = pages.claims_table(fake_profile(tmp_path), "cpu")
     for cid in claims.LEDGER:
-        assert f"`{cid}`" in md
-    assert "**reproduced** [cpu]" in md and "{numref}`fig-zero-symmetry-distance`" in md
-    assert md.count(claims.NOT_MEASURED) == len(claims.LEDGER) - 1
-    assert "No published gpu results" in md
+        assert cid in md
+    assert md.startswith("**14 claims: 1 reproduced, 13 not measured yet.**")
+    assert "{ref}`zero-symmetry <verdict-zero-symmetry>`" in md  # measured: links to its verdict
+    assert "`lsuv-cheap`" in md  # not measured: no link to a section that does not exist
+    assert "{verdict-badge}`reproduced`" in md and "zero_units_rel_distance = 0 [0, 0], n=3" in md
+    assert md.count("{verdict-badge}`not measured yet`") == len(claims.LEDGER) - 1
+    assert "Shown in" not in md and "No published gpu results" in md
 
 
 def test_claims_table_shows_published_gpu_verdicts_beside(tmp_path):
     folder = fake_profile(tmp_path)
     published = [{"id": "zero-symmetry", "verdict": claims.PARTLY}]
     md = pages.claims_table(folder, "cpu", published)
-    assert "Verdict (published gpu run)" in md and f"**{claims.PARTLY}** [gpu]" in md
+    assert "Verdict (gpu)" in md and f"{{verdict-badge}}`{claims.PARTLY}`" in md
     assert "not run" in md  # claims the gpu run did not measure
+
+
+def test_claims_detail_shows_the_control_and_whether_it_discriminates(tmp_path):
+    md = pages.claims_detail(fake_profile(tmp_path), "cpu")
+    assert "random_units_rel_distance: 0.9 [0.8, 1], n=3" in md and "Discriminates: **yes**" in md
+    assert md.count("Discriminates:") == len(claims.LEDGER)
+    assert "Criterion changed after a preliminary run" in md  # e.g. transfer-best's
 
 
 def test_criteria_figures_rerun_environment(tmp_path):
@@ -52,7 +65,8 @@ def test_criteria_figures_rerun_environment(tmp_path):
     folder = fake_profile(tmp_path)
     figs = pages.figures_index(folder, "cpu")
     assert "### `fig-zero-symmetry-distance`" in figs and "{download}`SVG" in figs and "@misc{" in figs
-    assert "Seeds:** [0, 1, 2]" in figs and "width=16" in figs
+    assert "Seeds:** none" in figs and "width=16" in figs  # no seed column, no seeds in the manifest
+    assert "seeds=" not in figs
     rerun = pages.rerun_commands()
     for spec in catalog.NOTEBOOKS.values():
         assert all(f"`{p.name}`" in rerun for p in spec.params)
@@ -114,3 +128,18 @@ def test_paper_numbers_and_limitations_pages(tmp_path):
         pages.verdict_text(folder, "cpu", "nope")
     assert pages.colab_url("https://github.com/a/b/", "dev", "fixup") == (
         "https://colab.research.google.com/github/a/b/blob/dev/notebooks/fixup.ipynb")
+
+
+def test_figures_index_reads_seeds_from_the_figure_data_and_cites_by_id(tmp_path):
+    folder = fake_profile(tmp_path)
+    figs_dir = folder / "zero_init" / "figures"
+    (figs_dir / "fig-zero-symmetry-distance.csv").write_text("seed,step,value\n0,1,0.5\n2,1,0.4\n")
+    (figs_dir / "manifest.json").write_text(json.dumps(
+        [{"id": "fig-zero-symmetry-distance", "params": {"width": 16, "profile": "cpu"}, "files": {},
+          "data": "fig-zero-symmetry-distance.csv"}]))
+    md = pages.figures_index(folder, "cpu", version="9.9.9", url="https://example.org/repo")
+    assert "**Seeds:** 0, 2." in md  # the figure's own seeds (the run had 0, 1, 2)
+    assert "{download}`data (CSV) </results/cpu/zero_init/figures/fig-zero-symmetry-distance.csv>`" in md
+    assert "@misc{initstudy2026_fig_zero_symmetry_distance," in md and "version = {9.9.9}" in md
+    assert "commit abc" in md and "url     = {https://example.org/repo}" in md
+    assert "profile=" not in md.split("**Parameters**")[1].split("\n")[0]

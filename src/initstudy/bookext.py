@@ -9,7 +9,14 @@
 - ``{environment-table}``: the provenance of the runs the book shows;
 - ``{paper-numbers}``: every number the book compares with a paper, and whether it was checked;
 - ``{limitations-table}``: per claim, what the book's profile could not settle, and why;
-- the role ``{verdict}`claim-id``` pastes a claim's computed verdict into prose.
+- the role ``{verdict}`claim-id``` pastes a claim's computed verdict into prose, and
+  ``{result}`claim-id:metric``` a check's measured value with its interval;
+- checked statements (:mod:`initstudy.statements`): ``{checked} PREDICATE`` renders its
+  body and fails the build (a warning; an error under ``-W``) when the predicate over the
+  results is false, naming the statement, the predicate and the numbers it read;
+  ``{when} PREDICATE`` renders its body only where the predicate holds (text chosen by the
+  data); ``{by-verdict} claim-id`` renders the block written for the claim's verdict out of
+  one block per outcome (all four must be written).
 
 Every chapter page (an executed notebook) also gets links to open its source notebook in Colab
 and on the repository, built from ``repository`` and ``initstudy_colab_url`` in ``_config.yml``.
@@ -29,7 +36,10 @@ from docutils import nodes
 from docutils.statemachine import StringList
 from sphinx.util.docutils import SphinxDirective
 
-from . import pages
+from sphinx.util import logging
+
+from . import claims as claims_mod
+from . import pages, statements
 
 
 class _Generated(SphinxDirective):
@@ -65,6 +75,11 @@ class ClaimsTable(_Generated):
         return pages.claims_table(self.profile_dir, self.profile, pages.published_rows(self.published_dir))
 
 
+class ClaimsDetail(_Generated):
+    def markdown(self) -> str:
+        return pages.claims_detail(self.profile_dir, self.profile)
+
+
 class ClaimsCriteria(_Generated):
     def markdown(self) -> str:
         return pages.claims_criteria()
@@ -72,7 +87,11 @@ class ClaimsCriteria(_Generated):
 
 class FiguresIndex(_Generated):
     def markdown(self) -> str:
-        return pages.figures_index(self.profile_dir, self.profile)
+        from . import __version__
+
+        options = self.config.html_theme_options or {}
+        repo = (options.get("repository_url") or "").rstrip("/")
+        return pages.figures_index(self.profile_dir, self.profile, version=__version__, url=repo)
 
 
 class RerunCommands(_Generated):
@@ -93,6 +112,125 @@ class PaperNumbers(_Generated):
 class LimitationsTable(_Generated):
     def markdown(self) -> str:
         return pages.limitations(self.profile_dir, self.profile)
+
+
+# ------------------------------------------------------------------ checked statements
+
+_log = logging.getLogger(__name__)
+
+
+def _profile_dir(env) -> Path:
+    profile = os.environ.get("INITSTUDY_PROFILE") or env.config.initstudy_profile
+    return Path(env.app.srcdir) / "results" / profile
+
+
+def _mark_dynamic(env) -> None:
+    docs = getattr(env, "initstudy_dynamic_docs", set())
+    docs.add(env.docname)
+    env.initstudy_dynamic_docs = docs
+
+
+class _Statement(SphinxDirective):
+    """Shared by ``checked`` and ``when``: the argument is the predicate, the body the text."""
+
+    required_arguments = 1
+    final_argument_whitespace = True
+    has_content = True
+    strict = True
+
+    def run(self) -> list[nodes.Node]:
+        _mark_dynamic(self.env)
+        predicate = self.arguments[0].strip()
+        text = "\n".join(self.content).strip()
+        try:
+            outcome = statements.evaluate(predicate, statements.Evidence(_profile_dir(self.env)))
+        except (statements.StatementError, KeyError) as err:
+            _log.warning(f"statement cannot be checked: {text[:120]!r}: {err}", location=self.get_location())
+            return []
+        if not outcome.holds:
+            if self.strict:
+                _log.warning(f"contradicted statement: {text[:160]!r} -- predicate `{predicate}` is false; "
+                             f"numbers: {outcome.describe()}", location=self.get_location())
+            return []
+        container = nodes.container(classes=["initstudy-checked"])
+        lines = StringList(self.content.data, source=self.env.docname)
+        self.state.nested_parse(lines, self.content_offset, container)
+        return container.children
+
+
+class Checked(_Statement):
+    """A statement that must hold: false fails the build (a warning, an error under -W)."""
+
+
+class When(_Statement):
+    """A statement shown only where its predicate holds (text chosen by the data)."""
+
+    strict = False
+
+
+class ByVerdict(SphinxDirective):
+    """The text written for the claim's computed verdict, out of one block per outcome."""
+
+    required_arguments = 1
+    has_content = True
+
+    def run(self) -> list[nodes.Node]:
+        _mark_dynamic(self.env)
+        claim_id = self.arguments[0].strip()
+        evidence = statements.Evidence(_profile_dir(self.env))
+        try:
+            text = statements.pick_by_verdict("\n".join(self.content), evidence.verdict(claim_id))
+        except (statements.StatementError, KeyError) as err:
+            _log.warning(f"by-verdict {claim_id}: {err}", location=self.get_location())
+            return []
+        container = nodes.container(classes=["initstudy-by-verdict"])
+        self.state.nested_parse(StringList(text.splitlines(), source=self.env.docname), self.content_offset,
+                                container)
+        return container.children
+
+
+def result_role(name, rawtext, text, lineno, inliner, options=None, content=None):
+    """``{result}`claim-id:metric``` pastes a check's measured value and interval (or
+    ``claim-id:metric:control`` its negative control's)."""
+    env = inliner.document.settings.env
+    _mark_dynamic(env)
+    parts = text.strip().split(":")
+    try:
+        view = statements.Evidence(_profile_dir(env)).check(parts[0], parts[1])
+        data = view._data if len(parts) == 2 else view._data.get("control") or {}
+        if len(parts) > 2 and not data:
+            raise statements.StatementError(f"{parts[0]}:{parts[1]} has no negative control")
+        shown = claims_mod.format_result(data)
+    except (statements.StatementError, KeyError, IndexError) as err:
+        msg = inliner.reporter.error(f"result {text!r}: {err}", line=lineno)
+        return [inliner.problematic(rawtext, rawtext, msg)], [msg]
+    return [nodes.literal(rawtext, shown)], []
+
+
+def verdict_badge_role(name, rawtext, text, lineno, inliner, options=None, content=None):
+    """``{verdict-badge}`reproduced``` : the verdict's word in a coloured badge."""
+    verdict = text.strip()
+    cls = pages.VERDICT_CLASS.get(verdict, "not-measured")
+    return [nodes.inline(rawtext, verdict, classes=["initstudy-verdict", f"verdict-{cls}"])], []
+
+
+def param_role(name, rawtext, text, lineno, inliner, options=None, content=None):
+    """``{param}`notebook:name``` : the value a parameter had in the run the book shows
+    (from that run's provenance), so that prose never types a run's size by hand."""
+    env = inliner.document.settings.env
+    _mark_dynamic(env)
+    notebook, _, pname = text.strip().partition(":")
+    prov_path = _profile_dir(env) / notebook / "provenance.json"
+    try:
+        import json
+
+        params = json.loads(prov_path.read_text(encoding="utf-8"))["params"]
+        value = params[pname]
+    except (OSError, ValueError, KeyError) as err:
+        msg = inliner.reporter.error(f"param {text!r}: not found in {prov_path.name} ({err})", line=lineno)
+        return [inliner.problematic(rawtext, rawtext, msg)], [msg]
+    shown = ", ".join(map(str, value)) if isinstance(value, list) else str(value)
+    return [nodes.Text(shown)], []
 
 
 def verdict_role(name, rawtext, text, lineno, inliner, options=None, content=None):
@@ -163,12 +301,20 @@ def setup(app):
     app.add_config_value("initstudy_colab_url", "", "env")
     app.add_directive("claims-table", ClaimsTable)
     app.add_directive("claims-criteria", ClaimsCriteria)
+    app.add_directive("claims-detail", ClaimsDetail)
+    app.add_role("verdict-badge", verdict_badge_role)
+    app.add_role("param", param_role)
+    app.add_css_file("initstudy.css")
     app.add_directive("figures-index", FiguresIndex)
     app.add_directive("rerun-commands", RerunCommands)
     app.add_directive("environment-table", EnvironmentTable)
     app.add_directive("paper-numbers", PaperNumbers)
     app.add_directive("limitations-table", LimitationsTable)
     app.add_role("verdict", verdict_role)
+    app.add_role("result", result_role)
+    app.add_directive("checked", Checked)
+    app.add_directive("when", When)
+    app.add_directive("by-verdict", ByVerdict)
     app.connect("doctree-read", _add_launch_links)
     app.connect("env-get-outdated", _outdated)
     app.connect("env-purge-doc", _purge)

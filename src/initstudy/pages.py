@@ -8,6 +8,7 @@ and :mod:`initstudy.claims`. :mod:`initstudy.bookext` renders them inside the bo
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -49,86 +50,224 @@ def published_rows(published_dir: Path) -> list[dict]:
     return _read_json(Path(published_dir) / "gpu" / "claims.json", [])
 
 
+#: The CSS class of each verdict's badge (colours in _static/initstudy.css; the word is
+#: always printed too, so colour is never the only signal).
+VERDICT_CLASS = {
+    claims_mod.REPRODUCED: "reproduced",
+    claims_mod.PARTLY: "partly",
+    claims_mod.NOT_REPRODUCED: "not-reproduced",
+    claims_mod.INCONCLUSIVE: "inconclusive",
+    claims_mod.NOT_MEASURED: "not-measured",
+}
+
+
+def badge(verdict: str) -> str:
+    """A verdict as a coloured badge with its word (the ``verdict-badge`` role)."""
+    return f"{{verdict-badge}}`{verdict}`"
+
+
+def verdict_counts(rows: list[dict]) -> str:
+    """"14 claims at the cpu profile: 5 reproduced, 4 partly reproduced, ..." (verdicts with
+    no claim left out)."""
+    order = [*claims_mod.VERDICTS, claims_mod.NOT_MEASURED]
+    counts = {v: sum(r["verdict"] == v for r in rows) for v in order}
+    parts = [f"{n} {v}" for v, n in counts.items() if n]
+    return f"{len(rows)} claims: " + ", ".join(parts) + "."
+
+
+def verdict_link(claim_id: str, notebook: str | None, measured: bool) -> str:
+    """The claim id, linking to its verdict's section in its chapter when measured."""
+    if measured and notebook:
+        return f"{{ref}}`{claim_id} <verdict-{claim_id}>`"
+    return f"`{claim_id}`"
+
+
+def _short_number(row: dict) -> str:
+    """The deciding check in three significant digits, for the landing page."""
+    c = claims_mod.deciding_check(row.get("checks", []))
+    return claims_mod.format_result(c, digits=3) if c else ""
+
+
 def claims_table(profile_dir: Path, profile: str, published: list[dict] | None = None) -> str:
-    """Every claim with its verdict at ``profile`` (and the published gpu verdict beside it),
-    its key number and links to the figures that show it."""
+    """The landing page's answer in one minute: a summary line, then one row per claim with
+    its verdict (badge and word) and the number that decided it (the unsettled, failing or
+    non-discriminating check; the first check when all held). Everything else is on the
+    claims page."""
     rows = claims_mod.summary_rows(profile_dir)
     gpu = {r["id"]: r for r in (published or [])}
-    head = ["Claim", "What the article says", f"Verdict ({profile} profile)", "Key number", "Shown in"]
+    head = ["Claim", "The article says", f"Verdict ({profile})", "Deciding number"]
     if gpu:
-        head.insert(3, "Verdict (published gpu run)")
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+        head.insert(3, "Verdict (gpu)")
+    lines = [f"**{verdict_counts(rows)}** (`{profile}` profile)", "",
+             "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
         measured = r["verdict"] != claims_mod.NOT_MEASURED
-        figs = ", ".join(f"{{numref}}`{f}`" for f in r.get("figures", [])) if measured else ""
-        where = figs or (f"chapter `{r.get('notebook')}` (to come)" if r.get("notebook") else "")
-        cells = [f"`{r['id']}`", _cell(r["statement"]), f"**{r['verdict']}** [{profile}]",
-                 _cell(r.get("key_number", "")), where]
+        cells = [verdict_link(r["id"], r.get("notebook"), measured), _cell(r.get("short") or r["statement"]),
+                 badge(r["verdict"]), _cell(_short_number(r)) if measured else ""]
         if gpu:
             g = gpu.get(r["id"])
-            cells.insert(3, f"**{g['verdict']}** [gpu]" if g else "not run")
+            cells.insert(3, badge(g["verdict"]) if g else "not run")
         lines.append("| " + " | ".join(cells) + " |")
-    measured = sum(r["verdict"] != claims_mod.NOT_MEASURED for r in rows)
-    lines += ["", f"{measured} of {len(rows)} claims measured at the `{profile}` profile. Machine-readable: "
+    lines += ["", f"Each claim id links to its verdict in the chapter that measures it. All checks, "
+                  f"negative controls and criteria: {{doc}}`/book/claims`. Machine-readable: "
                   f"`results/{profile}/claims.json` and `claims.csv`."]
     if not gpu:
         lines.append("No published gpu results are committed yet (`published/gpu/claims.json`).")
     return "\n".join(lines)
 
 
+def _value_only(c: Mapping) -> str:
+    """A check's value and interval without the metric's name (the table's row names it)."""
+    text = claims_mod.format_result(c)
+    return text.split(" = ", 1)[1] if " = " in text else text.split(": ", 1)[-1]
+
+
+def _status_word(status: str) -> str:
+    return {"holds": "holds", "fails": "fails", "unsettled": "unsettled",
+            claims_mod.NOT_DISCRIMINATING: "**does not discriminate**"}.get(status, status)
+
+
+def claims_detail(profile_dir: Path, profile: str) -> str:
+    """Per claim, everything behind its verdict: each check with its value and interval, its
+    negative control judged by the same rule and whether the criterion discriminates, the
+    criteria changed after a preliminary run, and the figures."""
+    out = []
+    for r in claims_mod.summary_rows(profile_dir):
+        measured = r["verdict"] != claims_mod.NOT_MEASURED
+        out += [f"### `{r['id']}`", "",
+                f"{badge(r['verdict'])} at the `{profile}` profile"
+                + (f"; seeds {catalog_mod.seeds_list(r['seeds'])}" if r.get("seeds") else "")
+                + (f"; {{ref}}`its verdict in the chapter <verdict-{r['id']}>`." if measured else "."), "",
+                f"*{_cell(r['statement'])}*", ""]
+        if r.get("note"):
+            out += [f"**Note:** {_cell(r['note'])}.", ""]
+        out += [f"**Negative control.** {_cell(r.get('control', ''))} Discriminates: "
+                f"**{r.get('discriminates', 'not measured')}**.", ""]
+        if measured and r.get("checks"):
+            out += ["| check | value [95 % interval] | result | negative control: value | control |",
+                    "|---|---|---|---|---|"]
+            for c in r["checks"]:
+                ctl = c.get("control")
+                out.append(f"| {_cell(c['rule'])} | {_cell(_value_only(c))} | "
+                           f"{_status_word(c['status'])} | "
+                           f"{_cell(ctl['metric'] + ': ' + _value_only(ctl)) if ctl else '(none for this check)'} | "
+                           f"{_cell(ctl['status']) if ctl else ''} |")
+            out.append("")
+        for old, new, why in r.get("changes", []):
+            out += [f"- *Criterion changed after a preliminary run:* was `{_cell(old)}`, now `{_cell(new)}`; "
+                    f"reason: {_cell(why)}."]
+        if r.get("changes"):
+            out.append("")
+        figs = ", ".join(f"{{numref}}`{f}`" for f in r.get("figures", [])) if measured else ""
+        if figs:
+            out += [f"Shown in {figs}.", ""]
+    return "\n".join(out)
+
+
 def claims_criteria() -> str:
-    """Each claim's paraphrase, article section, metric and criterion, from the ledger."""
+    """Each claim's paraphrase, article section, metric, criterion, negative control and the
+    criteria changed after a preliminary run, from the ledger."""
     out = []
     for c in claims_mod.LEDGER.values():
         out += [f"`{c.id}`", f": *{c.statement}* (article section: {c.article_section})", "",
                 f"  **Measured:** {c.metric}", "", "  **Criterion:**", ""]
-        out += [f"  - {_cell(chk.text())}" for chk in c.criterion.checks]
-        out.append("")
+        for chk in c.criterion.checks:
+            line = f"  - {_cell(chk.text())}"
+            if chk.control:
+                line += f" Negative control: `{chk.control}`, judged by the same rule."
+            out.append(line)
+        out += ["", f"  **Negative control:** {c.control}", ""]
+        for old, new, why in c.changes:
+            out += [f"  - *Changed after a preliminary run:* was `{_cell(old)}`, now `{_cell(new)}` ({_cell(why)})."]
+        if c.changes:
+            out.append("")
     return "\n".join(out)
 
 
-def figure_citation(fig_id: str, chapter: str, profile: str) -> list[str]:
-    """BibTeX and a text citation for one figure."""
-    return [
-        "```bibtex",
-        f"@misc{{{BOOK_KEY}_{fig_id.replace('-', '_')},",
-        f"  title  = {{Figure {fig_id}: {chapter}}},",
-        f"  author = {{{{{BOOK_AUTHORS}}}}},",
-        f"  year   = {{{BOOK_YEAR}}},",
-        f"  note   = {{In: {BOOK_TITLE}, {profile} profile}},",
-        "}",
-        "```", "",
-        f"Text: {BOOK_AUTHORS} ({BOOK_YEAR}). *{BOOK_TITLE}*, figure `{fig_id}` ({profile} profile).",
-    ]
+def figure_citation(fig_id: str, chapter: str, profile: str, *, version: str = "", commit: str = "",
+                    url: str = "") -> list[str]:
+    """BibTeX and a text citation for one figure, by its stable id (figure numbers shift when
+    chapters are added; ids do not), with the book's version, the commit of the run that drew
+    it and the book's address."""
+    key = f"{BOOK_KEY}_{fig_id.replace('-', '_')}"
+    where = f"{BOOK_TITLE}, version {version}" if version else BOOK_TITLE
+    note = f"Figure {fig_id} ({profile} profile" + (f", commit {commit[:12]}" if commit else "") + ")"
+    lines = ["```bibtex", f"@misc{{{key},", f"  title   = {{{{{fig_id}}}: {chapter}}},",
+             f"  author  = {{{{{BOOK_AUTHORS}}}}},", f"  year    = {{{BOOK_YEAR}}},",
+             f"  howpublished = {{In: {where}}},", f"  note    = {{{note}}},"]
+    if version:
+        lines.append(f"  version = {{{version}}},")
+    if url:
+        lines.append(f"  url     = {{{url}}},")
+    lines += ["}", "```", ""]
+    text = (f"Text: {BOOK_AUTHORS} ({BOOK_YEAR}). *{BOOK_TITLE}*" + (f", version {version}" if version else "")
+            + f", figure `{fig_id}` ({profile} profile" + (f", commit `{commit[:12]}`" if commit else "") + ")"
+            + (f". {url}" if url else "") + ".")
+    return lines + [text]
 
 
 def _params_text(params: Mapping[str, Any]) -> str:
-    shown = {k: v for k, v in params.items() if k not in ("device", "data_source", "seeds")}
-    return ", ".join(f"{k}={_value(v)}" for k, v in shown.items())
+    shown = {k: v for k, v in params.items() if k not in ("device", "data_source", "seeds", "profile")}
+    return ", ".join(f"{k}={_value(v)}" for k, v in shown.items()) or "none beyond the seeds"
 
 
-def figures_index(profile_dir: Path, profile: str, catalog: Mapping | None = None) -> str:
-    """Every published figure: id, caption, chapter, parameters, seeds, downloads, citation."""
+def figure_seeds(entry: Mapping[str, Any], folder: Path) -> list[int] | None:
+    """The seeds a figure shows: from its manifest entry, else the ``seed`` column of its data
+    file; None when neither says (never the notebook's seeds parameter, which a figure may not
+    use in full)."""
+    if entry.get("seeds") is not None:
+        return [int(s) for s in entry["seeds"]]
+    data = entry.get("data")
+    if data and (folder / "figures" / data).is_file():
+        import pandas as pd
+
+        frame = pd.read_csv(folder / "figures" / data)
+        if "seed" in frame:
+            return sorted(int(s) for s in frame["seed"].dropna().unique())
+    return None
+
+
+_GLUE_ROLE = re.compile(r"\{glue:(text|md)\}`([^`]+)`")
+
+
+def _glue_from(text: str, profile: str, notebook: str) -> str:
+    """A chapter's caption made readable from another page: its glue roles point at the
+    chapter's executed notebook (``path::key``), as myst-nb requires outside that notebook."""
+    path = f"../results/{profile}/{notebook}/{notebook}.ipynb"
+    return _GLUE_ROLE.sub(lambda m: m.group(0) if "::" in m.group(2) else
+                          f"{{glue:{m.group(1)}}}`{path}::{m.group(2)}`", text)
+
+
+def figures_index(profile_dir: Path, profile: str, catalog: Mapping | None = None, *, version: str = "",
+                  url: str = "") -> str:
+    """Every published figure: id, caption, chapter, the parameters it used, its seeds (from
+    its own data), downloads (PNG, SVG and the plotted data as CSV) and a citation by its
+    stable id, the book's version and the run's commit: the one home of figure citations."""
     catalog = catalog_mod.NOTEBOOKS if catalog is None else catalog
     out: list[str] = []
     for name, spec in catalog.items():
         folder = Path(profile_dir) / name
         nb_path = folder / f"{name}.ipynb"
         captions = captions_from_notebook(nb_path) if nb_path.is_file() else {}
+        commit = (_read_json(folder / "provenance.json", {}).get("git") or {}).get("commit") or ""
         for entry in read_manifest(folder / "figures"):
             fid = entry["id"]
             params = entry.get("params", {})
-            seeds = params.get("seeds")
+            seeds = figure_seeds(entry, folder)
             base = f"/results/{profile}/{name}/figures/{fid}"
+            downloads = f"{{download}}`PNG <{base}.png>`, {{download}}`SVG <{base}.svg>`"
+            if entry.get("data"):
+                downloads += f", {{download}}`data (CSV) <{base}.csv>`"
             out += [
                 f"### `{fid}`", "",
                 f"{{numref}}`{fid}` in {{doc}}`{spec.title} <{chapter_doc(profile, name)}>`.", "",
-                f"**Caption.** {_cell(captions.get(fid, '(no caption found in the notebook)'))}", "",
+                f"**Caption.** {_cell(_glue_from(captions.get(fid, '(no caption found in the notebook)'), profile, name))}",
+                "",
                 f"**Parameters** ({profile} profile): {_params_text(params)}.", "",
-                f"**Seeds:** {catalog_mod.seeds_list(seeds) if seeds is not None else 'n/a'}.", "",
-                f"**Download:** {{download}}`PNG <{base}.png>`, {{download}}`SVG <{base}.svg>`", "",
+                f"**Seeds:** {', '.join(map(str, seeds)) if seeds is not None else 'none (not seeded data)'}.", "",
+                f"**Download:** {downloads}", "",
                 "**Cite this figure:**", "",
-                *figure_citation(fid, spec.title, profile), "",
+                *figure_citation(fid, spec.title, profile, version=version, commit=commit, url=url), "",
             ]
     if not out:
         out.append(f"No figures at the `{profile}` profile yet: run `python -m initstudy run --profile {profile}`.")
@@ -208,9 +347,9 @@ def _unsettled_reason(check: dict) -> str:
     rule = check.get("rule", "")
     if "precondition" in rule:
         return "a precondition was not met: " + rule.split("[precondition", 1)[1].rstrip("]").strip()
-    if check.get("n", 0) < 3:
+    if check.get("n", 0) < 3 and check.get("scale") != "exact":
         return f"too few seeds ({check.get('n', 0)})"
-    return "the 95 % interval straddles the threshold"
+    return "the 95 % interval straddles the threshold: more seeds are needed"
 
 
 def limitations(profile_dir: Path, profile: str) -> str:
@@ -220,10 +359,14 @@ def limitations(profile_dir: Path, profile: str) -> str:
         if r["verdict"] == claims_mod.NOT_MEASURED:
             note = "not measured at this profile"
         else:
-            open_checks = [f"`{c['metric']}`: {_unsettled_reason(c)}" for c in r["checks"]
-                           if c.get("status") == "unsettled"]
-            note = "; ".join(open_checks) or "every check settled"
-        lines.append(f"| `{r['id']}` | **{r['verdict']}** [{profile}] | {_cell(note)} |")
+            open_checks = [f"`{c['metric']}` ({claims_mod.format_result(c)}): {_unsettled_reason(c)}"
+                           for c in r["checks"] if c.get("status") == "unsettled"]
+            open_checks += [f"`{c['metric']}`: its negative control passes the same check, so it does not "
+                            f"discriminate" for c in r["checks"] if c.get("status") == claims_mod.NOT_DISCRIMINATING]
+            if r.get("note"):
+                open_checks.append(r["note"])
+            note = "; ".join(open_checks) or "every check settled, and it discriminates"
+        lines.append(f"| `{r['id']}` | {badge(r['verdict'])} | {_cell(note)} |")
     return "\n".join(lines)
 
 
