@@ -65,10 +65,12 @@ def test_smoke_run_results_are_well_formed(smoke_results, name):
         n_seeds = len(catalog.seeds_list(prov["params"]["seeds"]))
         checks = list(ledger.criterion.checks) + [c.requires for c in ledger.criterion.checks if c.requires]
         for check in checks:
-            values = row["measurements"][check.metric]
-            # one value per seed; a deterministic quantity (min_seeds 1) may have a single value
-            assert len(values) == n_seeds or (check.min_seeds == 1 and len(values) == 1), check.metric
-            assert all(isinstance(v, float) and not math.isinf(v) for v in values)
+            for metric in filter(None, (check.metric, check.control)):  # the negative control too
+                values = row["measurements"][metric]
+                # one value per seed; an exact quantity has a single value
+                assert len(values) == n_seeds or (check.scale == "exact" and len(values) == 1), metric
+                assert all(isinstance(v, float) and not math.isinf(v) for v in values), metric
+        assert all("control" in c for c in row["checks"])  # each check records its negative control
     manifest = read_manifest(folder / "figures")
     captions = captions_from_notebook(folder / f"{name}.ipynb")
     assert {e["id"] for e in manifest} == set(captions)  # every figure shown with a caption, and only those
@@ -76,6 +78,9 @@ def test_smoke_run_results_are_well_formed(smoke_results, name):
         assert FIGURE_ID.match(entry["id"])
         for fmt in ("png", "svg"):
             assert (folder / "figures" / entry["files"][fmt]).stat().st_size > 1000
+        # the plotted data beside every figure, and only the parameters the figure used
+        assert entry.get("data") and (folder / "figures" / entry["data"]).stat().st_size > 0, entry["id"]
+        assert set(entry["params"]) - {"profile"} <= set(prov["params"]), entry["id"]
     for row in rows:
         assert set(row["figures"]) <= {e["id"] for e in manifest}
 
@@ -90,3 +95,20 @@ def test_zero_init_smoke_measures_exact_symmetry(smoke_results):
     assert (dead[["weight_grad_norm", "bias_grad_norm"]].to_numpy() == 0.0).all()
     out = grads[grads["activation"].isin(["tanh", "relu"]) & (grads["layer"] == "out")]
     assert (out["weight_grad_norm"] == 0.0).all() and (out["bias_grad_norm"] > 0.0).all()
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_each_verdict_has_a_label_the_landing_page_links_to(path):
+    text = "".join("".join(c["source"]) for c in json.loads(path.read_text())["cells"] if c["cell_type"] == "markdown")
+    for cid in catalog.NOTEBOOKS[path.stem].claims:
+        assert f"(verdict-{cid})=" in text, cid
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_plumbing_cells_are_hidden(path):
+    """Every code cell but the parameters cell is hidden or removed in the book (QuantEcon's way)."""
+    for cell in json.loads(path.read_text())["cells"]:
+        if cell["cell_type"] != "code":
+            continue
+        tags = set(cell.get("metadata", {}).get("tags", []))
+        assert tags & {"parameters", "hide-input", "remove-input", "remove-cell"}, "".join(cell["source"])[:80]

@@ -3,6 +3,7 @@
 import math
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
@@ -101,3 +102,98 @@ def test_gradient_profile_and_saturation_sweep():
     big = sat[(sat["std"] == 10.0) & (sat["metric"] == "saturated")]["value"].mean()
     small = sat[(sat["std"] == 0.01) & (sat["metric"] == "saturated")]["value"].mean()
     assert big > 0.5 and small == 0.0
+
+
+def test_he_fig3_per_seed_counts_a_late_learner_by_its_final_accuracy():
+    import pandas as pd
+
+    rows = []
+    curves = {0: [0.10, 0.10, 0.10, 0.10], 1: [0.10, 0.10, 0.12, 0.30], 2: [0.10, 0.40, 0.20, 0.12]}
+    for seed, accs in curves.items():
+        for lr in (0.01, 0.1):
+            for step, a in zip((0, 20, 40, 60), accs if lr == 0.01 else [0.1] * 4):
+                rows.append({"activation": "relu", "init": "xavier-normal", "depth": 30, "lr": lr, "seed": seed,
+                             "step": step, "split": "test", "metric": "accuracy", "value": a,
+                             "diverged_at": float("nan")})
+    table = P.he_fig3_per_seed(pd.DataFrame(rows), [0, 1, 2]).set_index("seed")
+    assert table["stalled"].tolist() == [1.0, 0.0, 1.0]  # the late learner is not stalled; the one that fell back is
+    assert table.loc[1, "first_step_above"] == 60 and table.loc[1, "budget"] == 60
+    assert table.loc[2, "peak_accuracy"] == pytest.approx(0.40)
+    assert math.isnan(table.loc[0, "first_step_above"])
+
+
+def test_range_exits_see_overflow_and_underflow_where_the_theory_says():
+    deep = pd.concat([P.depth_profile("identity", s, 64, 80, 16, 0) for s in ("normal-1", "normal-0.01", "gain-1")])
+    exits = P.range_exits(deep, 64).set_index("scheme")
+    assert exits.loc["normal-1", "overflowed_runs"] == 1 and exits.loc["normal-1", "underflowed_runs"] == 0
+    assert abs(exits.loc["normal-1", "first_overflow_layer"] - exits.loc["normal-1", "theory_overflow_layer"]) <= 3
+    assert exits.loc["normal-0.01", "underflowed_runs"] == 1 and exits.loc["normal-0.01", "overflowed_runs"] == 0
+    # all activations round to 0 once the RMS is well below the smallest float32
+    under_at = exits.loc["normal-0.01", "first_underflow_layer"]
+    assert 0 <= under_at - exits.loc["normal-0.01", "theory_underflow_layer"] <= 6
+    assert exits.loc["gain-1", ["overflowed_runs", "underflowed_runs"]].sum() == 0
+    assert P.theory_underflow_layer("gain-1.1", "identity", 64) == math.inf
+    ratios = P.rms_ratio_by_layer(deep, ["identity"], ["normal-1", "normal-0.01"])
+    over = ratios[ratios["scheme"] == "normal-1"].set_index("layer")["rms_ratio"]
+    assert np.isinf(over[exits.loc["normal-1", "first_overflow_layer"]])
+    under = ratios[ratios["scheme"] == "normal-0.01"].set_index("layer")["rms_ratio"]
+    assert under.iloc[-1] == 0.0 and under[0] == 1.0
+
+
+def test_geometric_summary_never_reaches_zero_and_flags_exits():
+    frame = pd.DataFrame({"x": [1, 1, 1, 2, 2, 2], "v": [1e-3, 1e-1, 1e1, 1.0, 0.0, 2.0]})
+    s = P.geometric_summary(frame, ["x"], "v").set_index("x")
+    assert s.loc[1, "gmean"] == pytest.approx(0.1) and 0 < s.loc[1, "low"] < 0.1 < s.loc[1, "high"]
+    assert s.loc[2, "zero"] == 1 and math.isnan(s.loc[2, "gmean"])
+
+
+def test_xavier_scale_in_sweep_is_the_nearest_on_a_log_scale():
+    stds = [0.003, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0]
+    assert P.xavier_scale_in_sweep(stds, 256) == 0.1  # 1/16 = 0.0625
+    assert P.xavier_scale_in_sweep(stds, 10000) == 0.01
+    assert math.isnan(P.xavier_scale_in_sweep(stds, None))
+
+
+def test_accuracy_gap_by_depth_and_its_glue():
+    rows = []
+    for depth, (old, new) in {1: (0.80, 0.81), 5: (0.79, 0.80), 20: (0.10, 0.80)}.items():
+        for seed in range(3):
+            for init, acc in (("old-uniform", old), ("xavier-uniform", new + 0.01 * seed)):
+                for step, value in ((0, 0.1), (100, acc)):
+                    rows.append({"activation": "tanh", "init": init, "depth": depth, "seed": seed, "step": step,
+                                 "split": "test", "metric": "accuracy", "value": value, "diverged_at": math.nan})
+    history = pd.DataFrame(rows)
+    from initstudy.train import final_accuracy
+
+    finals = final_accuracy(history, ["activation", "init", "depth", "seed"])
+    gaps = P.accuracy_gap_by_depth(history, finals).set_index("depth")
+    assert gaps.loc[20, "gap_mean"] == pytest.approx(71.0) and gaps.loc[20, "old_stalled"]
+    assert gaps.loc[5, "gap_mean"] == pytest.approx(2.0) and not gaps.loc[5, "old_stalled"]
+    assert gaps.loc[20, "deepest"] and gaps.loc[1, "reference"]
+    glue = P.accuracy_gap_glue(gaps.reset_index())
+    assert glue["gap-tanh-5"] == pytest.approx(2.0) and glue["gap-deepest-depth"] == 20.0
+    assert glue["gap-lines-tanh"].count("\n") == 2 and "71.00 points" in glue["gap-lines-tanh"]
+
+
+def test_signal_depth_figures_read_at_page_width():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from initstudy.figures import readability_problems, set_style
+
+    set_style()
+    profiles = P.stack_sweep(["identity", "tanh", "sigmoid"], ["gain-0.9", "gain-1.1", "normal-0.01"], [0, 1], 32, 40,
+                             16, progress=False)
+    theory = P.theory_frame(["identity", "tanh", "sigmoid"], ["gain-0.9", "gain-1.1", "normal-0.01"], 32, 40)
+    ratios = P.rms_ratio_by_layer(profiles, ["identity", "tanh", "sigmoid"], ["gain-0.9", "gain-1.1", "normal-0.01"])
+    fig = P.plot_rms_ratio(ratios, theory, ["identity", "tanh", "sigmoid"], ["gain-0.9", "gain-1.1", "normal-0.01"],
+                           hlines=((10.0, "x10"), (0.1, "")))
+    assert readability_problems(fig) == []
+    x, y = torch.randn(64, 1, 8, 8), torch.randint(0, 10, (64,))
+    sat = P.saturation_sweep(x, y, 10, [0.001, 0.1, 10.0], 16, 4, [0, 1])
+    fig, data = P.plot_saturation(sat, 0.3)
+    assert readability_problems(fig) == [] and set(data["seed"]) == {0, 1}
+    stats, hists = zip(*[P.gradient_profile(x, y, 10, "tanh", init, 16, 3, seed)
+                         for init in ("old-uniform", "xavier-uniform") for seed in (0, 1)])
+    fig, data = P.plot_gradient_profiles(pd.concat(stats), pd.concat(hists), 0)
+    assert readability_problems(fig) == [] and "seed" in data

@@ -119,3 +119,58 @@ def test_block_growth_kinds():
     assert (raw[raw["metric"] == "finite"]["value"] == 0).any()  # float32 overflows without rescaling
     with pytest.raises(ValueError):
         R.block_growth("nope", 3)
+
+
+def test_recipe_table_reads_detached_weights_without_warnings():
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # e.g. converting a tensor that requires grad to a number
+        table = R.recipe_table((20, 110))
+    rows = table.set_index("ResNet")
+    assert rows.loc[20, "L (branches)"] == 9 and rows.loc[110, "L (branches)"] == 54
+    assert rows.loc[20, "first-stage conv1 std (recipe)"] == pytest.approx(0.0393, abs=5e-5)
+    assert rows.loc[20, "conv1 std (drawn)"] == pytest.approx(0.0393, rel=0.1)
+    assert rows["every conv2 zero"].all() and rows["classifier zero"].all()
+    assert R.identity_at_init(20)["max |block(x) - x|"].max() == 0.0
+
+
+def _finals(acc: dict) -> "pd.DataFrame":
+    import pandas as pd
+
+    return pd.DataFrame([{"method": m, "depth": 20, "seed": s, "accuracy": a, "diverged_at": float("nan")}
+                         for m, vals in acc.items() for s, a in enumerate(vals)])
+
+
+def test_paired_gaps_and_summaries_use_the_judges_intervals():
+    from initstudy import claims
+
+    finals = _finals({"fixup": [0.50, 0.60, 0.55], "bn": [0.70, 0.72, 0.71]})
+    gaps = R.paired_gaps(finals, "fixup", "bn", ["depth"]).iloc[0]
+    n, mean, low, high = claims.interval([-20.0, -12.0, -16.0], "linear")
+    assert (gaps["seeds"], gaps["mean_points"], gaps["low"], gaps["high"]) == pytest.approx((n, mean, low, high))
+    assert gaps["settled_sign"] == "below 0"
+    summary = R.accuracy_summary(finals, ["method"]).set_index("method")
+    assert summary.loc["bn", "per_seed"] == "70.0 / 72.0 / 71.0"
+    assert summary.loc["bn", "low"] == pytest.approx(claims.interval([0.70, 0.72, 0.71], "proportion")[2])
+
+
+def test_ablation_table_ranks_and_compares_with_the_full_recipe():
+    finals = _finals({"fixup": [0.55, 0.58, 0.57], "fixup-no-zero-init": [0.68, 0.70, 0.66],
+                      "fixup-no-scaling": [0.45, 0.72, 0.60]})
+    table = R.ablation_table(finals).set_index("method")
+    assert list(table.index) == ["fixup-no-zero-init", "fixup-no-scaling", "fixup"]
+    assert table.loc["fixup", "rank"] == 3
+    assert table.loc["fixup-no-zero-init", "settled_sign"] == "above 0"
+    assert table.loc["fixup-no-scaling", "settled_sign"] == "contains 0"
+
+
+def test_check_table_names_an_unmet_precondition():
+    m = {"nonorm_deep_accuracy": [0.1, 0.1, 0.1], "deepest_depth": [56.0],
+         "fixup_minus_bn_deep": [-25.0, -20.0, -30.0], "nonorm_minus_bn_deep": [-60.0, -55.0, -50.0],
+         "bn_deep_accuracy": [0.745, 0.664, 0.597]}
+    table = R.check_table("fixup-trains-without-bn", m).set_index("metric")
+    gap = table.loc["fixup_minus_bn_deep"]
+    assert gap["status"] == "unsettled" and gap["requires"] == "bn_deep_accuracy"
+    assert gap["requires_status"] != "holds" and gap["requires_low"] < 0.5 < gap["requires_mean"]
+    assert table.loc["nonorm_deep_accuracy", "requires_status"] == "holds"

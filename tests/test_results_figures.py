@@ -50,6 +50,7 @@ def test_provenance_has_everything(tmp_path):
 def test_publish_writes_png_svg_and_manifest(tmp_path):
     fig, ax = plt.subplots()
     ax.plot([0, 1], [1, 0])
+    ax.set(xlabel="step", ylabel="loss")
     entry = figures.publish(fig, "fig-zero-symmetry-test", tmp_path, params={"seeds": 3})
     assert (tmp_path / "fig-zero-symmetry-test.png").read_bytes()[:4] == b"\x89PNG"
     assert b"<svg" in (tmp_path / "fig-zero-symmetry-test.svg").read_bytes()[:400]
@@ -67,6 +68,7 @@ def test_svg_export_is_deterministic(tmp_path):
     for i in range(2):
         fig, ax = plt.subplots()
         ax.plot([0, 1, 2], [1, 0, 1])
+        ax.set(xlabel="step", ylabel="loss")
         figures.publish(fig, "fig-test-determinism", tmp_path / str(i))
         outs.append((tmp_path / str(i) / "fig-test-determinism.svg").read_bytes())
     assert outs[0] == outs[1]
@@ -79,3 +81,22 @@ def test_captions_from_notebook(tmp_path):
     path = tmp_path / "nb.ipynb"
     path.write_text(json.dumps(nb))
     assert figures.captions_from_notebook(path) == {"fig-a-b": "The caption on two lines."}
+
+
+def test_publish_refuses_a_figure_unreadable_at_page_width(tmp_path):
+    import pandas as pd
+
+    fig, ax = plt.subplots(figsize=(16, 3))  # shrunk by half on the page: 10 pt text reads as 5 pt
+    ax.plot([0, 1], [1, 0])
+    ax.set(xlabel="step", ylabel="loss")
+    with pytest.raises(ValueError, match="does not read at page width"):
+        figures.publish(fig, "fig-test-wide", tmp_path)
+    fig, ax = plt.subplots(figsize=(6, 3))
+    ax.plot([0, 1], [1, 0])
+    with pytest.raises(ValueError, match="no x label"):
+        figures.publish(fig, "fig-test-unlabelled", tmp_path)
+    ax.set(xlabel="step", ylabel="loss")
+    data = pd.DataFrame({"seed": [0, 2], "step": [0, 1], "loss": [1.0, 0.0]})
+    entry = figures.publish(fig, "fig-test-ok", tmp_path, data=data, seeds=[0, 2])
+    assert entry["data"] == "fig-test-ok.csv" and entry["seeds"] == [0, 2]
+    assert (tmp_path / "fig-test-ok.csv").read_text().startswith("seed,step,loss")

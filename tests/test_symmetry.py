@@ -84,3 +84,62 @@ def test_zero_init_measurements_from_a_sweep_table():
 def test_unknown_init():
     with pytest.raises(ValueError, match="allowed"):
         symmetry.init_for_symmetry(nn.Linear(2, 2), "xavier", "relu", 0)
+
+
+def _fake_accuracy_sweep() -> pd.DataFrame:
+    """Final accuracies that differ by seed, one diverged run (a NaN training loss)."""
+    rows = []
+    acc = {("kaiming", 0): 0.80, ("kaiming", 1): 0.70, ("kaiming", 2): 0.75, ("zero", 0): 0.10, ("zero", 1): 0.12,
+           ("zero", 2): 0.11}
+    for (init, seed), a in acc.items():
+        for step in (0, 10):
+            rows.append(dict(init=init, activation="sigmoid", depth=1, seed=seed, step=step, split="test",
+                             metric="accuracy", layer=None, value=a if step else 0.1))
+            loss = float("nan") if (init, seed, step) == ("kaiming", 1, 10) else 1.0
+            rows.append(dict(init=init, activation="sigmoid", depth=1, seed=seed, step=step, split="train",
+                             metric="loss", layer=None, value=loss))
+    return pd.DataFrame(rows)
+
+
+def test_final_accuracies_count_diverged_runs_and_keep_every_seed():
+    finals = symmetry.final_accuracies(_fake_accuracy_sweep())
+    assert len(finals) == 6 and finals["accuracy"].max() == pytest.approx(80.0)
+    assert finals.set_index(["init", "seed"])["diverged"].to_dict()[("kaiming", 1)]
+    assert finals["diverged"].sum() == 1
+    by = symmetry.accuracy_by_setting(finals).set_index("init")
+    assert by.loc["kaiming", "min"] == pytest.approx(70.0) and by.loc["kaiming", "mean"] == pytest.approx(75.0)
+    assert by.loc["kaiming", "diverged_runs"] == 1 and by.loc["zero", "seeds"] == 3
+
+
+def test_findings_quote_the_lowest_seed_not_a_mean():
+    """The text says "every seed reached at least X %": X must be a minimum over seeds."""
+    df = pd.concat([_fake_accuracy_sweep(), _fake_sweep().assign(depth=2, activation="relu")], ignore_index=True)
+    df = df[df["init"].isin(["kaiming", "zero"]) | (df["depth"] == 2)]
+    f = symmetry.zero_init_findings(df)
+    assert f["kaiming-accuracy-seed-min"] == pytest.approx(70.0)
+    assert f["kaiming-accuracy-mean-min"] == pytest.approx(75.0)
+    assert f["zero-accuracy-seed-max"] == pytest.approx(12.0)
+    assert f["diverged-runs"] == 1.0
+
+
+def test_zrb_final_symmetry_and_parallel_settings():
+    zrb = symmetry.zrb_final_symmetry(_fake_sweep())
+    assert set(zrb["activation"]) == {"sigmoid", "relu"} and (zrb["weight_rel_distance"] == 1.5).all()
+    assert (zrb["numerical_rank"] == 1.0).all()
+    assert symmetry.zrb_parallel_settings(zrb) == "relu with 1 hidden layer, sigmoid with 1 hidden layer"
+    assert symmetry.zrb_parallel_settings(zrb.assign(numerical_rank=3.0)) == ""
+
+
+def test_chapter_figures_read_at_page_width():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from initstudy.figures import readability_problems, set_style
+
+    set_style()
+    df = _fake_sweep()
+    distance = symmetry.max_over_layers(df, "weight_rel_distance")
+    assert len(distance) == len(df[df["metric"] == "weight_rel_distance"])
+    for fig in (symmetry.plot_by_setting(distance, "value", "relative distance", symlog_y=1e-6, hline=(1e-4, "t")),
+                symmetry.plot_zrb_ranks(df[df["metric"].isin(["numerical_rank", "stable_rank"])])):
+        assert readability_problems(fig) == []

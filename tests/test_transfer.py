@@ -1,3 +1,6 @@
+import dataclasses
+
+import pandas as pd
 import pytest
 import torch
 
@@ -57,15 +60,43 @@ def test_finetune_keeps_the_body_and_replaces_the_head(digits28, tmp_path):
 def test_sweep_measurements_and_pair_verdicts(digits28, tmp_path):
     spec = transfer.PretrainSpec("digits", steps=5, lr=0.05, batch_size=32, seed=0)
     state, _ = transfer.pretrain(spec, digits28, tmp_path)
+    shuffled = dataclasses.replace(spec, shuffled_labels=True)
+    state_shuffled, info = transfer.pretrain(shuffled, digits28, tmp_path)
+    assert not info["cached"] and transfer.checkpoint_path(shuffled, tmp_path) != transfer.checkpoint_path(spec, tmp_path)
+    assert not torch.equal(state_shuffled["conv1.weight"], state["conv1.weight"])
     cfg = TrainConfig(steps=3, batch_size=16, lr=0.05, eval_every=3)
     finals = transfer.transfer_sweep(spec, state, digits28, pair="similar", label_counts=[5], seeds=[0, 1],
-                                     inits=("xavier-uniform", "lsuv"), config=cfg, progress=False)
-    assert len(finals) == 6 and set(finals["method"]) == {"transfer", "xavier-uniform", "lsuv"}
-    both = __import__("pandas").concat([finals, finals.assign(pair="control")])
+                                     inits=("xavier-uniform", "lsuv"), config=cfg, progress=False,
+                                     controls={transfer.SHUFFLED: (shuffled, state_shuffled)})
+    assert len(finals) == 8 and set(finals["method"]) == {"transfer", transfer.SHUFFLED, "xavier-uniform", "lsuv"}
+    both = pd.concat([finals, finals[finals["method"] != transfer.SHUFFLED].assign(pair="dissimilar")])
     m = transfer.transfer_measurements(both, [0, 1])
-    assert len(m["transfer_gain_similar"]) == 2
-    table = transfer.pair_verdicts({"transfer_gain_similar": [5.0, 6.0, 5.5], "transfer_gain_control": [-9, -8, -10]})
-    assert table.set_index("pair")["verdict"].to_dict() == {"similar": "reproduced", "control": "not reproduced"}
+    assert set(m) == {"transfer_gain_similar", "transfer_gain_dissimilar", "shuffled_source_gain_similar"}
+    assert all(len(v) == 2 for v in m.values())
+    table = transfer.pair_verdicts({"transfer_gain_similar": [5.0, 6.0, 5.5],
+                                    "transfer_gain_dissimilar": [-9, -8, -10],
+                                    "shuffled_source_gain_similar": [-20, -25, -22]})
+    assert table["verdict"].tolist() == ["reproduced", "not reproduced", "not reproduced"]
+    assert table["pair"].str.split().str[0].tolist() == ["similar", "dissimilar", "shuffled-label"]
+
+
+def test_gains_against_the_best_scratch_init():
+    rows = [("similar", 5, s, m, a) for s, accs in ((0, (0.80, 0.70, 0.75, 0.60)), (1, (0.82, 0.79, 0.70, 0.65)))
+            for m, a in zip(("transfer", "xavier-uniform", "lsuv", transfer.SHUFFLED), accs)]
+    finals = pd.DataFrame(rows, columns=["pair", "per_class", "seed", "method", "accuracy"]).assign(
+        diverged_at=float("nan"))
+    g = transfer.gains(finals).set_index("seed")
+    assert g.loc[0, "best_scratch"] == 0.75 and g.loc[0, "gain"] == pytest.approx(5.0)  # not vs the shuffled source
+    assert g.loc[1, "gain"] == pytest.approx(3.0)
+    t = transfer.gain_table(finals).set_index("method")
+    assert t.loc["transfer", "mean_gain"] == pytest.approx(4.0) and t.loc["transfer", "n"] == 2
+    assert t.loc["transfer", "low"] < 4.0 < t.loc["transfer", "high"] and t.loc["transfer", "diverged_runs"] == 0
+    assert t.loc[transfer.SHUFFLED, "mean_gain"] == pytest.approx(-14.5)
+    lines = transfer.accuracy_lines(finals)
+    assert set(lines["series"]) == {"transfer", transfer.SHUFFLED, "best from-scratch init (per seed)",
+                                    "mean of the from-scratch inits"}
+    best = lines[lines["series"] == "best from-scratch init (per seed)"].set_index("seed")["accuracy"]
+    assert best.to_dict() == {0: 0.75, 1: 0.79}
 
 
 def test_imagenet_weights_need_a_network():

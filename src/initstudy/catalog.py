@@ -459,7 +459,8 @@ TRANSFER = NotebookSpec(
     title="Does pretraining beat every initialisation?",
     claims=("transfer-best",),
     summary="A CNN pretrained on one real data set and fine-tuned on another with few labels, against every init "
-            "of the book from scratch; a similar pair and a control pair.",
+            "of the book from scratch; a similar pair (the claim), a dissimilar pair (its scope) and a "
+            "shuffled-label source (the negative control).",
     datasets=("mnist-5k", "digits", "fashion-mnist"),
     params=(
         *_common((2, 5, 10)),
@@ -473,7 +474,7 @@ TRANSFER = NotebookSpec(
               max=10.0),
         Param("batch_size", "int", "mini-batch size (capped by the number of labelled examples)", _same(32), min=1,
               max=65536),
-        Param("source_subset", "int", "Fashion-MNIST training examples used to pretrain the control pair (0 = all)",
+        Param("source_subset", "int", "Fashion-MNIST training examples used to pretrain the dissimilar pair (0 = all)",
               _per(2000, 10000, 0), min=0, max=1_000_000),
         Param("pretrained", "str", "also fine-tune torchvision's ImageNet ResNet-18 (downloads its weights once)",
               _same("ours"), choices=("ours", "torchvision-resnet18")),

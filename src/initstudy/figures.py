@@ -59,6 +59,58 @@ def _in_notebook() -> bool:
         return False
 
 
+#: The width (inches at 100 % scale) at which the book shows a figure: the content column of
+#: the book's theme at a 1280 px window is about 780 px. A wider figure is shrunk to it.
+PAGE_WIDTH_IN = 8.0
+#: The smallest text size (points, as read on the page) that a figure may have.
+MIN_TEXT_PT = 9.0
+
+
+def readability_problems(fig: Any, page_width_in: float = PAGE_WIDTH_IN, min_pt: float = MIN_TEXT_PT) -> list[str]:
+    """Text of ``fig`` that would be smaller than ``min_pt`` once the figure is shrunk to the
+    page's width (tick labels, axis labels, titles, legends, annotations), and axes whose
+    label is missing; one line per problem, empty when the figure reads at page width.
+
+    >>> import matplotlib; matplotlib.use("Agg"); import matplotlib.pyplot as plt
+    >>> fig, ax = plt.subplots(figsize=(6, 3)); _ = ax.plot([1, 2]); _ = ax.set(xlabel="step", ylabel="loss")
+    >>> readability_problems(fig)
+    []
+    >>> _ = ax.set_xlabel("step", fontsize=6); readability_problems(fig)[0].startswith("text 'step'")
+    True
+    """
+    if not hasattr(fig.canvas, "get_renderer"):  # a closed figure keeps a bare canvas: draw it with Agg
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+        FigureCanvasAgg(fig)
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    width_in = fig.get_tightbbox(renderer).width
+    shrink = min(1.0, page_width_in / width_in) if width_in > 0 else 1.0
+    problems = []
+    for text in fig.findobj(lambda a: hasattr(a, "get_fontsize") and hasattr(a, "get_text")):
+        if not text.get_visible() or not str(text.get_text()).strip():
+            continue
+        shown = float(text.get_fontsize()) * shrink
+        if shown < min_pt - 1e-6:
+            problems.append(f"text {str(text.get_text())[:30]!r} is {shown:.1f} pt at page width "
+                            f"(font {float(text.get_fontsize()):.1f} pt, figure {width_in:.1f} in wide)")
+    axes = [ax for ax in fig.get_axes() if ax.get_visible() and ax.has_data()]
+
+    def labelled(ticks) -> bool:
+        return any(t.get_visible() and t.get_text() for t in ticks)
+
+    for ax in axes:  # a facet may rely on its row's (y) or column's (x) label
+        box = ax.get_position()
+        same_row = [a for a in axes if abs(a.get_position().y0 - box.y0) < 1e-3]
+        same_col = [a for a in axes if abs(a.get_position().x0 - box.x0) < 1e-3]
+        title = ax.get_title() or "untitled"
+        if labelled(ax.get_xticklabels()) and not any(a.get_xlabel().strip() for a in same_col):
+            problems.append(f"axes {title!r} has x tick labels but no x label in its column")
+        if labelled(ax.get_yticklabels()) and not any(a.get_ylabel().strip() for a in same_row):
+            problems.append(f"axes {title!r} has y tick labels but no y label in its row")
+    return problems
+
+
 def read_manifest(figures_dir: str | os.PathLike) -> list[dict]:
     path = Path(figures_dir) / "manifest.json"
     if not path.is_file():
@@ -75,17 +127,32 @@ def publish(
     params: dict | None = None,
     claims: tuple[str, ...] = (),
     display: bool | None = None,
+    data: Any = None,
+    seeds: list[int] | None = None,
 ) -> dict:
     """Save ``fig`` as ``<fig_id>.png`` and ``.svg`` in ``figures_dir``, record it in the
     manifest and glue it under ``fig_id`` for the book.
 
     ``display``: also show it inline (default: only when not run by the book's runner, so
     Jupyter and Colab users see it where the book shows the numbered version instead).
+    ``data``: the plotted data (a DataFrame), saved as ``<fig_id>.csv``; ``seeds``: the
+    seeds the figure shows, recorded in the manifest.
     """
     if not FIGURE_ID.match(fig_id):
         raise ValueError(f"figure id {fig_id!r} must look like 'fig-<topic>-<what>' (lower case, digits, '-')")
+    problems = readability_problems(fig)
+    if problems:
+        raise ValueError(f"figure {fig_id} does not read at page width ({PAGE_WIDTH_IN:g} in, text >= "
+                         f"{MIN_TEXT_PT:g} pt): " + "; ".join(problems[:6]))
     figures_dir = Path(figures_dir)
     entry = {"id": fig_id, "claims": list(claims), "params": params or {}, "files": {}}
+    if seeds is not None:
+        entry["seeds"] = [int(s) for s in seeds]
+    if data is not None:
+        from .results import atomic_write_text
+
+        atomic_write_text(figures_dir / f"{fig_id}.csv", data.to_csv(index=False, lineterminator="\n"))
+        entry["data"] = f"{fig_id}.csv"
     for fmt in ("png", "svg"):
         buf = io.BytesIO()
         metadata = {"Date": None} if fmt == "svg" else {"Software": None}

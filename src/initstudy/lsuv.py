@@ -51,11 +51,25 @@ __all__ = [
     "cost_comparison",
     "compare_with_package",
     "lsuv_measurements",
+    "TIGHT",
+    "preinit_variances",
+    "variant_summary",
+    "iteration_summary",
+    "scale_spread",
+    "accuracy_diffs",
+    "CHANCE_MARGIN",
+    "final_accuracy_summary",
+    "describe_accuracies",
+    "TOLERANCE_NAMES",
+    "mean_intervals",
 ]
 
 #: (tol_var, t_max) of the paper's reference implementations, and of the original Caffe script.
 PAPER = (0.1, 10)
 CAFFE = (0.02, 20)
+#: The negative control of ``lsuv-1-5-iterations``: a tolerance far below the batch-to-batch
+#: noise of a variance estimate (with fresh batches it cannot converge), the paper's t_max.
+TIGHT = (0.001, 10)
 
 ELIGIBLE = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)
 
@@ -294,7 +308,7 @@ def iteration_sweep(data, *, archs, tolerances, batch_modes, bias_modes, seeds, 
     test set's first ``batch_size`` examples, never used for fitting)."""
     from itertools import product
 
-    from tqdm.auto import tqdm
+    from .progress import tqdm
 
     heldout = data.x_test[:batch_size]
     records, variances = [], []
@@ -314,15 +328,37 @@ def iteration_sweep(data, *, archs, tolerances, batch_modes, bias_modes, seeds, 
     return pd.concat(records, ignore_index=True), pd.concat(variances, ignore_index=True)
 
 
+def preinit_variances(data, *, archs, seeds, depth: int, width: int, batch_size: int) -> pd.DataFrame:
+    """Every layer's output variance on the held-out batch after LSUV's orthonormal pre-init
+    alone (step 1 of Algorithm 1, without the rescaling): the negative control of the
+    unit-variance check. Same networks, seeds and held-out batch as :func:`iteration_sweep`."""
+    heldout = data.x_test[:batch_size]
+    frames = []
+    for arch in archs:
+        for seed in seeds:
+            net = build(arch, data, depth, width, seed)
+            gen = torch.Generator().manual_seed(seed)
+            with torch.no_grad():
+                for _, layer in init_layers(net):
+                    orthogonal_(layer.weight, generator=gen)
+            frames.append(output_variances(net.eval(), heldout).assign(arch=arch, seed=seed))
+    return pd.concat(frames, ignore_index=True)
+
+
 def batch_size_sweep(data, *, batch_sizes, seeds, depth: int, width: int, activation: str, config,
-                     progress: bool = True, device: str = "cpu") -> tuple[pd.DataFrame, pd.DataFrame]:
+                     progress: bool = True, device: str = "cpu",
+                     control_lr_factor: float | None = 0.5) -> tuple[pd.DataFrame, pd.DataFrame]:
     """For each seed and batch size: LSUV fitted on one batch of that size (the first examples
     of a seeded permutation, so smaller batches are subsets of larger ones), then the same
     training run (same seed, data order and budget). Returns (per-layer scales, final test
-    accuracy per run)."""
+    accuracy per run; column ``variant`` is "lsuv").
+
+    ``control_lr_factor``: also train, per seed, the largest batch's network with the learning
+    rate times this factor (``variant`` "lr x<factor>"): a change known to matter, the negative
+    control of the "negligible" check."""
     from dataclasses import replace
 
-    from tqdm.auto import tqdm
+    from .progress import tqdm
 
     from .models import mlp
     from .train import train
@@ -336,35 +372,189 @@ def batch_size_sweep(data, *, batch_sizes, seeds, depth: int, width: int, activa
             rec = lsuv_init(net, data.x_train[order[:bs]], seed=seed)
             scales.append(rec[["layer", "position", "scale", "iterations"]].assign(seed=seed, batch_size=bs))
             result = train(net, data, replace(config, seed=seed), device=device)
-            finals.append({"seed": seed, "batch_size": bs, "accuracy": result.final["test_accuracy"],
-                           "diverged_at": result.diverged_at})
+            finals.append({"seed": seed, "batch_size": bs, "variant": "lsuv",
+                           "accuracy": result.final["test_accuracy"], "diverged_at": result.diverged_at})
+        if control_lr_factor is not None:
+            bs = max(batch_sizes)
+            torch.manual_seed(seed)
+            net = mlp(data.in_features, [width] * depth, data.num_classes, act=activation)
+            lsuv_init(net, data.x_train[order[:bs]], seed=seed)
+            result = train(net, data, replace(config, seed=seed, lr=config.lr * control_lr_factor), device=device)
+            finals.append({"seed": seed, "batch_size": bs, "variant": f"lr x{control_lr_factor:g}",
+                           "accuracy": result.final["test_accuracy"], "diverged_at": result.diverged_at})
     return pd.concat(scales, ignore_index=True), pd.DataFrame(finals)
 
 
 def lsuv_measurements(records: pd.DataFrame, variances: pd.DataFrame, scales: pd.DataFrame, finals: pd.DataFrame,
-                      cost: pd.DataFrame, seeds: list[int], batch_seeds: list[int]) -> dict[str, dict[str, list]]:
-    """Per-seed (or per-repeat) values of the ledger's metrics for the three LSUV claims."""
+                      cost: pd.DataFrame, seeds: list[int], batch_seeds: list[int],
+                      tight: pd.DataFrame | None = None, preinit: pd.DataFrame | None = None,
+                      ) -> dict[str, dict[str, list]]:
+    """Per-seed (or per-repeat) values of the ledger's metrics for the three LSUV claims, and
+    of their negative controls: ``tight`` (records of :func:`iteration_sweep` at
+    :data:`TIGHT` with fresh batches), ``preinit`` (:func:`preinit_variances`), the halved
+    learning rate rows of ``finals`` and the per-step cost in ``cost``."""
     paper = records[(records["tol_var"] == PAPER[0]) & (records["t_max"] == PAPER[1])]
     held = variances[(variances["tol_var"] == PAPER[0]) & (variances["t_max"] == PAPER[1])]
+    control = finals[finals["variant"] != "lsuv"] if "variant" in finals else finals.iloc[:0]
+    finals = finals[finals["variant"] == "lsuv"] if "variant" in finals else finals
     small, large = min(finals["batch_size"]), max(finals["batch_size"])
     acc = finals.set_index(["seed", "batch_size"])["accuracy"]
-    sc = scales.set_index(["seed", "batch_size", "layer"])["scale"]
+    ctl_acc = control.set_index("seed")["accuracy"]
+    nan = float("nan")
+    spread = scale_spread(scales).set_index(["seed", "batch_size"])["max_abs_log_scale_ratio"]
 
     def scale_diff(seed: int) -> float:
-        a, b = sc.xs((seed, small), level=("seed", "batch_size")), sc.xs((seed, large), level=("seed", "batch_size"))
-        return float(np.abs(np.log(a / b)).max())
+        return float(spread[(seed, small)])
 
     return {
         "lsuv-1-5-iterations": {
             "lsuv_max_iterations": [float(paper[paper["seed"] == s]["iterations"].max()) for s in seeds],
             "lsuv_heldout_variance": [float(held[held["seed"] == s]["variance"].mean()) for s in seeds],
+            "lsuv_max_iterations_tight": ([float(tight[tight["seed"] == s]["iterations"].max()) for s in seeds]
+                                          if tight is not None else []),
+            "orthonormal_heldout_variance": ([float(preinit[preinit["seed"] == s]["variance"].mean()) for s in seeds]
+                                             if preinit is not None else []),
         },
         "lsuv-batch-size": {
             "lsuv_small_batch_accuracy_diff": [100 * (acc[(s, small)] - acc[(s, large)]) for s in batch_seeds],
             "lsuv_small_batch_scale_diff": [scale_diff(s) for s in batch_seeds],
+            "lsuv_halved_lr_accuracy_diff": [100 * (ctl_acc.get(s, nan) - acc[(s, large)]) for s in batch_seeds],
         },
-        "lsuv-cheap": {"lsuv_cost_fraction_of_bn": cost["fraction_of_bn_overhead"].tolist()},
+        "lsuv-cheap": {
+            "lsuv_cost_fraction_of_bn": cost["fraction_of_bn_overhead"].tolist(),
+            "lsuv_cost_fraction_of_bn_step": cost["fraction_of_bn_step_overhead"].tolist()
+            if "fraction_of_bn_step_overhead" in cost else [],
+        },
     }
+
+
+def variant_summary(records: pd.DataFrame, by: str = "variant") -> pd.DataFrame:
+    """Per group of :func:`lsuv_init` records (e.g. the paper's rule and the fast.ai
+    variant): ``layers``, ``max_iterations``, ``not_converged`` (layers that ran out of
+    rescalings), and ``max_abs_var_error``, the largest ``|var_after - 1|`` on the fitted batch."""
+    out = records.groupby(by, sort=False).agg(
+        layers=("layer", "size"), max_iterations=("iterations", "max"),
+        not_converged=("converged", lambda c: int((~c.astype(bool)).sum())),
+        max_abs_var_error=("var_after", lambda v: float((v - 1.0).abs().max())))
+    return out.reset_index()
+
+
+#: Names of the tolerances, for tables and the book's text.
+TOLERANCE_NAMES = {PAPER: "paper", CAFFE: "caffe", TIGHT: "tight (control)"}
+
+
+def mean_intervals(df: pd.DataFrame, by, value: str, scale: str = "linear") -> pd.DataFrame:
+    """Per group ``by``: ``n``, ``mean``, ``low`` and ``high`` of ``value`` by the ledger's rule
+    for ``scale`` (:func:`initstudy.claims.interval`: "linear" the mean and its two-sided 95 %
+    Student-t interval, "log" the geometric mean and the interval of the log), for figures that
+    show a check's own interval."""
+    from .claims import interval
+
+    rows = []
+    for key, cell in df.groupby(list(by), sort=True):
+        n, mean, low, high = interval(cell[value].tolist(), scale)
+        key = key if isinstance(key, tuple) else (key,)
+        rows.append({**dict(zip(by, key)), "n": n, "mean": mean, "low": low, "high": high})
+    return pd.DataFrame(rows)
+
+
+def iteration_summary(records: pd.DataFrame, by=("tol_var", "t_max", "batches", "bias"),
+                      heldout: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Per setting of :func:`iteration_sweep` (all architectures and seeds together; column
+    ``tolerance`` names it by :data:`TOLERANCE_NAMES`): the
+    number of layers fitted, the largest and mean number of rescalings per layer, the layers
+    that needed none (``zero_iterations``), needed more than one (``over_one``) or more than 5
+    (``over_five``), and those that ran out of rescalings (``not_converged``); with ``heldout``
+    (the held-out variances of the same sweep), their mean, min and max per group."""
+    it = records["iterations"]
+    frame = records.assign(_zero=it.eq(0), _over_one=it.gt(1), _over_five=it.gt(5),
+                           _not=~records["converged"].astype(bool))
+    frame["tolerance"] = [TOLERANCE_NAMES.get((tol, t), f"tol {tol:g}, t_max {t}")
+                          for tol, t in zip(frame["tol_var"], frame["t_max"])]
+    out = frame.groupby(["tolerance", *by], sort=True).agg(
+        layers=("layer", "size"), max_iterations=("iterations", "max"), mean_iterations=("iterations", "mean"),
+        zero_iterations=("_zero", "sum"), over_one=("_over_one", "sum"), over_five=("_over_five", "sum"),
+        not_converged=("_not", "sum"))
+    out = out.reset_index().astype({c: int for c in ("layers", "max_iterations", "zero_iterations", "over_one",
+                                                     "over_five", "not_converged")})
+    if heldout is not None:
+        held = heldout.groupby(list(by))["variance"].agg(["mean", "min", "max"]).add_prefix("heldout_variance_")
+        out = out.join(held, on=list(by))
+    return out
+
+
+def scale_spread(scales: pd.DataFrame) -> pd.DataFrame:
+    """Per seed and LSUV batch size of :func:`batch_size_sweep`: the largest
+    ``|ln(scale / scale at the largest batch)|`` over the layers (the quantity of the
+    ``lsuv-batch-size`` scale check; 0 at the largest batch by construction)."""
+    largest = scales["batch_size"].max()
+    ref = scales[scales["batch_size"] == largest].set_index(["seed", "layer"])["scale"].rename("ref")
+    joined = scales.join(ref, on=["seed", "layer"])
+    joined["abs_log_ratio"] = np.abs(np.log(joined["scale"] / joined["ref"]))
+    out = joined.groupby(["seed", "batch_size"])["abs_log_ratio"].max().rename("max_abs_log_scale_ratio")
+    return out.reset_index()
+
+
+def accuracy_diffs(finals: pd.DataFrame) -> pd.DataFrame:
+    """Per row of :func:`batch_size_sweep`'s final accuracies: the test accuracy minus that
+    of the same seed's LSUV run at the largest batch, in points (column ``diff_points``; the
+    halved learning rate control is paired with the same reference)."""
+    lsuv_rows = finals[finals["variant"] == "lsuv"] if "variant" in finals else finals
+    largest = lsuv_rows["batch_size"].max()
+    ref = lsuv_rows[lsuv_rows["batch_size"] == largest].set_index("seed")["accuracy"]
+    return finals.assign(diff_points=100 * (finals["accuracy"] - finals["seed"].map(ref)))
+
+
+#: A run that did not diverge is "stuck at chance" when its final test accuracy is at most
+#: chance (1 / classes) plus this margin.
+CHANCE_MARGIN = 0.02
+
+
+def final_accuracy_summary(finals: pd.DataFrame, keys, num_classes: int,
+                           chance_margin: float = CHANCE_MARGIN) -> pd.DataFrame:
+    """Final test accuracy per group ``keys`` over ALL its seeds (``finals``: one row per run
+    with ``accuracy`` and ``diverged_at``, as :func:`initstudy.train.final_accuracy` gives).
+
+    The rule, stated in column ``rule``: a diverged run (``diverged_at`` not NaN) is counted
+    at chance, 1 / ``num_classes``, whatever it scored when it stopped; a run that did not
+    diverge is *stuck at chance* when it ends at most ``chance_margin`` above chance. Columns:
+    ``seeds``, ``mean_accuracy`` (diverged at chance), ``min_accuracy``, ``max_accuracy``,
+    ``diverged``, ``stuck_at_chance``, ``learned`` (the rest), ``mean_learned_accuracy`` (over
+    the runs that learned; NaN when none did), ``chance`` and ``rule``."""
+    keys = list(keys)
+    chance = 1.0 / num_classes
+    df = finals.copy()
+    diverged = df["diverged_at"].notna() if "diverged_at" in df else pd.Series(False, index=df.index)
+    df["_counted"] = np.where(diverged, chance, df["accuracy"])
+    df["_diverged"] = diverged
+    df["_stuck"] = ~diverged & (df["accuracy"] <= chance + chance_margin)
+    df["_learned_acc"] = df["accuracy"].where(~df["_diverged"] & ~df["_stuck"])
+    out = df.groupby(keys, sort=False).agg(
+        seeds=("_counted", "size"), mean_accuracy=("_counted", "mean"), min_accuracy=("_counted", "min"),
+        max_accuracy=("_counted", "max"), diverged=("_diverged", "sum"), stuck_at_chance=("_stuck", "sum"),
+        mean_learned_accuracy=("_learned_acc", "mean")).reset_index()
+    out["diverged"] = out["diverged"].astype(int)
+    out["stuck_at_chance"] = out["stuck_at_chance"].astype(int)
+    out["learned"] = out["seeds"] - out["diverged"] - out["stuck_at_chance"]
+    out["chance"] = chance
+    out["rule"] = (f"mean over all seeds; a diverged run counted at chance ({100 * chance:.0f} %); stuck at chance: "
+                   f"final accuracy at most {100 * (chance + chance_margin):.0f} %")
+    return out
+
+
+def describe_accuracies(summary: pd.DataFrame, label: str = "init") -> str:
+    """One clause per row of :func:`final_accuracy_summary`, e.g. ``"lsuv 45.3 % (1 of 5
+    seeds stuck at chance)"``, joined with semicolons (for the book's text)."""
+    parts = []
+    for _, r in summary.iterrows():
+        notes = []
+        if r["diverged"]:
+            notes.append(f"{r['diverged']} of {r['seeds']} diverged")
+        if r["stuck_at_chance"]:
+            notes.append(f"{r['stuck_at_chance']} of {r['seeds']} stuck at chance")
+        extra = f" ({', '.join(notes)})" if notes else ""
+        parts.append(f"{r[label]} {100 * r['mean_accuracy']:.1f} %{extra}")
+    return "; ".join(parts)
 
 
 def cost_comparison(data, *, repeats: int, batch_size: int, epoch_steps: int, timing_steps: int = 20,
@@ -391,7 +581,8 @@ def cost_comparison(data, *, repeats: int, batch_size: int, epoch_steps: int, ti
         rows.append({"repeat": r, "lsuv_seconds": lsuv_s, "bn_step_seconds": bn_step, "plain_step_seconds": plain_step,
                      "bn_overhead_per_step": overhead, "epoch_steps": epoch_steps,
                      "bn_overhead_per_epoch": overhead * epoch_steps,
-                     "fraction_of_bn_overhead": lsuv_s / (overhead * epoch_steps) if overhead > 0 else float("inf")})
+                     "fraction_of_bn_overhead": lsuv_s / (overhead * epoch_steps) if overhead > 0 else float("inf"),
+                     "fraction_of_bn_step_overhead": lsuv_s / overhead if overhead > 0 else float("inf")})
     return pd.DataFrame(rows)
 
 

@@ -224,7 +224,7 @@ def sigmoid_flat_z(ratio: float = 0.01) -> float:
     (1/4 at 0): sigma(z)(1 - sigma(z)) = ratio / 4, solved exactly.
 
     >>> round(sigmoid_flat_z(0.01), 3)
-    5.987
+    5.986
     """
     s = (1.0 + math.sqrt(1.0 - ratio)) / 2.0
     return math.log(s / (1.0 - s))
@@ -334,11 +334,15 @@ def rms_ratio(profiles: pd.DataFrame, activation: str, scheme: str, layer: int, 
 
 
 def signal_depth_measurements(profiles: pd.DataFrame, saturation: pd.DataFrame, gradients: pd.DataFrame,
-                              finals: pd.DataFrame, depth: int, seeds: list[int]) -> dict[str, dict[str, list]]:
-    """Per-seed values of the ledger's metrics for the four claims of the signal-depth chapter.
+                              finals: pd.DataFrame, depth: int, seeds: list[int],
+                              probe_width: int | None = None) -> dict[str, dict[str, list]]:
+    """Per-seed values of the ledger's metrics (and their negative controls) for the four
+    claims of the signal-depth chapter.
 
     ``finals``: final test accuracy per (activation, init, depth, seed), from
-    :func:`initstudy.train.final_accuracy`."""
+    :func:`initstudy.train.final_accuracy`. ``probe_width``: the width of the saturation
+    sweep's MLP, whose Xavier std 1/sqrt(width) picks the control's scale (the sweep's std
+    nearest it on a log scale)."""
     at = min(100, depth)
 
     def sat_mean(std: float, metric: str) -> list[float]:
@@ -362,6 +366,7 @@ def signal_depth_measurements(profiles: pd.DataFrame, saturation: pd.DataFrame, 
             out.append(float(v[1] / v[v.index.max()]) if len(v) else math.nan)
         return out
 
+    nearest_xavier = xavier_scale_in_sweep(saturation["std"].unique(), probe_width)
     acc = finals.set_index(["activation", "init", "depth", "seed"])["accuracy"]
     deepest = int(finals["depth"].max())
     shallowest = int(finals["depth"].min())
@@ -370,6 +375,7 @@ def signal_depth_measurements(profiles: pd.DataFrame, saturation: pd.DataFrame, 
         return [float(acc.get((activation, init, d, s), math.nan)) for s in seeds]
 
     old_deep, xav_deep = accs("tanh", "old-uniform", deepest), accs("tanh", "xavier-uniform", deepest)
+    old_shallow_ref = [100 * (d - s) for d, s in zip(old_deep, accs("tanh", "xavier-uniform", shallowest))]
     xav_shallow = accs("tanh", "xavier-uniform", shallowest)
     sig_deep, sig_shallow = accs("sigmoid", "xavier-uniform", deepest), accs("sigmoid", "xavier-uniform", shallowest)
     return {
@@ -377,20 +383,26 @@ def signal_depth_measurements(profiles: pd.DataFrame, saturation: pd.DataFrame, 
             "sigmoid_flat_z": [sigmoid_flat_z(0.01)],
             "large_init_saturated_fraction": sat_mean(1.0, "saturated"),
             "small_init_signal_ratio": signal_ratio(0.01),
+            "xavier_scale_saturated_fraction": sat_mean(nearest_xavier, "saturated"),
+            "xavier_scale_signal_ratio": signal_ratio(nearest_xavier),
         },
         "depth-explode-vanish": {
             "std_ratio_gain_1.05": std_ratio(profiles, "identity", "gain-1.05", at, seeds),
             "std_ratio_gain_0.95": std_ratio(profiles, "identity", "gain-0.95", at, seeds),
+            "std_ratio_gain_1.0": std_ratio(profiles, "identity", "gain-1", at, seeds),
             "stack_depth": [float(depth)],
         },
         "old-uniform-vanishes": {
             "old_uniform_grad_ratio": grad_ratio("old-uniform"),
+            "xavier_grad_ratio": grad_ratio("xavier-uniform"),
             "old_uniform_accuracy_gap": [100 * (x - o) for x, o in zip(xav_deep, old_deep)],
             "xavier_deep_tanh_accuracy": xav_deep,
         },
         "xavier-unit-variance": {
             "xavier_linear_std_100": std_ratio(profiles, "identity", "xavier-normal", at, seeds),
             "xavier_tanh_std_100": std_ratio(profiles, "tanh", "xavier-normal", at, seeds),
+            "std_ratio_gain_0.95": std_ratio(profiles, "identity", "gain-0.95", at, seeds),
+            "old_uniform_deep_tanh_vs_shallow": old_shallow_ref,
             "stack_depth": [float(depth)],
             "xavier_deep_tanh_vs_shallow": [100 * (d - s) for d, s in zip(xav_deep, xav_shallow)],
             "shallow_tanh_accuracy": xav_shallow,
@@ -398,6 +410,11 @@ def signal_depth_measurements(profiles: pd.DataFrame, saturation: pd.DataFrame, 
             "shallow_sigmoid_accuracy": sig_shallow,
         },
     }
+
+
+#: A 30-layer net "stalls" (He et al. 2015, Fig. 3) when its best test accuracy over the
+#: learning-rate grid stays at or below this (chance is 10 % on ten classes).
+STALL_ACCURACY = 0.15
 
 
 def xavier_kaiming_measurements(relu: pd.DataFrame, profiles: pd.DataFrame, finals: pd.DataFrame,
@@ -411,21 +428,200 @@ def xavier_kaiming_measurements(relu: pd.DataFrame, profiles: pd.DataFrame, fina
         sel = finals[(finals["init"] == init) & (finals["depth"] == he_depth)]
         return [float(sel[sel["seed"] == s]["accuracy"].max()) for s in seeds]
 
+    def stalled(init: str) -> list[float]:
+        """1.0 where the seed's best accuracy over the lr grid stays <= STALL_ACCURACY."""
+        return [math.nan if math.isnan(b) else float(b <= STALL_ACCURACY) for b in best(init)]
+
     return {
         "relu-halves-variance": {
             "relu_second_moment": [float(rel.loc[s, "second_moment"]) for s in seeds],
             "relu_variance": [float(rel.loc[s, "variance"]) for s in seeds],
             "relu_mean": [float(rel.loc[s, "mean"]) for s in seeds],
+            "input_second_moment": [float(rel.loc[s, "input_second_moment"]) for s in seeds],
+            "input_variance": [float(rel.loc[s, "input_variance"]) for s in seeds],
+            "input_mean": [float(rel.loc[s, "input_mean"]) for s in seeds],
         },
         "xavier-fails-relu": {
             "relu_xavier_rms_ratio_30": rms_ratio(profiles, "relu", "xavier-normal", at, seeds),
             "relu_kaiming_rms_ratio_30": rms_ratio(profiles, "relu", "kaiming-normal", at, seeds),
             "stack_depth": [float(stack_depth)],
+            "he_fig3_xavier_stalled": stalled("xavier-normal"),
+            "he_fig3_kaiming_stalled": stalled("kaiming-normal"),
             "he_fig3_xavier_best_accuracy": best("xavier-normal"),
             "he_fig3_kaiming_best_accuracy": best("kaiming-normal"),
             "he_depth": [float(he_depth)],
         },
     }
+
+
+def he_fig3_per_seed(history: pd.DataFrame, seeds: list[int]) -> pd.DataFrame:
+    """Per init, depth and seed of the trained ReLU networks (:func:`initstudy.train.compare_inits`
+    history): the learning rate whose final test accuracy is best and that accuracy (the quantity
+    the stall check reads), ``stalled`` (1.0 when that best final accuracy is at most
+    :data:`STALL_ACCURACY`, as :func:`xavier_kaiming_measurements` counts it), the number of
+    runs of the grid that diverged, the highest test accuracy seen at any evaluation and rate
+    (``peak_accuracy``), and ``first_step_above``: the first evaluation step at which the best
+    rate's test accuracy exceeded :data:`STALL_ACCURACY` (NaN: never), so a seed that starts
+    learning late can be told apart; ``budget`` is the run's last step.
+
+    A diverged run is counted at the test accuracy of the network at the step it diverged."""
+    test = history[(history["split"] == "test") & (history["metric"] == "accuracy")]
+    rows = []
+    for (init, depth), grp in test.groupby(["init", "depth"]):
+        for seed in seeds:
+            runs = grp[grp["seed"] == seed]
+            if runs.empty:
+                continue
+            last = runs.loc[runs.groupby("lr")["step"].idxmax()].set_index("lr")
+            best_lr = float(last["value"].idxmax())
+            curve = runs[runs["lr"] == best_lr].sort_values("step")
+            above = curve[curve["value"] > STALL_ACCURACY]["step"]
+            best = float(last["value"].max())
+            rows.append({"init": init, "depth": int(depth), "seed": int(seed), "best_lr": best_lr,
+                         "best_final_accuracy": best, "stalled": float(best <= STALL_ACCURACY),
+                         "diverged_runs": int(last["diverged_at"].notna().sum()),
+                         "peak_accuracy": float(runs["value"].max()),
+                         "first_step_above": float(above.iloc[0]) if len(above) else math.nan,
+                         "budget": int(grp["step"].max())})
+    return pd.DataFrame(rows)
+
+
+def _init_order(inits) -> list[str]:
+    """Inits in the book's order (Xavier before Kaiming), so every figure gives each the same colour."""
+    known = ["xavier-normal", "xavier-fanin", "kaiming-normal"]
+    return sorted(dict.fromkeys(inits), key=lambda k: (known.index(k) if k in known else len(known), k))
+
+
+def plot_relu_moments(relu: pd.DataFrame, seed: int, draws: int = 200_000):
+    """Left: densities (histograms) of z ~ N(0, 1) and relu(z) from ``draws`` draws of
+    ``seed``; right: mean, variance and second moment of z and relu(z) per seed (``relu``, one
+    row per seed from :func:`relu_moments`; bars: mean over seeds, dots: seeds) beside the
+    exact values. Returns ``(figure, plotted data)``."""
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+
+    z = torch.randn(draws, generator=torch.Generator().manual_seed(seed), dtype=torch.float64).numpy()
+    edges = np.linspace(-4.0, 4.0, 81)
+    hist = []
+    for what, values in (("z ~ N(0, 1)", z), ("relu(z)", np.maximum(z, 0.0))):
+        density, _ = np.histogram(values, bins=edges, density=True)
+        hist += [{"panel": "density", "seed": seed, "what": what, "x": float((a + b) / 2), "value": float(d)}
+                 for a, b, d in zip(edges[:-1], edges[1:], density)]
+    quantities = {"mean": "mean", "variance": "variance", "second moment": "second_moment"}
+    moments = []
+    for _, r in relu.iterrows():
+        for label, key in quantities.items():
+            moments.append({"panel": "moments", "seed": int(r["seed"]), "what": "z ~ N(0, 1)", "x": label,
+                            "value": float(r[f"input_{key}"])})
+            moments.append({"panel": "moments", "seed": int(r["seed"]), "what": "relu(z), measured", "x": label,
+                            "value": float(r[key])})
+    for label, key in quantities.items():
+        moments.append({"panel": "moments", "seed": math.nan, "what": "relu(z), exact", "x": label,
+                        "value": RELU_EXACT[key]})
+    hist, moments = pd.DataFrame(hist), pd.DataFrame(moments)
+    fig, axes = plt.subplots(1, 2, figsize=(8, 3.4), gridspec_kw={"width_ratios": [1, 1.2]})
+    colors = sns.color_palette("colorblind", 3)
+    for (what, d), color in zip(hist.groupby("what", sort=False), colors):
+        axes[0].stairs(d["value"].to_numpy(), edges, fill=True, alpha=0.5, color=color, label=what)
+    axes[0].set(ylim=(0, 1.0), xlabel="value", ylabel="density")
+    order = ["z ~ N(0, 1)", "relu(z), measured", "relu(z), exact"]
+    sns.barplot(data=moments, x="x", y="value", hue="what", hue_order=order, errorbar=None, ax=axes[1],
+                palette=colors)
+    axes[1].set(xlabel="moment", ylabel="value of the moment")
+    handles, labels = axes[1].get_legend_handles_labels()
+    axes[1].get_legend().remove()
+    axes[1].set_xticks(range(len(quantities)), [q.replace(" ", "\n") for q in quantities])
+    axes[0].legend(loc="upper left", frameon=False)
+    fig.legend(handles, labels, loc="lower center", ncol=3, frameon=False, bbox_to_anchor=(0.5, 0.0))
+    fig.tight_layout(rect=(0, 0.1, 1, 1))
+    return fig, pd.concat([hist, moments], ignore_index=True)
+
+
+def plot_relu_rms(profiles: pd.DataFrame, theory: pd.DataFrame, schemes: list[str], activation: str = "relu"):
+    """RMS of the activations by layer of the plain stacks, one thin line per seed and colour
+    per scheme (log scale, so no interval band can reach 0), with the mean-field theory as
+    dashed lines of the same colour. Returns ``(figure, plotted data)``."""
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+
+    post = profiles[(profiles["site"] == "post") & (profiles["metric"] == "second_moment")
+                    & (profiles["activation"] == activation) & profiles["scheme"].isin(schemes)
+                    & ~profiles["shared"]]
+    measured = post[["scheme", "seed", "layer", "value"]].assign(source="measured")
+    th = theory[(theory["activation"] == activation) & (theory["site"] == "post")
+                & theory["scheme"].isin(schemes)][["scheme", "layer", "value"]].assign(source="theory", seed=math.nan)
+    data = pd.concat([measured, th], ignore_index=True)
+    data["rms"] = data["value"].astype(float) ** 0.5
+    data = data.drop(columns="value")
+    palette = dict(zip(schemes, sns.color_palette("colorblind", len(schemes))))
+    fig, ax = plt.subplots(figsize=(7, 4.2))
+    for scheme in schemes:
+        for seed, d in data[(data["scheme"] == scheme) & (data["source"] == "measured")].groupby("seed"):
+            ax.plot(d["layer"], d["rms"], color=palette[scheme], lw=0.9, alpha=0.7,
+                    label=f"{scheme} (one line per seed)" if seed == min(measured["seed"]) else None)
+        t = data[(data["scheme"] == scheme) & (data["source"] == "theory")]
+        ax.plot(t["layer"], t["rms"], color=palette[scheme], ls="--", lw=1.2, label=f"{scheme}, theory")
+    ax.set(yscale="log", xlabel="layer", ylabel="RMS of activations (log scale)")
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.18), ncol=2, frameon=False, fontsize=10)
+    fig.tight_layout()
+    return fig, data
+
+
+def plot_he_training(history: pd.DataFrame):
+    """Test accuracy during training of the plain ReLU networks, one panel per depth (rows)
+    and learning rate (columns), one thin line per seed and colour per init; a cross marks the
+    step at which a run diverged (its line stops there). Returns ``(figure, plotted data)``."""
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+
+    data = history[(history["split"] == "test") & (history["metric"] == "accuracy")][
+        ["init", "depth", "lr", "seed", "step", "value", "diverged_at"]].rename(columns={"value": "test_accuracy"})
+    inits = _init_order(data["init"])
+    palette = dict(zip(inits, sns.color_palette("colorblind", len(inits))))
+    depths, lrs = sorted(data["depth"].unique()), sorted(data["lr"].unique())
+    fig, axes = plt.subplots(len(depths), len(lrs), figsize=(8, 1.1 + 2.0 * len(depths)), sharex=True, sharey=True,
+                             squeeze=False)
+    for i, depth in enumerate(depths):
+        for j, lr in enumerate(lrs):
+            ax = axes[i][j]
+            for init in inits:
+                sel = data[(data["depth"] == depth) & (data["lr"] == lr) & (data["init"] == init)]
+                for _, d in sel.groupby("seed"):
+                    d = d.sort_values("step")
+                    ax.plot(d["step"], d["test_accuracy"], color=palette[init], lw=0.9, alpha=0.75)
+                    if d["diverged_at"].notna().any():
+                        ax.plot(d["step"].iloc[-1], d["test_accuracy"].iloc[-1], "x", color="k", ms=6)
+            ax.set_title(f"{depth} layers, lr {lr:g}", fontsize=11)
+            ax.set_ylim(0, 1)
+            if j == 0:
+                ax.set_ylabel("test accuracy")
+            if i == len(depths) - 1:
+                ax.set_xlabel("SGD step")
+    handles = [plt.Line2D([], [], color=palette[k], lw=2) for k in inits]
+    handles.append(plt.Line2D([], [], marker="x", color="k", ls=""))
+    fig.legend(handles, inits + ["run diverged"], loc="lower center", ncol=len(inits) + 1, frameon=False,
+               bbox_to_anchor=(0.5, 0.0))
+    fig.tight_layout(rect=(0, 0.07, 1, 1))
+    return fig, data
+
+
+def plot_he_best(per_seed: pd.DataFrame):
+    """The stall check's own quantity: per seed, the best final test accuracy over the
+    learning-rate grid, by depth and init, with the stall line :data:`STALL_ACCURACY`.
+    Returns ``(figure, plotted data)``."""
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+
+    data = per_seed[["init", "depth", "seed", "best_lr", "best_final_accuracy", "stalled"]].copy()
+    fig, ax = plt.subplots(figsize=(6.5, 3.6))
+    inits = _init_order(data["init"])
+    sns.stripplot(data=data, x="depth", y="best_final_accuracy", hue="init", hue_order=inits, dodge=True,
+                  jitter=0.15, size=7, ax=ax, palette=dict(zip(inits, sns.color_palette("colorblind", len(inits)))))
+    ax.axhline(STALL_ACCURACY, color="k", ls="--", lw=1, label=f"stall line ({STALL_ACCURACY:.0%})")
+    ax.set(ylim=(0, 1), xlabel="depth (layers)", ylabel="best final test accuracy\nover the lr grid")
+    ax.legend(loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False)
+    fig.tight_layout()
+    return fig, data
 
 
 # ------------------------------------------------------------------ sweeps and plots
@@ -438,7 +634,7 @@ def stack_sweep(activations: Iterable[str], schemes: Iterable[str], seeds: Itera
     random streams of a CUDA device differ from the CPU's: same statistics, other draws)."""
     from itertools import product
 
-    from tqdm.auto import tqdm
+    from .progress import tqdm
 
     grid = list(product(activations, schemes, seeds))
     frames = [depth_profile(a, s, width, depth, batch, seed, shared=shared, record_every=record_every, device=device)
@@ -498,3 +694,422 @@ def shared_matrix_spectral_radius(scheme: str, activation: str, width: int, batc
     torch.randn(batch, width, generator=gen, device=device)
     w = draw_weight(scheme, activation, width, gen)
     return float(torch.linalg.eigvals(w.double().cpu()).abs().max())
+
+
+# ------------------------------------------------------------------ signal-depth figures and summaries
+
+#: The smallest positive float32 (a subnormal): activations below about half of it round to 0.
+FLOAT32_SMALLEST = float(torch.finfo(torch.float32).smallest_normal) * 2.0 ** -23
+
+
+def xavier_scale_in_sweep(stds: Iterable[float], width: int | None) -> float:
+    """The weight std of a saturation sweep nearest (on a log scale) Xavier's 1/sqrt(width)
+    for a square layer: the negative control's scale (NaN without a width or stds)."""
+    stds = sorted(float(v) for v in stds)
+    if not width or not stds:
+        return math.nan
+    return min(stds, key=lambda v: abs(math.log(v) + 0.5 * math.log(width)))
+
+
+def theory_underflow_layer(scheme: str, activation: str, width: int) -> float:
+    """The layer at which the theory's RMS of a linear or ReLU stack falls below float32's
+    smallest positive (subnormal) value (inf for a gain >= 1)."""
+    sigma_w2 = scheme_sigma_w2(scheme, activation, width)
+    per_layer = sigma_w2 / (2.0 if activation == "relu" else 1.0)
+    if per_layer >= 1.0:
+        return math.inf
+    return math.log(FLOAT32_SMALLEST) / (0.5 * math.log(per_layer))
+
+
+def range_exits(profiles: pd.DataFrame, width: int) -> pd.DataFrame:
+    """Per scheme of a :func:`stack_sweep` table of linear stacks: how many runs left float32's
+    range and where. ``overflowed_runs``/``first_overflow_layer``: runs with an infinite or NaN
+    activation and the median first such layer; ``underflowed_runs``/``first_underflow_layer``:
+    runs whose activations all became exactly 0 and the median first such layer (medians over
+    the runs that did; NaN when none did); the theory's layers for both; ``depth_run``."""
+    runs = overflow_layers(profiles)
+    post = profiles[(profiles["site"] == "post") & (profiles["metric"] == "second_moment")]
+    zero = post[post["value"] == 0].groupby(["activation", "scheme", "shared", "seed"])["layer"].min()
+    runs = runs.set_index(["activation", "scheme", "shared", "seed"])
+    runs["underflow_layer"] = zero
+    runs = runs.reset_index()
+    out = runs.groupby(["activation", "scheme"]).agg(
+        runs=("seed", "count"), overflowed_runs=("overflow_layer", "count"),
+        first_overflow_layer=("overflow_layer", "median"), underflowed_runs=("underflow_layer", "count"),
+        first_underflow_layer=("underflow_layer", "median")).reset_index()
+    out["theory_overflow_layer"] = [theory_overflow_layer(s, a, width)
+                                    for a, s in zip(out["activation"], out["scheme"])]
+    out["theory_underflow_layer"] = [theory_underflow_layer(s, a, width)
+                                     for a, s in zip(out["activation"], out["scheme"])]
+    out["depth_run"] = int(profiles["layer"].max())
+    return out
+
+
+def rms_ratio_by_layer(profiles: pd.DataFrame, activations: Iterable[str], schemes: Iterable[str]) -> pd.DataFrame:
+    """Per seed and layer of independent-layer stacks: RMS of the activations over the input's
+    (``rms_ratio``), inf where an activation was infinite or NaN (overflow; the pass stops
+    there) and 0 where all were exactly 0 (underflow). Tidy: activation, scheme, seed, layer."""
+    sel = profiles[profiles["activation"].isin(list(activations)) & profiles["scheme"].isin(list(schemes))
+                   & ~profiles["shared"] & (profiles["site"] == "post")
+                   & profiles["metric"].isin(["second_moment", "nonfinite"])]
+    wide = sel.pivot_table(index=["activation", "scheme", "seed", "layer"], columns="metric", values="value",
+                           dropna=False).dropna(how="all").reset_index()
+    base = wide[wide["layer"] == 0].set_index(["activation", "scheme", "seed"])["second_moment"]
+    ratio = np.sqrt(wide["second_moment"].to_numpy(dtype=float)
+                    / base.reindex(pd.MultiIndex.from_frame(wide[["activation", "scheme", "seed"]])).to_numpy())
+    ratio[wide["nonfinite"].to_numpy(dtype=float) > 0] = np.inf
+    return wide[["activation", "scheme", "seed", "layer"]].assign(rms_ratio=ratio)
+
+
+def geometric_summary(frame: pd.DataFrame, by: list[str], value: str, confidence: float = 0.95) -> pd.DataFrame:
+    """Per group of ``by`` (one value per seed): ``n``, the geometric mean and the Student-t
+    interval of log10 of the values, back-transformed (a band that cannot reach 0 on a log
+    axis), and ``zero``/``infinite``: how many seeds were exactly 0 or not finite. The mean
+    and band are NaN in a group with such a seed (a log scale cannot show them: figures mark
+    those points instead)."""
+    from scipy import stats
+
+    rows = []
+    for key, g in frame.groupby(by, sort=True):
+        v = g[value].to_numpy(dtype=float)
+        zero, infinite = int((v == 0).sum()), int((~np.isfinite(v)).sum())
+        n, mean, low, high = len(v), math.nan, math.nan, math.nan
+        if zero == 0 and infinite == 0 and (v > 0).all():
+            logs = np.log10(v)
+            mean = float(10 ** logs.mean())
+            if n > 1:
+                half = float(stats.t.ppf(0.5 + confidence / 2, n - 1)) * logs.std(ddof=1) / math.sqrt(n)
+                low, high = float(10 ** (logs.mean() - half)), float(10 ** (logs.mean() + half))
+            else:
+                low = high = mean
+        rows.append({**dict(zip(by, key if isinstance(key, tuple) else (key,))), "n": n, "gmean": mean, "low": low,
+                     "high": high, "zero": zero, "infinite": infinite})
+    return pd.DataFrame(rows)
+
+
+def _log10_ticks(ax, low: float, high: float) -> None:
+    """A log axis from ``low`` to ``high`` with at most about six labelled decades."""
+    import matplotlib.ticker as mticker
+
+    lo, hi = math.floor(math.log10(low)), math.ceil(math.log10(high))
+    step = max(1, math.ceil((hi - lo) / 6))
+    ax.set_yscale("log")
+    ax.set_ylim(10.0 ** lo, 10.0 ** hi)
+    ax.yaxis.set_major_locator(mticker.FixedLocator([10.0 ** k for k in range(lo - lo % step, hi + 1, step)]))
+    ax.yaxis.set_minor_locator(mticker.NullLocator())
+
+
+def _geo_panel(ax, summary: pd.DataFrame, x: str, color, label: str | None, lw: float = 1.6) -> tuple[float, float]:
+    """Geometric mean line and band of one curve; returns the (min, max) of what was drawn."""
+    s = summary.sort_values(x)
+    ax.plot(s[x], s["gmean"], color=color, lw=lw, label=label)
+    ax.fill_between(s[x], s["low"], s["high"], color=color, alpha=0.25, lw=0)
+    shown = pd.concat([s["gmean"], s["low"], s["high"]]).dropna()
+    shown = shown[(shown > 0) & np.isfinite(shown)]
+    return (float(shown.min()), float(shown.max())) if len(shown) else (math.nan, math.nan)
+
+
+def _mark_exits(ax, summary: pd.DataFrame, x: str, color, every: bool = False) -> None:
+    """Markers on the panel's edge at the first x (``every``: at each x) where a seed's value
+    was 0 (bottom, down triangle) or infinite (top, up triangle)."""
+    s = summary.sort_values(x)
+    for col, y, marker in (("zero", 0.0, "v"), ("infinite", 1.0, "^")):
+        hit = s[s[col] > 0][x]
+        if len(hit):
+            xs = hit.tolist() if every else [hit.iloc[0]]
+            ax.plot(xs, [y] * len(xs), marker=marker, color=color, ms=8, ls="",
+                    transform=ax.get_xaxis_transform(), clip_on=False)
+
+
+def _exit_handles(labels=("first layer where a seed underflowed to 0",
+                           "first layer where a seed overflowed (inf or NaN)")):
+    import matplotlib.pyplot as plt
+
+    return ([plt.Line2D([], [], marker="v", color="0.3", ls="", ms=8),
+             plt.Line2D([], [], marker="^", color="0.3", ls="", ms=8)], list(labels))
+
+
+def log_axis_plain(ax, axis: str = "y") -> None:
+    """A log axis labelled at 1, 2 and 5 times powers of ten in plain numbers (for axes that
+    span few decades, where matplotlib's minor labels collide)."""
+    import matplotlib.ticker as mticker
+
+    target = ax.yaxis if axis == "y" else ax.xaxis
+    (ax.set_yscale if axis == "y" else ax.set_xscale)("log")
+    target.set_major_locator(mticker.LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+    target.set_major_formatter(mticker.FuncFormatter(lambda v, _: f"{v:g}"))
+    target.set_minor_locator(mticker.NullLocator())
+
+
+def plot_rms_ratio(ratios: pd.DataFrame, theory: pd.DataFrame, activations: list[str], schemes: list[str],
+                   ncols: int = 2, hlines: tuple[tuple[float, str], ...] = (), panel_height: float = 2.6,
+                   titles: dict[str, str] | None = None):
+    """RMS of the activations over the input's, by layer (from :func:`rms_ratio_by_layer`):
+    per scheme the geometric mean over seeds and the t interval of its log10 (a band that
+    cannot reach 0), one panel per activation, the mean-field theory dashed in the same colour
+    (drawn only inside the measured range, which sets the axis); a panel whose values span less
+    than a factor 10 gets a linear axis. A curve stops where a seed left float32's range, marked
+    on the panel's edge (underflow to 0 at the bottom, overflow at the top). ``hlines``:
+    dotted reference lines (value, label; an empty label shares the previous line's entry);
+    ``titles``: panel titles by activation. Returns the figure."""
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+
+    colors = sns.color_palette("colorblind", 10)  # orange and vermillion are far apart in this order
+    palette = dict(zip(schemes, [colors[i] for i in (0, 1, 2, 4, 7, 9, 3, 5, 6, 8)]))
+    nrows = math.ceil(len(activations) / ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(7.6, 0.9 + panel_height * nrows), squeeze=False, sharex=True)
+    for ax in axes.flat[len(activations):]:
+        ax.set_visible(False)
+    for i, (activation, ax) in enumerate(zip(activations, axes.flat)):
+        lows, highs = [], []
+        for scheme in schemes:
+            d = ratios[(ratios["activation"] == activation) & (ratios["scheme"] == scheme)]
+            if d.empty:
+                continue
+            summ = geometric_summary(d, ["layer"], "rms_ratio")
+            lo, hi = _geo_panel(ax, summ, "layer", palette[scheme], scheme if i == 0 else None)
+            lows.append(lo)
+            highs.append(hi)
+            _mark_exits(ax, summ, "layer", palette[scheme])
+            th = theory[(theory["activation"] == activation) & (theory["scheme"] == scheme)
+                        & (theory["site"] == "post")]
+            with np.errstate(invalid="ignore", over="ignore"):
+                ax.plot(th["layer"], np.sqrt(th["value"].to_numpy(dtype=float)), ls="--", lw=1, color=palette[scheme])
+        low, high = np.nanmin(lows), np.nanmax(highs)
+        for value, _ in hlines:
+            if value > 0:
+                low, high = min(low, value), max(high, value)
+        for value, _ in hlines:
+            ax.axhline(value, color="k", lw=0.8, ls=":")
+        if high / low >= 10:
+            _log10_ticks(ax, low, high)
+            ax.set_ylabel("RMS / input RMS\n(log scale)")
+        else:
+            pad = 0.08 * (high - low) or 0.05 * high
+            ax.set_ylim(low - pad, high + pad)
+            ax.set_ylabel("RMS / input RMS")
+        ax.set_title({"identity": "linear", **(titles or {})}.get(activation, activation), fontsize=11)
+        if i >= len(activations) - ncols:
+            ax.set_xlabel("layer")
+            ax.xaxis.set_tick_params(labelbottom=True)
+    handles, labels = axes.flat[0].get_legend_handles_labels()
+    handles.append(plt.Line2D([], [], color="0.3", ls="--", lw=1))
+    labels.append("mean-field theory")
+    for value, label in hlines:
+        if label:
+            handles.append(plt.Line2D([], [], color="k", ls=":", lw=0.8))
+            labels.append(label)
+    exit_h, exit_l = _exit_handles()
+    fig.tight_layout()
+    if len(activations) < axes.size:  # the legend in the empty panel's place
+        fig.legend(handles + exit_h, labels + exit_l, loc="center", bbox_to_anchor=axes.flat[-1].get_position(),
+                   ncol=1, frameon=False, fontsize=10)
+    else:
+        fig.legend(handles + exit_h, labels + exit_l, loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=2,
+                   frameon=False, fontsize=10)
+    return fig
+
+
+def plot_saturation(saturation: pd.DataFrame, control_std: float):
+    """The sigmoid saturation sweep by weight std s (log axis), four panels: the fraction of
+    saturated units (mean over hidden layers; the large-init check's quantity), the signal left
+    at the last hidden layer over that at the first (the small-init check's quantity), the mean
+    derivative and the weight-gradient norm at the first, middle and last hidden layers. Lines:
+    mean over seeds with the range over seeds (linear panels) or geometric mean with the t
+    interval of its log10 (log panels). Returns ``(figure, plotted data)``."""
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+
+    depth = int(saturation["layer"].max())
+    sat = (saturation[saturation["metric"] == "saturated"].groupby(["std", "seed"])["value"].mean()
+           .rename("value").reset_index().assign(quantity="saturated fraction, mean over layers", layer=math.nan))
+    sig = saturation[saturation["metric"] == "example_std"].pivot_table(index=["std", "seed"], columns="layer",
+                                                                          values="value")
+    sig = (sig[depth] / sig[1]).rename("value").reset_index().assign(quantity=f"signal ratio, layer {depth} / layer 1",
+                                                                     layer=math.nan)
+    layers = sorted({1, (depth + 1) // 2, depth})
+    per_layer = saturation[saturation["metric"].isin(["mean_derivative", "weight_grad_norm"])
+                           & saturation["layer"].isin(layers)].rename(columns={"metric": "quantity"})
+    data = pd.concat([sat, sig, per_layer], ignore_index=True)[["quantity", "std", "layer", "seed", "value"]]
+    fig, axes = plt.subplots(2, 2, figsize=(7.6, 5.8), sharex=True)
+    (a, b), (c, d) = axes
+    blue = sns.color_palette("colorblind", 1)[0]
+    s = sat.groupby("std")["value"].agg(["mean", "min", "max"]).reset_index()
+    a.plot(s["std"], s["mean"], color=blue, lw=1.6)
+    a.fill_between(s["std"], s["min"], s["max"], color=blue, alpha=0.25, lw=0)
+    a.axhline(0.5, color="k", ls=":", lw=0.8)
+    a.set(ylim=(-0.03, 1.03), ylabel="fraction of units\nsaturated")
+    summ = geometric_summary(sig, ["std"], "value")
+    lo, hi = _geo_panel(b, summ, "std", blue, None)
+    _mark_exits(b, summ, "std", blue, every=True)
+    b.axhline(0.01, color="k", ls=":", lw=0.8)
+    _log10_ticks(b, min(lo, 0.01), max(hi, 0.01))
+    b.set_ylabel(f"signal left: layer {depth}\nover layer 1 (log scale)")
+    colors = dict(zip(layers, sns.color_palette("viridis", len(layers))))
+    for layer in layers:
+        m = per_layer[(per_layer["quantity"] == "mean_derivative") & (per_layer["layer"] == layer)]
+        m = m.groupby("std")["value"].agg(["mean", "min", "max"]).reset_index()
+        c.plot(m["std"], m["mean"], color=colors[layer], lw=1.6, label=f"hidden layer {layer}")
+        c.fill_between(m["std"], m["min"], m["max"], color=colors[layer], alpha=0.25, lw=0)
+        g = geometric_summary(per_layer[(per_layer["quantity"] == "weight_grad_norm") & (per_layer["layer"] == layer)],
+                              ["std"], "value")
+        _geo_panel(d, g, "std", colors[layer], None)
+        _mark_exits(d, g, "std", colors[layer], every=True)
+    c.set(ylim=(0, 0.26), ylabel="mean derivative\nof the sigmoid")
+    g_all = per_layer[per_layer["quantity"] == "weight_grad_norm"]["value"]
+    g_all = g_all[(g_all > 0) & np.isfinite(g_all)]
+    _log10_ticks(d, float(g_all.min()), float(g_all.max()))
+    d.set_ylabel("weight-gradient norm\n(log scale)")
+    for ax in axes.flat:
+        ax.set_xscale("log")
+        for v, ls in ((0.01, "-."), (1.0, "-."), (control_std, "--")):
+            ax.axvline(v, color="0.45", ls=ls, lw=0.9)
+    for ax in (c, d):
+        ax.set_xlabel("weight std s (log scale)")
+    handles, labels = c.get_legend_handles_labels()
+    handles += [plt.Line2D([], [], color="k", ls=":", lw=0.8), plt.Line2D([], [], color="0.45", ls="-.", lw=0.9),
+                plt.Line2D([], [], color="0.45", ls="--", lw=0.9)]
+    labels += ["the checks' thresholds", "the claim's scales, s = 0.01 and 1",
+               f"the control's scale, s = {control_std:g}"]
+    exit_h, exit_l = _exit_handles(("a scale where a seed's value was exactly 0",
+                                    "a scale where a seed's value was infinite or NaN"))
+    handles, labels = handles + exit_h, labels + exit_l
+    fig.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=2, frameon=False, fontsize=10)
+    fig.tight_layout()
+    return fig, data
+
+
+def plot_gradient_profiles(grad_stats: pd.DataFrame, grad_hist: pd.DataFrame, seed: int):
+    """Top: histograms of dL/dz at each hidden layer at init for one seed, old uniform rule and
+    Xavier (Glorot & Bengio 2010, Fig. 7); bottom: the check's own quantity, std of dL/dz at
+    each layer over that at the last hidden layer, geometric mean over seeds with the t interval
+    of its log10, and the check's threshold 0.5. Returns ``(figure, plotted data)``."""
+    import matplotlib.pyplot as plt
+    import matplotlib.ticker as mticker
+    import seaborn as sns
+
+    inits = list(dict.fromkeys(grad_stats["init"]))
+    std = grad_stats[grad_stats["metric"] == "grad_std"]
+    last = std[std["layer"] == std["layer"].max()].set_index(["init", "seed"])["value"]
+    ratio = std.assign(value=std["value"].to_numpy() / last.reindex(
+        pd.MultiIndex.from_frame(std[["init", "seed"]])).to_numpy(), quantity="grad std / last layer's")
+    hist = grad_hist[grad_hist["seed"] == seed].rename(columns={"density": "value"}).assign(quantity="histogram")
+    data = pd.concat([ratio[["quantity", "init", "seed", "layer", "value"]],
+                      hist[["quantity", "init", "seed", "layer", "bin_center", "value"]]], ignore_index=True)
+    fig = plt.figure(figsize=(7.6, 5.6))
+    grid = fig.add_gridspec(2, len(inits))
+    layers = sorted(hist["layer"].unique())
+    colors = dict(zip(layers, sns.color_palette("viridis", len(layers))))
+    for j, init in enumerate(inits):
+        ax = fig.add_subplot(grid[0, j])
+        for layer in layers:
+            h = hist[(hist["init"] == init) & (hist["layer"] == layer)]
+            ax.plot(h["bin_center"], h["value"], color=colors[layer], lw=1.3, label=f"layer {layer}")
+        ax.set(title=init, xlabel="dL/dz", ylabel="fraction of values" if j == 0 else "")
+        ax.xaxis.set_major_locator(mticker.MaxNLocator(3, symmetric=True))
+        ax.ticklabel_format(axis="x", style="sci", scilimits=(0, 0))
+        if j == len(inits) - 1:
+            ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False, fontsize=10)
+    ax = fig.add_subplot(grid[1, :])
+    palette = dict(zip(inits, sns.color_palette("colorblind", len(inits))))
+    lows, highs = [0.5], [0.5]
+    for init in inits:
+        summ = geometric_summary(ratio[ratio["init"] == init], ["layer"], "value")
+        lo, hi = _geo_panel(ax, summ, "layer", palette[init], init)
+        lows.append(lo)
+        highs.append(hi)
+    ax.axhline(0.5, color="k", ls=":", lw=0.8, label="the check's threshold, 0.5")
+    _log10_ticks(ax, np.nanmin(lows), np.nanmax(highs))
+    ax.yaxis.set_major_formatter(mticker.LogFormatterSciNotation())
+    ax.set(xlabel="hidden layer", ylabel="std of dL/dz over\nthe last layer's (log)", xticks=layers)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False, fontsize=10)
+    fig.tight_layout()
+    return fig, data
+
+
+def accuracy_gap_by_depth(history: pd.DataFrame, finals: pd.DataFrame, old: str = "old-uniform",
+                          new: str = "xavier-uniform") -> pd.DataFrame:
+    """Per activation and depth of :func:`initstudy.train.compare_inits` runs: the final test
+    accuracy (%) of both inits (mean over seeds), the gap new minus old in points (mean and
+    two-sided 95 % t interval over seeds), the best test accuracy the old init's runs reached at
+    any evaluation (highest over seeds, a fraction), ``old_stalled`` (that best at most
+    :data:`STALL_ACCURACY`), diverged runs of each init (a diverged run counts at the test
+    accuracy of the weights it had at the step whose loss was not finite), and whether the
+    depth is the deepest / the shallow reference of the sweep."""
+    from .claims import interval
+
+    test = history[(history["split"] == "test") & (history["metric"] == "accuracy")]
+    peak = test.groupby(["activation", "init", "depth", "seed"])["value"].max()
+    acc = finals.set_index(["activation", "init", "depth", "seed"])
+    rows = []
+    for (activation, depth), _ in finals.groupby(["activation", "depth"]):
+        a_old = acc.loc[(activation, old, depth)]
+        a_new = acc.loc[(activation, new, depth)]
+        seeds = sorted(set(a_old.index) & set(a_new.index))
+        gaps = [100.0 * (a_new.loc[s, "accuracy"] - a_old.loc[s, "accuracy"]) for s in seeds]
+        n, mean, low, high = interval(gaps)
+        best_old = float(peak.loc[(activation, old, depth)].max())
+        rows.append({"activation": activation, "depth": int(depth), "seeds": n,
+                     "old_accuracy_mean": 100.0 * a_old["accuracy"].mean(),
+                     "new_accuracy_mean": 100.0 * a_new["accuracy"].mean(),
+                     "gap_mean": mean, "gap_low": low, "gap_high": high,
+                     "old_best_max": best_old, "old_stalled": best_old <= STALL_ACCURACY,
+                     "old_diverged_runs": int(a_old["diverged_at"].notna().sum()),
+                     "new_diverged_runs": int(a_new["diverged_at"].notna().sum())})
+    out = pd.DataFrame(rows)
+    out["deepest"] = out["depth"] == out["depth"].max()
+    out["reference"] = out["depth"] == out["depth"].min()
+    return out
+
+
+def accuracy_gap_glue(gaps: pd.DataFrame, activation: str = "tanh") -> dict:
+    """The numbers and phrases the signal-depth chapter pastes from
+    :func:`accuracy_gap_by_depth`: one line per depth (numbers only), the depths whose gap is
+    clearly above one point although the old rule trained, those whose gap is not clearly above
+    one point, the deepest depth, and the gap at 5 hidden layers (Glorot & Bengio's depth; NaN
+    when not trained)."""
+    rows = gaps[gaps["activation"] == activation].sort_values("depth")
+    lines = []
+    for _, r in rows.iterrows():
+        lines.append(
+            f"- **{r['depth']} hidden layer{'s' if r['depth'] > 1 else ''}**: final test accuracy "
+            f"{r['new_accuracy_mean']:.1f} % under Xavier and {r['old_accuracy_mean']:.1f} % under the old rule "
+            f"(means over {r['seeds']} seeds); Xavier's lead {r['gap_mean']:.2f} points (95 % interval "
+            f"{r['gap_low']:.2f} to {r['gap_high']:.2f}); best test accuracy of the old rule at any evaluation "
+            f"{100 * r['old_best_max']:.1f} %; diverged runs {r['old_diverged_runs']} (old rule) and "
+            f"{r['new_diverged_runs']} (Xavier).")
+    deep = rows[~rows["reference"]]
+    clear = deep["gap_low"] >= 1
+    five = rows[rows["depth"] == 5]
+
+    def depths(sel) -> str:
+        return ", ".join(str(d) for d in sel["depth"]) or "no depth"
+
+    return {
+        f"gap-lines-{activation}": "\n".join(lines),
+        "gap-trained-depths": depths(deep[clear & ~deep["old_stalled"]]),
+        "gap-small-depths": depths(deep[~clear]),
+        "gap-deepest-depth": float(rows["depth"].max()),
+        f"gap-{activation}-5": float(five["gap_mean"].iloc[0]) if len(five) else math.nan,
+        f"gap-{activation}-5-low": float(five["gap_low"].iloc[0]) if len(five) else math.nan,
+        f"gap-{activation}-5-high": float(five["gap_high"].iloc[0]) if len(five) else math.nan,
+    }
+
+
+def range_exit_glue(exits: pd.DataFrame) -> dict:
+    """Phrases and numbers of :func:`range_exits` for the text: which schemes overflowed or
+    underflowed, in how many runs and where (numbers only), and per scheme the median first
+    overflow layer and the theory's."""
+    out = {}
+    for kind in ("overflow", "underflow"):
+        hit = exits[exits[f"{kind}ed_runs"] > 0]
+        out[f"{kind}-summary"] = "; ".join(
+            f"{r['scheme']} in {r[f'{kind}ed_runs']} of {r['runs']} runs, median first layer "
+            f"{r[f'first_{kind}_layer']:.0f} (theory {r[f'theory_{kind}_layer']:.0f})"
+            for _, r in hit.iterrows()) or "none"
+    for _, r in exits.iterrows():
+        out[f"overflow-{r['scheme']}"] = float(r["first_overflow_layer"])
+        out[f"theory-overflow-{r['scheme']}"] = float(r["theory_overflow_layer"])
+    return out
+

@@ -54,6 +54,13 @@ __all__ = [
     "growth_sweep",
     "mean_growth",
     "padding_theory",
+    "recipe_table",
+    "identity_at_init",
+    "growth_geometric_means",
+    "accuracy_summary",
+    "paired_gaps",
+    "ablation_table",
+    "check_table",
 ]
 
 NORMS = ("batchnorm", "none")
@@ -444,7 +451,7 @@ def growth_sweep(kinds, blocks: int, seeds, width: int = 16, size: int = 8, batc
     """:func:`block_growth` over kinds x seeds, one table."""
     from itertools import product
 
-    from tqdm.auto import tqdm
+    from .progress import tqdm
 
     grid = list(product(kinds, seeds))
     return pd.concat([block_growth(k, blocks, width, size, batch, s, padding, rescale, record_every, device)
@@ -529,11 +536,280 @@ def fixup_measurements(growth: pd.DataFrame, fig3_finals: pd.DataFrame, seeds: l
         "resnet-variance-doubles": {
             "preact_block_growth": per_seed(geo, "pre"),
             "postact_block_growth": per_seed(geo, "post"),
+            "bn_block_growth": per_seed(geo, "bn"),
         },
         "fixup-trains-without-bn": {
             "nonorm_deep_accuracy": per_seed(acc, "none"),
             "deepest_depth": [float(deepest)],
             "fixup_minus_bn_deep": [100 * (f - b) for f, b in zip(fixup, bn)],
+            "nonorm_minus_bn_deep": [100 * (n - b) for n, b in zip(per_seed(acc, "none"), bn)],
             "bn_deep_accuracy": bn,
         },
     }
+
+
+# --------------------------------------------------------------- the chapter's tables and figures
+
+
+@torch.no_grad()
+def recipe_table(depths=(20, 32, 56, 110, 1202), fan: str = "fan_out", lr: float = 0.1) -> pd.DataFrame:
+    """Fixup's constants for the CIFAR family, one row per depth: L, m, the branch scaling, the
+    recipe's first-stage conv1 std beside the std actually drawn, whether every conv2 and the
+    classifier are zero, the number of scalar parameters and the learning-rate groups (all
+    read from detached weights)."""
+    rows = []
+    for depth in depths:
+        net = resnet(depth, "fixup", fan=fan, seed=0)
+        c = fixup_constants(net, fan)
+        groups = param_groups(net, lr)
+        rows.append({"ResNet": depth, "L (branches)": c.L, "m": c.m, "scale L^(-1/(2m-2))": c.scale,
+                     "first-stage conv1 std (recipe)": c.first_stage_std,
+                     "conv1 std (drawn)": net.layer1[0].conv1.weight.detach().std().item(),
+                     "every conv2 zero": all(b.conv2.weight.detach().abs().max().item() == 0 for b in net.blocks),
+                     "classifier zero": (net.fc.weight.detach().abs().max().item() == 0
+                                         and net.fc.bias.detach().abs().max().item() == 0),
+                     "scalar parameters": sum(p.numel() for n, p in net.named_parameters()
+                                              if "bias" in n or "scale" in n),
+                     "lr groups (x base lr)": " / ".join(f"{g['name']} {g['lr'] / lr:g}" for g in groups)})
+    return pd.DataFrame(rows)
+
+
+@torch.no_grad()
+def identity_at_init(depth: int = 20, in_channels: int = 1, width: int = 16, size: int = 14, batch: int = 4,
+                     seed: int = 0) -> pd.DataFrame:
+    """Push a non-negative batch through the first stage of a freshly built Fixup ResNet and
+    record, per block, the largest |block(x) - x| (0 when the block is the identity)."""
+    net = resnet(depth, "fixup", in_channels=in_channels, width=width, seed=seed)
+    gen = torch.Generator().manual_seed(seed)
+    h = torch.relu(torch.randn(batch, width, size, size, generator=gen))
+    rows = []
+    for i, block in enumerate(net.layer1, start=1):
+        out = block(h)
+        rows.append({"block": i, "max |block(x) - x|": (out - h).abs().max().item()})
+        h = out
+    return pd.DataFrame(rows)
+
+
+def growth_geometric_means(frames: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    """Per setting (a label: e.g. "circular", "zeros", "zeros_16"), kind and seed: the geometric
+    mean of the per-block growth of the second moment over the chain (over the blocks recorded),
+    the number of blocks of the chain and the compounded growth over all of them (log10)."""
+    out = []
+    for setting, growth in frames.items():
+        sel = growth[growth["metric"] == "second_moment_ratio"]
+        geo = mean_growth(sel)
+        blocks = sel.groupby(["kind", "padding", "seed"])["block"].max().rename("blocks").reset_index()
+        geo = geo.merge(blocks, on=["kind", "padding", "seed"])
+        geo["log10_compounded"] = geo["blocks"] * np.log10(geo["geometric_mean_ratio"])
+        out.append(geo.assign(setting=setting))
+    return pd.concat(out, ignore_index=True)[["setting", "kind", "padding", "seed", "blocks", "geometric_mean_ratio",
+                                              "log10_compounded"]]
+
+
+def accuracy_summary(finals: pd.DataFrame, by: list[str]) -> pd.DataFrame:
+    """Final test accuracy per group (e.g. depth x method): seeds, the mean and 95 % interval on
+    the logit scale (the judge's ``proportion`` rule, :func:`initstudy.claims.interval`), min,
+    max, the per-seed values in seed order, and how many runs diverged. Every seed counts: a
+    diverged run at the test accuracy of its network at the step it diverged."""
+    from .claims import interval
+
+    rows = []
+    for key, grp in finals.sort_values("seed").groupby(by):
+        key = key if isinstance(key, tuple) else (key,)
+        acc = grp["accuracy"].astype(float).tolist()
+        n, centre, low, high = interval(acc, "proportion")
+        rows.append({**dict(zip(by, key)), "seeds": n, "mean": float(np.mean(acc)), "logit_centre": centre,
+                     "low": low, "high": high, "min": min(acc), "max": max(acc),
+                     "per_seed": " / ".join(f"{100 * a:.1f}" for a in acc),
+                     "diverged": int(grp["diverged_at"].notna().sum())})
+    return pd.DataFrame(rows)
+
+
+def paired_gaps(finals: pd.DataFrame, a: str, b: str, by: list[str] | None = None, key: str = "method") -> pd.DataFrame:
+    """``a`` minus ``b`` in points of test accuracy, paired by seed, per group of ``by``: the
+    mean and 95 % t interval of the per-seed differences (the judge's ``linear`` rule,
+    :func:`initstudy.claims.interval`), the per-seed differences, and whether the interval
+    excludes 0 (``settled_sign``: "above 0", "below 0" or "contains 0")."""
+    from .claims import interval
+
+    by = by or []
+    groups = finals.groupby(by) if by else [((), finals)]
+    rows = []
+    for k, grp in groups:
+        k = k if isinstance(k, tuple) else (k,)
+        wide = grp.pivot_table(index="seed", columns=key, values="accuracy")
+        d = (100 * (wide[a] - wide[b])).dropna()
+        n, mean, low, high = interval(d.tolist(), "linear")
+        sign = "above 0" if low > 0 else "below 0" if high < 0 else "contains 0"
+        rows.append({**dict(zip(by, k)), "a": a, "b": b, "seeds": n, "mean_points": mean, "low": low, "high": high,
+                     "per_seed": " / ".join(f"{v:+.1f}" for v in d), "settled_sign": sign})
+    return pd.DataFrame(rows)
+
+
+def ablation_table(finals: pd.DataFrame, full: str = "fixup") -> pd.DataFrame:
+    """The ablations against the full recipe: per method, the accuracy summary
+    (:func:`accuracy_summary`), its rank by mean accuracy (1 = highest), and the method minus
+    ``full`` in points, paired by seed, with its 95 % interval (:func:`paired_gaps`)."""
+    acc = accuracy_summary(finals, ["method"])
+    acc["rank"] = acc["mean"].rank(ascending=False, method="min").astype(int)
+    gaps = pd.concat([paired_gaps(finals, m, full) for m in acc["method"] if m != full], ignore_index=True)
+    gaps = gaps.rename(columns={"a": "method", "mean_points": "minus_full_points", "low": "minus_full_low",
+                                "high": "minus_full_high", "per_seed": "minus_full_per_seed"})
+    out = acc.merge(gaps[["method", "minus_full_points", "minus_full_low", "minus_full_high", "minus_full_per_seed",
+                          "settled_sign"]], on="method", how="left")
+    return out.sort_values("rank").reset_index(drop=True)
+
+
+def check_table(claim_id: str, measurements) -> pd.DataFrame:
+    """Every check of ``claim_id`` judged on ``measurements`` as :func:`initstudy.claims.judge`
+    does, with its precondition (``requires``) judged on its own: status, n, centre, interval,
+    so that the text can say which check or precondition decided the verdict."""
+    from . import claims
+
+    c = claims.claim(claim_id)
+    judged = claims.judge(c, measurements)
+    rows = []
+    for chk, res in zip(c.criterion.checks, judged.checks):
+        row = {"metric": chk.metric, "rule": chk.rule_text(), "status": res.status, "n": res.n, "mean": res.mean,
+               "low": res.low, "high": res.high, "requires": "none", "requires_rule": "", "requires_status": "none",
+               "requires_n": 0, "requires_mean": math.nan, "requires_low": math.nan, "requires_high": math.nan}
+        if chk.requires is not None:
+            pre = claims.Claim(f"{claim_id}-precondition", "", "", "", claims.Criterion((chk.requires,)))
+            r = claims.judge(pre, measurements).checks[0]
+            row.update(requires=chk.requires.metric, requires_rule=chk.requires.rule_text(), requires_status=r.status,
+                       requires_n=r.n, requires_mean=r.mean, requires_low=r.low, requires_high=r.high)
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _method_palette(methods) -> dict:
+    import seaborn as sns
+
+    # one colour per method across every figure of the chapter
+    order = ["bn", "fixup", "none", "fixup-no-zero-init", "zero-gamma", "fixup-no-scaling", "fixup-no-scalars"]
+    colours = dict(zip(order, sns.color_palette("colorblind", len(order))))
+    methods = sorted(dict.fromkeys(methods), key=lambda m: order.index(m) if m in order else len(order))
+    extra = iter(sns.color_palette("colorblind", 10)[len(order):])
+    return {m: colours[m] if m in colours else next(extra) for m in methods}
+
+
+def plot_growth(geo: pd.DataFrame, ratios: pd.DataFrame, kinds, band: tuple[float, float] = (1.8, 2.2)):
+    """Left: the per-block growth of the second moment at init, block by block over the chain
+    and the seeds (boxes), by kind of block and padding; right: the verdict's quantity, each
+    seed's geometric mean over the chain, with the criterion's band around 2 (shaded). Log
+    scales. Returns ``(figure, plotted data)``."""
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+
+    kinds = list(kinds)
+    fig, axes = plt.subplots(1, 2, figsize=(8, 4.2), sharey=True, gridspec_kw={"width_ratios": [1.3, 1]})
+    palette = dict(zip(sorted(ratios["padding"].unique()), sns.color_palette("colorblind", 2)))
+    sns.boxplot(data=ratios, y="kind", x="value", hue="padding", order=kinds, ax=axes[0], fliersize=1,
+                palette=palette, orient="h")
+    sns.stripplot(data=geo, y="kind", x="geometric_mean_ratio", hue="padding", order=kinds, ax=axes[1],
+                  palette=palette, dodge=True, orient="h", size=6, legend=False)
+    from matplotlib.ticker import FixedLocator, NullLocator
+
+    for ax, values in zip(axes, (ratios["value"], geo["geometric_mean_ratio"])):
+        ax.axvline(2.0, color="k", ls=":", lw=1)
+        ax.set(xscale="log")
+        lo, hi = float(values[values > 0].min()), float(values.max())
+        ticks = [t for t in (0.5, 0.7, 1, 1.5, 2, 3, 5, 10, 20, 50, 100) if lo / 1.5 <= t <= hi * 1.5]
+        ax.xaxis.set_major_locator(FixedLocator(ticks))
+        ax.xaxis.set_minor_locator(NullLocator())
+        ax.set_xticklabels([f"{t:g}" for t in ticks])
+    axes[1].axvspan(*band, color="grey", alpha=0.2, lw=0)
+    axes[0].set(xlabel="growth per block\n(second moment, log scale)", ylabel="kind of block")
+    axes[1].set(xlabel="geometric mean per seed\n(log scale; shaded: 2 ± 0.2)", ylabel="")
+    sns.move_legend(axes[0], "lower center", bbox_to_anchor=(0.5, 1.0), ncol=2, title="padding", frameon=False)
+    fig.tight_layout()
+    data = pd.concat([ratios.assign(quantity="per-block growth"),
+                      geo.rename(columns={"geometric_mean_ratio": "value"}).assign(quantity="geometric mean per seed")],
+                     ignore_index=True)
+    return fig, data
+
+
+def plot_depth_rms(depth_rms: pd.DataFrame, kinds, layers_max: int):
+    """log10 of the RMS after each block of the long chains, by kind, against the article's
+    doubling of the variance per block (dotted) and float32's largest value (dashed). Returns
+    ``(figure, plotted data)``."""
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+
+    kinds = list(kinds)
+    fig, ax = plt.subplots(figsize=(8, 4.2))
+    sns.lineplot(data=depth_rms, x="layers", y="value", hue="kind", hue_order=kinds, ax=ax, errorbar=None,
+                 palette=dict(zip(kinds, sns.color_palette("colorblind", len(kinds)))))
+    layers = np.array([0, layers_max])
+    ax.plot(layers, 0.5 * np.log10(2) * layers / 2, "k:", lw=1, label="article: variance x2 per block")
+    ax.axhline(np.log10(np.finfo(np.float32).max), color="grey", lw=0.8, ls="--", label="float32 limit")
+    ax.set(ylabel="log10 RMS of the block output", xlabel="layers (two per block)")
+    ax.legend(loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False)
+    fig.tight_layout()
+    return fig, depth_rms
+
+
+def plot_first_epoch(finals: pd.DataFrame, gaps: pd.DataFrame, depths, margin: float = -5.0):
+    """Left: test accuracy after the first-epoch budget against depth (log axis), one dot per
+    seed and a line through the means per method, crosses on runs that diverged; right: the
+    verdict's quantity, Fixup minus BN in points per depth (dots: seeds; bar: mean and 95 %
+    interval from :func:`paired_gaps`), with the criterion's -5 points dashed. Returns
+    ``(figure, plotted data)``."""
+    import matplotlib.pyplot as plt
+
+    palette = _method_palette(finals["method"])
+    fig, axes = plt.subplots(1, 2, figsize=(8, 3.8), gridspec_kw={"width_ratios": [1.3, 1]})
+    ax = axes[0]
+    for method, grp in finals.groupby("method"):
+        means = grp.groupby("depth")["accuracy"].mean()
+        ax.plot(means.index, means.values, "-", color=palette[method], label=method)
+        ax.plot(grp["depth"], grp["accuracy"], "o", color=palette[method], ms=4, alpha=0.7)
+    div = finals[finals["diverged_at"].notna()]
+    if len(div):
+        ax.plot(div["depth"], div["accuracy"], "x", color="k", ms=8, label="diverged", ls="")
+    ax.set(xscale="log", ylabel="test accuracy after the budget", xlabel="depth (layers, log scale)", ylim=(0, 1))
+    ax.set_xticks(list(depths), [str(d) for d in depths])
+    ax.minorticks_off()
+    ax.legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=4, frameon=False, fontsize=10,
+              handletextpad=0.3, columnspacing=0.8)
+    ax = axes[1]
+    wide = finals.pivot_table(index=["depth", "seed"], columns="method", values="accuracy").reset_index()
+    per_seed = wide.assign(gap=100 * (wide["fixup"] - wide["bn"]))[["depth", "seed", "gap"]]
+    pos = {d: i for i, d in enumerate(depths)}
+    ax.plot(per_seed["depth"].map(pos), per_seed["gap"], "o", color=palette["fixup"], ms=4, alpha=0.7)
+    g = gaps.set_index("depth")
+    ax.errorbar(g.index.map(pos), g["mean_points"], yerr=[g["mean_points"] - g["low"], g["high"] - g["mean_points"]],
+                fmt="s", color="k", ms=5, capsize=4, lw=1.2)
+    ax.axhline(0, color="grey", lw=0.8)
+    ax.axhline(margin, color="k", ls="--", lw=1)
+    ax.set_xticks(range(len(depths)), [str(d) for d in depths])
+    ax.set(xlabel="depth (layers)", ylabel="Fixup minus BN (points)")
+    fig.tight_layout()
+    data = pd.concat([finals.assign(quantity="accuracy"),
+                      per_seed.rename(columns={"gap": "fixup_minus_bn_points"}).assign(quantity="fixup minus bn")],
+                     ignore_index=True)
+    return fig, data
+
+
+def plot_training_curves(history: pd.DataFrame, facet: str = "depth", title: str = "ResNet-{}"):
+    """Test accuracy during training, one panel per ``facet`` value, one thin line per seed and
+    colour per method. Returns ``(figure, plotted data)``."""
+    import matplotlib.pyplot as plt
+
+    data = history[(history["split"] == "test") & (history["metric"] == "accuracy")][
+        ["method", "depth", "seed", "step", "value", "diverged_at"]].rename(columns={"value": "test_accuracy"})
+    palette = _method_palette(data["method"])
+    panels = sorted(data[facet].unique())
+    fig, axes = plt.subplots(1, len(panels), figsize=(min(8, 1.0 + 3.4 * len(panels)), 3.6), sharey=True,
+                             squeeze=False)
+    for ax, value in zip(axes[0], panels):
+        for method in palette:
+            for _, d in data[(data[facet] == value) & (data["method"] == method)].groupby("seed"):
+                ax.plot(d["step"], d["test_accuracy"], color=palette[method], lw=0.9, alpha=0.8)
+        ax.set_title(title.format(value), fontsize=11)
+        ax.set(xlabel="SGD step", ylim=(0, 1))
+    axes[0][0].set_ylabel("test accuracy")
+    handles = [plt.Line2D([], [], color=c, lw=2) for c in palette.values()]
+    fig.legend(handles, list(palette), loc="lower center", ncol=len(palette), frameon=False, bbox_to_anchor=(0.5, 0.0))
+    fig.tight_layout(rect=(0, 0.1, 1, 1))
+    return fig, data

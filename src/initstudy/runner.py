@@ -134,12 +134,35 @@ def execute(job: Job) -> Outcome:
         message = f"{getattr(err, 'ename', type(err).__name__)}: {getattr(err, 'evalue', err)}"
         return Outcome(job, "failed", time.perf_counter() - t0, message.strip(), staging)
     wall = time.perf_counter() - t0
+    _tidy_executed(out_nb, staging, job)
     atomic_write_json(
         staging / "run.json",
         {"notebook": job.name, "profile": job.profile, "params": job.params, "cache_key": job.key,
          "wall_time_s": round(wall, 3)},
     )
     return Outcome(job, "executed", wall, None, staging)
+
+
+def _tidy_executed(notebook: Path, staging: Path, job: Job) -> None:
+    """Make the executed notebook fit to publish: the injected ``results_dir`` shows the
+    folder the results end up in, relative to the repository (``results/<profile>/<name>``),
+    not this machine's staging path; and the book shows the parameters the run used (papermill's
+    injected cell), not the notebook's cell of ``None`` defaults, which is removed from the page
+    (``remove-cell``; the cell stays in the notebook for papermill)."""
+    import nbformat
+
+    nb = nbformat.read(notebook, as_version=4)
+    try:
+        final = job.final_dir.relative_to(job.root)
+    except ValueError:
+        final = Path("results") / job.profile / job.name
+    for cell in nb.cells:
+        tags = cell.setdefault("metadata", {}).setdefault("tags", [])
+        if "injected-parameters" in tags:
+            cell.source = cell.source.replace(str(staging), final.as_posix())
+        elif "parameters" in tags and "remove-cell" not in tags:
+            tags.append("remove-cell")
+    nbformat.write(nb, notebook)
 
 
 class Executor(ABC):

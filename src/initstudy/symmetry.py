@@ -250,7 +250,7 @@ def symmetry_sweep(data, *, inits, activations, depths, seeds, width: int, confi
     bar; one tidy table."""
     from itertools import product
 
-    from tqdm.auto import tqdm
+    from .progress import tqdm
 
     grid = list(product(inits, activations, depths, seeds))
     frames = []
@@ -289,6 +289,9 @@ def zero_init_measurements(df: pd.DataFrame) -> dict[str, dict[str, list[float]]
             "zero_max_rank": per_seed(_metric(df, "numerical_rank", init="zero"), "max"),
             "zero_accuracy_gap": zero_gap,
             "control_accuracy": control_min,
+            # negative control: the random-init networks, aggregated the same way
+            "random_units_rel_distance": per_seed(_metric(df, "weight_rel_distance", init="kaiming"), "max"),
+            "random_max_rank": per_seed(_metric(df, "numerical_rank", init="kaiming"), "max"),
         },
         "zero-random-bias": {
             "zrb_log10_weight_norm": [  # a norm of exactly 0 counts as 1e-30
@@ -298,102 +301,186 @@ def zero_init_measurements(df: pd.DataFrame) -> dict[str, dict[str, list[float]]
             ],
             "zrb_units_rel_distance": per_seed(
                 _metric(df[last], "weight_rel_distance", init="zero-weights-random-bias"), "max"),
+            "random_units_rel_distance_final": per_seed(_metric(df[last], "weight_rel_distance", init="kaiming"),
+                                                        "max"),
         },
     }
 
 
+def final_accuracies(df: pd.DataFrame) -> pd.DataFrame:
+    """One row per run (init, activation, depth, seed) of a :func:`symmetry_sweep` table: the
+    test accuracy (in %) at the run's last evaluation, that step, and whether the run
+    diverged. A diverged run stops at the step whose loss was not finite and is counted at
+    the test accuracy of the weights it had then (see :func:`initstudy.train.train`)."""
+    keys = ["init", "activation", "depth", "seed"]
+    test = _metric(df, "accuracy", split="test")
+    last = test.loc[test.groupby(keys)["step"].idxmax()]
+    out = last[keys + ["step", "value"]].rename(columns={"value": "accuracy"}).set_index(keys)
+    out["accuracy"] = out["accuracy"] * 100.0
+    loss = _metric(df, "loss", split="train")
+    diverged = loss["value"].isna().groupby([loss[k] for k in keys]).any()
+    out["diverged"] = diverged.reindex(out.index, fill_value=False).astype(bool)
+    return out.reset_index()
+
+
+def accuracy_by_setting(finals: pd.DataFrame) -> pd.DataFrame:
+    """Final test accuracy (%) per (init, activation, depth) over seeds, from
+    :func:`final_accuracies`: number of seeds, mean, lowest and highest seed, diverged runs."""
+    g = finals.groupby(["init", "activation", "depth"])
+    out = g["accuracy"].agg(seeds="count", mean="mean", min="min", max="max")
+    out["diverged_runs"] = g["diverged"].sum().astype(int)
+    return out.reset_index()
+
+
+def max_over_layers(df: pd.DataFrame, metric: str) -> pd.DataFrame:
+    """``metric`` of a :func:`symmetry_sweep` table, maximised over the hidden layers of each
+    run at each recorded step: one row per (init, activation, depth, seed, step)."""
+    keys = ["init", "activation", "depth", "seed", "step"]
+    return _metric(df, metric).groupby(keys)["value"].max().reset_index()
+
+
+def zrb_final_symmetry(df: pd.DataFrame) -> pd.DataFrame:
+    """Zero weights with random biases, at the end of each run: per (activation, depth, seed,
+    hidden layer) the relative max distance between two units' weight rows and between their
+    outputs on the probe batch, the numerical and stable ranks and the weight norm; and the
+    largest numerical rank over steps 1 and 2 (``early_rank_max``)."""
+    zrb = df[df["init"] == "zero-weights-random-bias"]
+    keys = ["activation", "depth", "seed", "layer"]
+    last = zrb[zrb.groupby(["activation", "depth", "seed"])["step"].transform("max") == zrb["step"]]
+    metrics = ["weight_rel_distance", "output_rel_distance", "numerical_rank", "stable_rank", "weight_norm"]
+    out = last[last["metric"].isin(metrics)].pivot_table(index=keys, columns="metric", values="value")
+    early = _metric(zrb[(zrb["step"] > 0) & (zrb["step"] <= 2)], "numerical_rank")
+    out["early_rank_max"] = early.groupby(keys)["value"].max()
+    out.columns.name = None
+    return out.reset_index()
+
+
 def zero_init_findings(df: pd.DataFrame) -> dict[str, float]:
     """The numbers the zero-init chapter's text quotes, computed from a
-    :func:`symmetry_sweep` table (means over seeds; accuracies in %)."""
-    last = df.groupby(["init", "activation", "depth", "seed"])["step"].transform("max") == df["step"]
-    acc = _metric(df[last], "accuracy", split="test").groupby(["init", "activation", "depth"])["value"].mean() * 100
+    :func:`symmetry_sweep` table (accuracies in %). ``*-seed-min``/``*-seed-max``: the lowest
+    or highest final accuracy of any seed in any setting (activation x depth);
+    ``*-mean-min``/``*-mean-max``: the lowest or highest mean over seeds of one setting."""
+    finals = final_accuracies(df)
+    by_setting = accuracy_by_setting(finals)
+    deepest = int(finals["depth"].max())
     grads = df[df["metric"].str.endswith("_grad_norm")]
     dead = grads[(grads["init"] == "zero") & grads["activation"].isin(["tanh", "relu"])]
     dead_hidden = dead[dead["layer"] != "out"]
     dead_out_w = dead[(dead["layer"] == "out") & (dead["metric"] == "weight_grad_norm")]
     dead_out_b = dead[(dead["layer"] == "out") & (dead["metric"] == "bias_grad_norm")]
-    zrb = df[df["init"] == "zero-weights-random-bias"]
-    zrb_last = zrb[last.loc[zrb.index]]
-    early = zrb[(zrb["step"] > 0) & (zrb["step"] <= 2)]
+    zrb = zrb_final_symmetry(df)
     findings = {
-        "zero-accuracy-max": acc.xs("zero", level="init").max(),
-        "zero-tanh-relu-accuracy-max": acc.xs("zero", level="init").drop("sigmoid", level="activation").max(),
-        "zero-sigmoid-accuracy-max": acc.xs("zero", level="init").xs("sigmoid", level="activation").max(),
-        "constant-accuracy-max": acc.xs("constant", level="init").max(),
-        "kaiming-accuracy-min": acc.xs("kaiming", level="init").min(),
-        "zrb-accuracy-max": acc.xs("zero-weights-random-bias", level="init").max(),
-        "zrb-accuracy-min": acc.xs("zero-weights-random-bias", level="init").min(),
-        "deepest": float(acc.index.get_level_values("depth").max()),
-        "zrb-deepest-accuracy-max": acc.xs("zero-weights-random-bias", level="init")
-        .xs(acc.index.get_level_values("depth").max(), level="depth").max(),
-        "kaiming-deepest-accuracy-min": acc.xs("kaiming", level="init")
-        .xs(acc.index.get_level_values("depth").max(), level="depth").min(),
+        "seeds": float(finals["seed"].nunique()),
+        "settings": float(len(finals[["activation", "depth"]].drop_duplicates())),
+        "deepest": float(deepest),
+        "diverged-runs": float(finals["diverged"].sum()),
         "zero-dead-hidden-grad-max": dead_hidden["value"].max() if len(dead_hidden) else float("nan"),
         "zero-dead-out-weight-grad-max": dead_out_w["value"].max() if len(dead_out_w) else float("nan"),
         "zero-dead-out-bias-grad-max": dead_out_b["value"].max() if len(dead_out_b) else float("nan"),
-        "zrb-early-rank-max": _metric(early, "numerical_rank")["value"].max(),
-        "zrb-final-stable-rank-max": _metric(zrb_last, "stable_rank")["value"].max(),
-        "zrb-final-rank-max": _metric(zrb_last, "numerical_rank")["value"].max(),
-        "zrb-final-rel-distance-min": _metric(zrb_last, "weight_rel_distance")["value"].min(),
-        "zrb-final-output-distance-min": _metric(zrb_last, "output_rel_distance")["value"].min(),
+        "zrb-early-rank-max": zrb["early_rank_max"].max(),
+        "zrb-final-rank-max": zrb["numerical_rank"].max(),
+        "zrb-final-rank-min": zrb["numerical_rank"].min(),
+        "zrb-final-stable-rank-max": zrb["stable_rank"].max(),
+        "zrb-final-rel-distance-min": zrb["weight_rel_distance"].min(),
+        "zrb-final-output-distance-min": zrb["output_rel_distance"].min(),
     }
+    short = {"kaiming": "kaiming", "zero": "zero", "constant": "constant", "zero-weights-random-bias": "zrb"}
+    for init, name in short.items():
+        f, s = finals[finals["init"] == init], by_setting[by_setting["init"] == init]
+        deep = f[f["depth"] == deepest]
+        findings.update({
+            f"{name}-accuracy-seed-min": f["accuracy"].min(), f"{name}-accuracy-seed-max": f["accuracy"].max(),
+            f"{name}-accuracy-mean-min": s["mean"].min(), f"{name}-accuracy-mean-max": s["mean"].max(),
+            f"{name}-deepest-accuracy-seed-min": deep["accuracy"].min(),
+            f"{name}-deepest-accuracy-seed-max": deep["accuracy"].max(),
+        })
+    zero_sig = finals[(finals["init"] == "zero") & (finals["activation"] == "sigmoid")]
+    zero_other = finals[(finals["init"] == "zero") & (finals["activation"] != "sigmoid")]
+    findings["zero-sigmoid-accuracy-seed-max"] = zero_sig["accuracy"].max()
+    findings["zero-tanh-relu-accuracy-seed-max"] = zero_other["accuracy"].max()
     return {k: float(v) for k, v in findings.items()}
 
 
-def _status(judgement, metric: str) -> str:
-    return next(c.status for c in judgement.checks if c.metric == metric)
+def zrb_parallel_settings(zrb: pd.DataFrame) -> str:
+    """The settings (activation, hidden layers) of :func:`zrb_final_symmetry` in which every
+    seed ended with every hidden weight matrix of numerical rank <= 1 (parallel rows), as a
+    phrase ("relu with 2 hidden layers"); "" when there is none."""
+    rank = zrb.groupby(["activation", "depth"])["numerical_rank"].max()
+    found = [f"{a} with {d} hidden layer{'s' if d > 1 else ''}" for (a, d), r in rank.items() if r <= 1]
+    return ", ".join(found)
 
 
-def reading_zero_symmetry(judgement, findings: dict[str, float]) -> str:
-    """The chapter's reading of the ``zero-symmetry`` verdict, chosen by which checks held."""
-    identical = _status(judgement, "zero_units_rel_distance")
-    gap = _status(judgement, "zero_accuracy_gap")
-    parts = []
-    if identical == "holds":
-        parts.append("The symmetry argument holds as stated: from all-zero weights the units of every layer "
-                     "stayed exact copies of one another throughout training.")
-    elif identical == "fails":
-        parts.append("Contrary to the symmetry argument, the units of some layer drifted apart from all-zero "
-                     "weights (float32 rounding is the only source of difference there).")
-    else:
-        parts.append("Whether the units stay identical could not be settled at this profile.")
-    if gap == "holds":
-        parts.append(f"Zero init fell far behind random init (random init reached at least "
-                     f"{findings['kaiming-accuracy-min']:.1f} %, zero init at most {findings['zero-accuracy-max']:.1f} %).")
-    elif gap == "fails":
-        parts.append("Yet zero init was not clearly worse than random init in this budget.")
-    else:
-        parts.append("The accuracy comparison is not settled at this profile (too few seeds, or the random-init "
-                     "control did not learn within the budget).")
-    if findings["zero-dead-hidden-grad-max"] == 0.0:
-        parts.append("The article explains only half of the failure: with tanh or ReLU units no weight ever "
-                     "received a non-zero gradient (zero activations and zero output weights block them), so those "
-                     "networks learn nothing but the output bias. Symmetry is what is left when the signal is not "
-                     "zero: with the sigmoid, or with a non-zero constant.")
-    return " ".join(parts)
+# ------------------------------------------------------------------------------ figures
 
 
-def reading_zero_random_bias(judgement, findings: dict[str, float]) -> str:
-    """The chapter's reading of the ``zero-random-bias`` verdict, chosen by which checks held."""
-    moved = _status(judgement, "zrb_log10_weight_norm")
-    identical = _status(judgement, "zrb_units_rel_distance")
-    parts = []
-    parts.append({"holds": "The first half holds: the weights became non-zero.",
-                  "fails": "The first half fails: the weights stayed (near) zero.",
-                  "unsettled": "Whether the weights move is not settled at this profile."}[moved])
-    if identical == "fails":
-        parts.append(f"The second half does not hold: the units were never identical (smallest final relative "
-                     f"distance between two weight rows {findings['zrb-final-rel-distance-min']:.2f}). The rows "
-                     f"started parallel (numerical rank at most {findings['zrb-early-rank-max']:.0f} over the first "
-                     f"two steps) and then left their shared direction (final rank up to "
-                     f"{findings['zrb-final-rank-max']:.0f}). Random biases do break the symmetry, and these "
-                     f"networks reached up to {findings['zrb-accuracy-max']:.1f} % where all-zero init reached at most "
-                     f"{findings['zero-accuracy-max']:.1f} %. With {findings['deepest']:.0f} hidden "
-                     f"layer{'s' if findings['deepest'] > 1 else ''} they reached "
-                     f"at most {findings['zrb-deepest-accuracy-max']:.1f} %, against at least "
-                     f"{findings['kaiming-deepest-accuracy-min']:.1f} % for random init.")
-    elif identical == "holds":
-        parts.append("The second half holds too: the units' weight rows stayed identical.")
-    else:
-        parts.append("Whether the units stay identical is not settled at this profile.")
-    return " ".join(parts)
+def _palette(values, order=None) -> dict:
+    """Colour-blind-safe colours with orange and vermillion never side by side."""
+    import seaborn as sns
+
+    colors = sns.color_palette("colorblind", 10)
+    keys = order or sorted(set(values))
+    return dict(zip(keys, [colors[i] for i in (0, 1, 2, 4, 7, 9)]))
+
+
+def _activation_order(frame: pd.DataFrame) -> list[str]:
+    known = ["sigmoid", "tanh", "relu"]
+    present = set(frame["activation"])
+    return [a for a in known if a in present] + sorted(present - set(known))
+
+
+def plot_by_setting(frame: pd.DataFrame, y: str, ylabel: str, hue: str = "init", symlog_y: float | None = None,
+                    hline: tuple[float, str] | None = None):
+    """One panel per activation (columns) and number of hidden layers (rows): ``y`` against
+    the SGD step (symmetric-log axis), one colour per ``hue``; the line is the mean over
+    seeds and the band the range over seeds (lowest to highest seed), which stays inside the
+    data. ``symlog_y``: the linear threshold of a symmetric-log y axis (None: linear);
+    ``hline``: (value, label) of a dotted reference line. Legend below the panels."""
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+
+    order = [i for i in SYMMETRY_INITS if i in set(frame[hue])] if hue == "init" else None
+    g = sns.relplot(data=frame, x="step", y=y, hue=hue, hue_order=order, style=hue, style_order=order,
+                    col="activation", col_order=_activation_order(frame), row="depth", kind="line",
+                    errorbar=("pi", 100), height=2.1, aspect=1.15, palette=_palette(frame[hue], order),
+                    facet_kws={"margin_titles": False})
+    g.set(xscale="symlog", xlim=(0, None))
+    if symlog_y is not None:  # 0, then decades from symlog_y up to the data's largest value
+        top = max(1.0, float(frame[y].max()))
+        ticks = [0.0] + [10.0 ** k for k in range(round(math.log10(symlog_y)), math.ceil(math.log10(top)) + 1, 2)]
+        for ax in g.axes.flat:
+            ax.set_yscale("symlog", linthresh=symlog_y)
+            ax.set_ylim(-0.3 * symlog_y, 2.0 * top)  # a margin below 0 so that curves at 0 show
+            ax.set_yticks(ticks)
+            ax.yaxis.set_minor_locator(plt.NullLocator())
+    if hline is not None:
+        for ax in g.axes.flat:
+            ax.axhline(hline[0], color="k", lw=0.8, ls=":", label=hline[1])
+    g.set_titles("{col_name}, {row_name} hidden layer(s)", size=10)
+    g.set_axis_labels("SGD step", ylabel)
+    sns.move_legend(g, "upper center", bbox_to_anchor=(0.5, 0.0), ncol=4, title=None, frameon=False)
+    if hline is not None:
+        g.figure.text(0.5, -0.09, f"dotted: {hline[1]}", ha="center", va="top", fontsize=10)
+    return g.figure
+
+
+def plot_zrb_ranks(frame: pd.DataFrame):
+    """Zero weights with random biases: numerical and stable rank of the first hidden layer's
+    weight matrix by SGD step, one colour per number of hidden layers (line: mean over seeds;
+    band: range over seeds)."""
+    import seaborn as sns
+
+    frame = frame.assign(rank=frame["metric"].map({"numerical_rank": "numerical rank", "stable_rank": "stable rank"}),
+                         layers=frame["depth"].map(lambda d: f"{d} hidden layer{'s' if d > 1 else ''}"))
+    g = sns.relplot(data=frame, x="step", y="value", hue="layers", row="rank", col="activation",
+                    col_order=_activation_order(frame), kind="line",
+                    errorbar=("pi", 100), height=2.1, aspect=1.15, facet_kws={"sharey": "row"},
+                    palette="colorblind")
+    g.set(xscale="symlog", xlim=(0, None))
+    g.set_titles("{col_name}", size=10)
+    for (rank, _), ax in g.axes_dict.items():
+        ax.set_ylabel(rank)
+    for ax in g.axes[1]:
+        ax.set_title("")
+    g.set_xlabels("SGD step")
+    sns.move_legend(g, "upper center", bbox_to_anchor=(0.5, 0.0), ncol=3, title=None, frameon=False)
+    return g.figure

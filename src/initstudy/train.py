@@ -267,7 +267,7 @@ def sweep(
 
     ``build(run)`` returns the initialised model; ``config(run)`` its :class:`TrainConfig`.
     """
-    from tqdm.auto import tqdm
+    from .progress import tqdm
 
     runs = list(runs)
     frames = []
@@ -283,8 +283,8 @@ def sweep(
 
 def final_accuracy(history: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
     """The last test accuracy of every run of a :func:`sweep` table (one row per run)."""
-    test = history[(history["split"] == "test") & (history["metric"] == "accuracy")]
-    last = test.loc[test.groupby(keys)["step"].idxmax()]
+    test = history[(history["split"] == "test") & (history["metric"] == "accuracy")].reset_index(drop=True)
+    last = test.loc[test.groupby(keys)["step"].idxmax()]  # (unique index labels: idxmax needs them)
     return last[keys + ["step", "value", "diverged_at"]].rename(columns={"value": "accuracy"}).reset_index(drop=True)
 
 

@@ -31,6 +31,7 @@ from .train import TrainConfig, train
 
 __all__ = ["SCRATCH_INITS", "PretrainSpec", "few_labels", "checkpoint_path", "pretrain", "load_checkpoint",
            "build_scratch", "build_finetune", "transfer_sweep", "transfer_measurements", "pair_verdicts",
+           "SHUFFLED", "PRETRAINED_METHODS", "gains", "gain_table", "accuracy_lines",
            "imagenet_resnet18", "GreyToRGB"]
 
 #: The inits trained from scratch: PyTorch's default rule (the old uniform rule, biases too),
@@ -68,6 +69,9 @@ class PretrainSpec:
     image_size: int = 28
     in_channels: int = 1
     num_classes: int = 10
+    #: Pretrain on the source's images with their labels shuffled (a seeded permutation): a
+    #: source that cannot carry label-relevant features, the negative control of transfer-best.
+    shuffled_labels: bool = False
 
     def key(self) -> str:
         from .runner import source_hash
@@ -93,6 +97,9 @@ def pretrain(spec: PretrainSpec, source: Dataset, cache_dir: str | os.PathLike, 
     if path.is_file() and meta_path.is_file():
         meta = json.loads(meta_path.read_text())
         return load_checkpoint(path), {**meta, "cached": True, "path": str(path)}
+    if spec.shuffled_labels:
+        perm = torch.randperm(len(source.y_train), generator=torch.Generator().manual_seed(spec.seed))
+        source = replace(source, y_train=source.y_train[perm])
     torch.manual_seed(spec.seed)
     net = small_cnn(spec.in_channels, spec.num_classes, spec.image_size, spec.channels, spec.hidden)
     result = train(net, source, TrainConfig(steps=spec.steps, batch_size=spec.batch_size, lr=spec.lr, momentum=0.9,
@@ -138,23 +145,27 @@ def build_finetune(spec: PretrainSpec, state: dict, target: Dataset, seed: int) 
 
 def transfer_sweep(spec: PretrainSpec, state: dict, target: Dataset, *, pair: str, label_counts, seeds,
                    inits=SCRATCH_INITS, config: TrainConfig, extra_methods=(), progress: bool = True,
-                   device: str = "cpu") -> pd.DataFrame:
+                   device: str = "cpu", controls: dict | None = None) -> pd.DataFrame:
     """Fine-tune from ``state`` and train from scratch with each init, for each number of
     labels per class and seed (the labelled subset is drawn from the seed), with the same
     budget; ``extra_methods=("imagenet-resnet18",)`` adds torchvision's ImageNet ResNet-18,
     fine-tuned (needs a network once). One row per run: pair, per_class, method, seed,
-    accuracy, diverged_at."""
+    accuracy, diverged_at. ``controls`` maps a method name to another (spec, state) fine-tuned
+    the same way (e.g. {SHUFFLED: (spec, state)} for the shuffled-label source)."""
     from itertools import product
 
-    from tqdm.auto import tqdm
+    from .progress import tqdm
 
     rows = []
-    methods = ["transfer", *inits, *extra_methods]
+    controls = controls or {}
+    methods = ["transfer", *controls, *inits, *extra_methods]
     grid = list(product(label_counts, seeds, methods))
     for k, seed, method in tqdm(grid, desc=pair, disable=not progress):
         few = few_labels(target, k, seed)
         if method == "transfer":
             net = build_finetune(spec, state, few, seed)
+        elif method in controls:
+            net = build_finetune(*controls[method], few, seed)
         elif method == "imagenet-resnet18":
             torch.manual_seed(seed)
             net = GreyToRGB(imagenet_resnet18(few.num_classes))
@@ -167,33 +178,91 @@ def transfer_sweep(spec: PretrainSpec, state: dict, target: Dataset, *, pair: st
     return pd.DataFrame(rows)
 
 
+#: The method name of the negative control: fine-tuned from a source pretrained on shuffled labels.
+SHUFFLED = "transfer (shuffled-label source)"
+#: Methods that start from pretrained weights (everything else in a sweep is from scratch).
+PRETRAINED_METHODS = ("transfer", SHUFFLED, "imagenet-resnet18")
+
+
+def gains(finals: pd.DataFrame, method: str = "transfer") -> pd.DataFrame:
+    """Per pair, labels per class and seed: ``method``'s test accuracy minus the best
+    from-scratch init's of the same seed, in points (columns pair, per_class, seed, method,
+    best_scratch, gain)."""
+    scratch = finals[~finals["method"].isin(PRETRAINED_METHODS)]
+    best = scratch.groupby(["pair", "per_class", "seed"])["accuracy"].max().rename("best_scratch")
+    mine = finals[finals["method"] == method].set_index(["pair", "per_class", "seed"])["accuracy"]
+    out = mine.to_frame("accuracy").join(best, how="inner").reset_index()
+    out["gain"] = 100 * (out["accuracy"] - out["best_scratch"])
+    return out.assign(method=method)
+
+
+def gain_table(finals: pd.DataFrame, methods=("transfer", SHUFFLED)) -> pd.DataFrame:
+    """Per pair, method (of those measured) and labels per class: the gain over the best
+    from-scratch init of the same seed (:func:`gains`, in points), its mean and two-sided 95 %
+    Student-t interval over seeds (the rule of the verdict's check), ``n`` seeds, and
+    ``diverged_runs``: the runs of that cell (the method's or any from-scratch init's) that
+    diverged. A diverged run counts at the test accuracy it had when it stopped."""
+    from .claims import interval
+
+    rows = []
+    for method in methods:
+        if method not in set(finals["method"]):
+            continue
+        g = gains(finals, method)
+        for (pair, k), cell in g.groupby(["pair", "per_class"], sort=True):
+            n, mean, low, high = interval(cell["gain"].tolist())
+            runs = finals[(finals["pair"] == pair) & (finals["per_class"] == k)
+                          & (finals["method"].isin([method]) | ~finals["method"].isin(PRETRAINED_METHODS))]
+            div = int(runs["diverged_at"].notna().sum()) if "diverged_at" in runs else 0
+            rows.append({"pair": pair, "method": method, "per_class": int(k), "n": n, "mean_gain": mean,
+                         "low": low, "high": high, "diverged_runs": div})
+    return pd.DataFrame(rows)
+
+
+def accuracy_lines(finals: pd.DataFrame) -> pd.DataFrame:
+    """Tidy test accuracies for a figure, per pair, labels per class and seed (column
+    ``series``): each pretrained method, the best from-scratch init of that seed, and the
+    mean of the from-scratch inits."""
+    keys = ["pair", "per_class", "seed"]
+    scratch = finals[~finals["method"].isin(PRETRAINED_METHODS)]
+    frames = [finals[finals["method"].isin(PRETRAINED_METHODS)].rename(columns={"method": "series"})[
+        keys + ["series", "accuracy"]]]
+    for name, how in (("best from-scratch init (per seed)", "max"), ("mean of the from-scratch inits", "mean")):
+        frames.append(scratch.groupby(keys)["accuracy"].agg(how).reset_index().assign(series=name))
+    return pd.concat(frames, ignore_index=True)[keys + ["series", "accuracy"]]
+
+
 def transfer_measurements(finals: pd.DataFrame, seeds) -> dict[str, list[float]]:
     """Per seed, at the fewest labels: transfer's accuracy minus the best from-scratch init's
-    (the best of that seed), in points, for the similar and the control pair."""
+    (the best of that seed), in points, on the similar pair (the claim), on the dissimilar pair
+    (its scope) and, on the similar pair, from the shuffled-label source (the negative control)."""
     out = {}
-    for pair, metric in (("similar", "transfer_gain_similar"), ("control", "transfer_gain_control")):
-        sel = finals[(finals["pair"] == pair) & (finals["per_class"] == finals["per_class"].min())]
-        values = []
-        for s in seeds:
-            run = sel[sel["seed"] == s].set_index("method")["accuracy"]
-            scratch = run.drop([m for m in ("transfer", "imagenet-resnet18") if m in run.index])
-            values.append(100 * (run["transfer"] - scratch.max()) if "transfer" in run else float("nan"))
-        out[metric] = values
+    fewest = finals["per_class"].min()
+    for pair, method, metric in (("similar", "transfer", "transfer_gain_similar"),
+                                 ("dissimilar", "transfer", "transfer_gain_dissimilar"),
+                                 ("similar", SHUFFLED, "shuffled_source_gain_similar")):
+        g = gains(finals, method)
+        g = g[(g["pair"] == pair) & (g["per_class"] == fewest)].set_index("seed")["gain"]
+        out[metric] = [float(g.get(s, float("nan"))) for s in seeds]
     return out
 
 
 def pair_verdicts(measurements: dict[str, list[float]]) -> pd.DataFrame:
-    """One verdict per pair, each judged by its own check of the ``transfer-best`` criterion."""
+    """The similar pair (the claim) and the dissimilar pair (its scope), each judged by the
+    ``transfer-best`` check on its own, and the shuffled-label control judged alike."""
     from .claims import Claim, Criterion, judge, claim
 
     base = claim("transfer-best")
+    check = base.criterion.checks[0]
     rows = []
-    for check in base.criterion.checks:
-        single = Claim(f"{base.id}:{check.metric}", base.statement, base.article_section, base.metric,
-                       Criterion((check,)))
+    for label, metric in (("similar (the claim)", "transfer_gain_similar"),
+                          ("dissimilar (scope)", "transfer_gain_dissimilar"),
+                          ("shuffled-label source (negative control)", "shuffled_source_gain_similar")):
+        single = Claim(f"{base.id}:{metric}", base.statement, base.article_section, base.metric,
+                       Criterion((replace(check, metric=metric, control=None),)))
         j = judge(single, measurements)
         c = j.checks[0]
-        rows.append({"pair": check.metric.replace("transfer_gain_", ""), "verdict": j.verdict, "gain (points)": c.mean,
+        rows.append({"pair": label, "verdict": j.verdict, "gain (points)": c.mean,
                      "95% CI low": c.low, "95% CI high": c.high, "seeds": c.n, "rule": c.rule})
     return pd.DataFrame(rows)
 
