@@ -166,8 +166,35 @@ def test_a_control_that_fails_the_rule_makes_the_check_discriminate():
 def test_a_control_that_passes_the_rule_does_not_discriminate():
     j = judge(controlled(), {"r": [0.1, 0.12, 0.11], "r_ctl": [0.38, 0.37, 0.39]})
     assert j.checks[0].status == claims.NOT_DISCRIMINATING and j.checks[0].discriminates is False
-    assert j.verdict != claims.REPRODUCED and j.verdict == claims.PARTLY
-    assert "does not discriminate" in claims.reading(j).lower() or "Does not discriminate" in claims.reading(j)
+    # nothing that discriminates held: the criterion cannot tell, whatever the claim's value
+    assert j.verdict == claims.INCONCLUSIVE and "cannot tell" in j.note
+    assert "Does not discriminate" in claims.reading(j)
+    two = Claim("c2", "s", "sec", "m", Criterion((Check("r", "<=", 0.5, "shrinks", control="r_ctl"),
+                                                  Check("g", ">=", 1.0, "gap"))))
+    ctl = {"r": [0.1, 0.12, 0.11], "r_ctl": [0.38, 0.37, 0.39]}
+    assert judge(two, {**ctl, "g": [5.0, 6.0, 5.5]}).verdict == claims.PARTLY  # one discriminating check held
+    assert judge(two, {**ctl, "g": [0.1, 0.2, 0.1]}).verdict == claims.INCONCLUSIVE  # none did
+
+
+def test_an_unsettled_control_leaves_the_check_unsettled():
+    j = judge(controlled(), {"r": [0.1, 0.12, 0.11], "r_ctl": [0.2, 0.9, 0.5]})
+    assert j.checks[0].status == claims.UNSETTLED and "control unsettled" in j.checks[0].rule
+    assert j.checks[0].discriminates is None and j.verdict == claims.INCONCLUSIVE
+    assert claims.discrimination([vars(c) for c in j.checks]) == "control unsettled"
+
+
+def test_infinite_values_are_kept_and_can_only_fail_a_check():
+    c = Claim("i", "s", "sec", "m", Criterion((Check("f", "<=", 0.1, "cheap", scale="log"),)))
+    n, centre, low, high = claims.interval([0.05, 0.04, float("inf")], "log")
+    assert n == 3 and high == float("inf") and centre == float("inf")
+    assert judge(c, {"f": [0.05, 0.04, float("inf")]}).verdict == claims.INCONCLUSIVE
+    assert judge(c, {"f": [float("inf")] * 3}).verdict == claims.NOT_REPRODUCED
+
+
+def test_an_exact_zero_cannot_support_a_lower_bound_on_a_log_scale():
+    c = Claim("z", "s", "sec", "m", Criterion((Check("g", ">=", 1e-6, "non-zero", scale="log"),)))
+    assert judge(c, {"g": [1e-3, 2e-3, 1e-3]}).verdict == claims.REPRODUCED
+    assert judge(c, {"g": [0.0, 2e-3, 1e-3]}).verdict == claims.INCONCLUSIVE
 
 
 def test_a_missing_control_is_reported_not_assumed():
@@ -195,6 +222,14 @@ def test_a_changed_criterion_is_reproduced_only_on_fresh_seeds():
 
 def test_the_deciding_check_is_the_unsettled_or_failing_one():
     j = judge(two_checks(), {"a": [2.0, 2.1, 1.9], "b": [0.5, 1.5, 1.0, 1.2]})
-    assert claims.deciding_check(j.checks).metric == "b"
+    assert claims.deciding_check(j.checks).metric == "b"  # held before it, unsettled: b decides
+    j = judge(two_checks(), {"a": [2.0, 2.1, 1.9], "b": [2.0, 2.1, 1.9]})
+    assert claims.deciding_check(j.checks).metric == "b"  # held before it, failed: b decides
     j = judge(two_checks(), {"a": [0.1, 0.2, 0.15], "b": [0.1, 0.2, 0.15]})
     assert claims.deciding_check(j.checks).metric == "a"
+    j = judge(two_checks(), {"a": [2.0, 2.1, 1.9], "b": [0.1, 0.2, 0.15]})
+    assert claims.deciding_check(j.checks).metric == "a"  # all held: the first
+    rows = [{"metric": "f", "status": "fails"}, {"metric": "d", "status": claims.NOT_DISCRIMINATING},
+            {"metric": "u", "status": "unsettled"}]
+    assert claims.deciding_check(rows)["metric"] == "u"  # unsettled first, then non-discriminating
+    assert claims.deciding_check(rows[:2])["metric"] == "d"

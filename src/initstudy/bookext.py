@@ -179,7 +179,8 @@ class ByVerdict(SphinxDirective):
         claim_id = self.arguments[0].strip()
         evidence = statements.Evidence(_profile_dir(self.env))
         try:
-            text = statements.pick_by_verdict("\n".join(self.content), evidence.verdict(claim_id))
+            text = statements.pick_by_verdict("\n".join(self.content), evidence.verdict(claim_id),
+                                              evidence.note(claim_id))
         except (statements.StatementError, KeyError) as err:
             _log.warning(f"by-verdict {claim_id}: {err}", location=self.get_location())
             return []

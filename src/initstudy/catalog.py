@@ -320,7 +320,7 @@ XAVIER_KAIMING = NotebookSpec(
             "(2015) Figs. 2-3 analogues: 22- and 30-layer ReLU networks without BatchNorm.",
     data_params=("dataset",),
     params=(
-        *_common((3, 5, 5), gpu_source="torchvision"),
+        *_common((3, 6, 6), gpu_source="torchvision"),
         Param("relu_samples", "int", "draws of z ~ N(0, 1) per seed for the ReLU moments",
               _per(100_000, 1_000_000, 10_000_000), min=1000, max=1_000_000_000),
         Param("width", "int", "units per layer of the plain ReLU stacks", _per(64, 512, 1024), min=2, max=8192),

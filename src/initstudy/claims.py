@@ -12,11 +12,14 @@ equivalence band, for claims that say "negligible" or "about"). A metric is meas
 per seed; the check uses an interval that suits the quantity (its ``scale``):
 
 - ``"linear"``: the mean and its two-sided 95 % Student-t interval (differences, counts);
+  an infinite value (e.g. a cost ratio over an overhead of 0) is kept: the interval reaches
+  infinity on its side, so it can fail a check but never help one hold;
 - ``"log"``: for positive ratios and magnitudes: the t interval of log10 of the values,
   back-transformed (a geometric mean and an interval that cannot cross 0). A value of exactly
-  0 (an underflow) is replaced by the smallest positive value of the other seeds: it can only
-  move up, so a ``<=`` check can only get harder to pass; when every seed is exactly 0 the
-  interval is the point 0;
+  0 (an underflow) is replaced by the smallest positive value of the other seeds (it moves up,
+  so a ``<=`` check gets harder to pass, though the spread narrows); a ``>=`` or ``within``
+  check with an exact 0 among its values cannot hold (that seed is below any band); when every
+  seed is exactly 0 the interval is the point 0;
 - ``"proportion"``: for accuracies and other fractions: the t interval of the logit of the
   values (clipped to [1e-4, 1 - 1e-4]), back-transformed, so it stays inside (0, 1);
 - ``"binomial"``: for per-seed yes/no outcomes (1 or 0, e.g. "this seed stalled"): the
@@ -38,9 +41,12 @@ control. The control is judged by the very same rule; if it *holds* too, the che
 tell the claim from its known-wrong alternative: its status is "does not discriminate",
 which counts as neither holding nor failing.
 
+A control that is itself unsettled leaves a holding check unsettled.
+
 The verdict: any check unsettled -> "inconclusive at this profile"; all hold ->
-"reproduced"; all fail -> "not reproduced"; anything else -> "partly reproduced" (so a claim
-with a check that does not discriminate is never "reproduced").
+"reproduced"; all fail -> "not reproduced"; none holds but some do not discriminate ->
+"inconclusive at this profile" (the criterion cannot tell); anything else -> "partly
+reproduced". A claim with a check that does not discriminate is never "reproduced".
 """
 
 from __future__ import annotations
@@ -184,10 +190,11 @@ class CheckResult:
 
     @property
     def discriminates(self) -> bool | None:
-        """True/False when the control was measured, None when there is none or it is missing."""
+        """True when the control fails the rule, False when it passes it, None when there is no
+        control, it was not measured, or its own interval is unsettled."""
         if not self.control or self.control.get("n", 0) == 0:
             return None
-        return self.control["status"] != HOLDS
+        return {HOLDS: False, FAILS: True}.get(self.control["status"])
 
 
 @dataclass
@@ -246,10 +253,17 @@ def interval(values: Sequence[float], scale: str = "linear", confidence: float =
     """
     from scipy import stats
 
-    vals = [float(v) for v in values if v is not None and math.isfinite(float(v))]
+    vals = [float(v) for v in values if v is not None and not math.isnan(float(v))]
     n = len(vals)
     if n == 0:
         return 0, float("nan"), float("nan"), float("nan")
+    if any(math.isinf(v) for v in vals):  # an infinite value is kept, never dropped: it decides
+        finite = [v for v in vals if math.isfinite(v)]
+        if any(v == -math.inf for v in vals) and any(v == math.inf for v in vals):
+            return n, float("nan"), -math.inf, math.inf
+        if any(v == math.inf for v in vals):
+            return n, math.inf, min(finite) if finite else math.inf, math.inf
+        return n, -math.inf, -math.inf, max(finite) if finite else -math.inf
     if scale == "exact":
         return n, vals[0], vals[0], vals[0]
     if scale == "binomial":
@@ -303,6 +317,10 @@ def _check(check: Check, measurements: Mapping[str, Sequence[float]], confidence
         rule += f" [precondition {check.requires.rule_text()} not met]"
     else:
         status = _status(check, n, low, high)
+        raw = [v for v in measurements.get(check.metric, ()) if v is not None]
+        if status == HOLDS and check.scale == "log" and check.op != "<=" and any(float(v) == 0 for v in raw):
+            status = UNSETTLED  # an underflowed seed is below any band: it cannot support ">=" or "within"
+            rule += " [a seed is exactly 0]"
     control = None
     if check.control:
         cn, cmean, clow, chigh = interval(measurements.get(check.control, ()), check.scale, confidence)
@@ -310,6 +328,9 @@ def _check(check: Check, measurements: Mapping[str, Sequence[float]], confidence
                    "n": cn, "mean": cmean, "low": clow, "high": chigh, "scale": check.scale}
         if status == HOLDS and control["status"] == HOLDS:
             status = NOT_DISCRIMINATING
+        elif status == HOLDS and control["status"] == UNSETTLED:
+            status = UNSETTLED  # the check holds, but whether its control fails is not settled
+            rule += " [negative control unsettled]"
     return CheckResult(check.metric, status, n, mean, low, high, rule, check.scale, control)
 
 
@@ -332,15 +353,18 @@ def judge(claim_or_id: "Claim | str", measurements: Mapping[str, Sequence[float]
     c = LEDGER[claim_or_id] if isinstance(claim_or_id, str) else claim_or_id
     results = [_check(chk, measurements, c.criterion.confidence) for chk in c.criterion.checks]
     statuses = [r.status for r in results]
+    note = ""
     if UNSETTLED in statuses:
         verdict = INCONCLUSIVE
     elif all(s == HOLDS for s in statuses):
         verdict = REPRODUCED
     elif all(s == FAILS for s in statuses):
         verdict = NOT_REPRODUCED
+    elif HOLDS not in statuses:  # nothing held that tells the claim from its control
+        verdict = INCONCLUSIVE
+        note = "no check that discriminates held: the criterion cannot tell the claim from its negative control"
     else:
         verdict = PARTLY
-    note = ""
     if verdict == REPRODUCED and c.changes and not fresh_seeds:
         verdict = INCONCLUSIVE
         note = ("every check holds, but the criterion was changed after a preliminary run on these seeds: "
@@ -558,7 +582,7 @@ _LEDGER: list[Claim] = [
         ),
         control="A linear stack at gain 0.95 (5 % below Xavier's scale) must not keep the std near 1; the "
                 "deep tanh MLP from the old uniform rule (the init the article says fails) must not train "
-                "within 5 points of the shallow one.",
+                "within 5 points of its own shallow one.",
         changes=(("linear and tanh stacks and the deep tanh MLP", "the same plus a deep sigmoid MLP",
                   "the claim names the sigmoid"),),
         figures=(
@@ -605,7 +629,8 @@ _LEDGER: list[Claim] = [
                       requires=Check("stack_depth", ">=", 30.0, "the stack has at least 30 layers", scale="exact"),
                       scale="log", control="relu_xavier_rms_ratio_30"),
                 Check("he_fig3_xavier_stalled", ">=", 0.5,
-                      "Xavier stalls near chance (best test accuracy over the lr grid <= 15 %) in most seeds",
+                      "Xavier stalls near chance (best test accuracy over the lr grid <= 15 %) in most seeds "
+                      "(an exact binomial interval can pass 0.5 only from 6 seeds on)", min_seeds=6,
                       requires=Check("he_depth", ">=", 30.0, "the network has at least 30 layers", scale="exact"),
                       scale="binomial", control="he_fig3_kaiming_stalled"),
                 Check("he_fig3_kaiming_best_accuracy", ">=", 0.5, "Kaiming trains",
@@ -694,8 +719,9 @@ _LEDGER: list[Claim] = [
                       scale="log", control="orthonormal_heldout_variance"),
             )
         ),
-        control="LSUV with fresh mini-batches at a tolerance (0.001) far below the batch-to-batch noise of a "
-                "variance estimate, which cannot converge, must not pass the iteration check; the orthonormal "
+        control="LSUV at a tolerance (0.001) far below the batch-to-batch noise of a variance estimate, on the "
+                "same architectures, batches and biases (with fresh mini-batches it cannot converge), must not "
+                "pass the iteration check; the orthonormal "
                 "pre-init alone (LSUV without its rescaling) must not pass the unit-variance check.",
         figures=("fig-lsuv-1-5-iterations-histogram",),
         notebook="lsuv",
@@ -837,12 +863,14 @@ def summary_rows(profile_dir, catalog=None) -> list[dict]:
 
 
 def discrimination(checks: Sequence[Mapping]) -> str:
-    """"yes" if every check with a measured negative control tells the claim from it, "no" if
-    one does not, "not measured" when no control was measured."""
+    """"yes" if every measured negative control fails its check's rule, "no" if one passes it,
+    "control unsettled" if one is neither, "not measured" when no control was measured."""
     seen = [c for c in checks if c.get("control") and c["control"].get("n", 0) > 0]
     if not seen:
         return "not measured"
-    return "no" if any(c["control"]["status"] == HOLDS for c in seen) else "yes"
+    if any(c["control"]["status"] == HOLDS for c in seen):
+        return "no"
+    return "yes" if all(c["control"]["status"] == FAILS for c in seen) else "control unsettled"
 
 
 def write_summary(profile_dir, catalog=None) -> list[dict]:

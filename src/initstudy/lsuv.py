@@ -391,7 +391,7 @@ def lsuv_measurements(records: pd.DataFrame, variances: pd.DataFrame, scales: pd
                       ) -> dict[str, dict[str, list]]:
     """Per-seed (or per-repeat) values of the ledger's metrics for the three LSUV claims, and
     of their negative controls: ``tight`` (records of :func:`iteration_sweep` at
-    :data:`TIGHT` with fresh batches), ``preinit`` (:func:`preinit_variances`), the halved
+    :data:`TIGHT`, same settings), ``preinit`` (:func:`preinit_variances`), the halved
     learning rate rows of ``finals`` and the per-step cost in ``cost``."""
     paper = records[(records["tol_var"] == PAPER[0]) & (records["t_max"] == PAPER[1])]
     held = variances[(variances["tol_var"] == PAPER[0]) & (variances["t_max"] == PAPER[1])]

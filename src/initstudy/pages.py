@@ -85,7 +85,12 @@ def verdict_link(claim_id: str, notebook: str | None, measured: bool) -> str:
 def _short_number(row: dict) -> str:
     """The deciding check in three significant digits, for the landing page."""
     c = claims_mod.deciding_check(row.get("checks", []))
-    return claims_mod.format_result(c, digits=3) if c else ""
+    text = claims_mod.format_result(c, digits=3) if c else ""
+    if row.get("note", "").startswith("every check holds"):
+        text += "; every check held, awaiting fresh seeds (criterion changed after a preliminary run)"
+    elif row.get("note"):
+        text += f"; {row['note']}"
+    return text
 
 
 def claims_table(profile_dir: Path, profile: str, published: list[dict] | None = None) -> str:
@@ -347,8 +352,12 @@ def _unsettled_reason(check: dict) -> str:
     rule = check.get("rule", "")
     if "precondition" in rule:
         return "a precondition was not met: " + rule.split("[precondition", 1)[1].rstrip("]").strip()
-    if check.get("n", 0) < 3 and check.get("scale") != "exact":
-        return f"too few seeds ({check.get('n', 0)})"
+    ledger = {c.metric: c for cl in claims_mod.LEDGER.values() for c in cl.criterion.checks}
+    needed = ledger[check["metric"]].min_seeds if check.get("metric") in ledger else 3
+    if "negative control unsettled" in rule:
+        return "it holds, but its negative control's interval is unsettled"
+    if check.get("n", 0) < needed and check.get("scale") != "exact":
+        return f"too few seeds ({check.get('n', 0)}; the check needs {needed})"
     return "the 95 % interval straddles the threshold: more seeds are needed"
 
 
@@ -365,7 +374,10 @@ def limitations(profile_dir: Path, profile: str) -> str:
                             f"discriminate" for c in r["checks"] if c.get("status") == claims_mod.NOT_DISCRIMINATING]
             if r.get("note"):
                 open_checks.append(r["note"])
-            note = "; ".join(open_checks) or "every check settled, and it discriminates"
+            note = "; ".join(open_checks) or (
+                "every check settled" + ("; every measured negative control fails its check"
+                                         if r.get("discriminates") == "yes" else
+                                         f"; negative controls: {r.get('discriminates', 'not measured')}"))
         lines.append(f"| `{r['id']}` | {badge(r['verdict'])} | {_cell(note)} |")
     return "\n".join(lines)
 

@@ -375,7 +375,8 @@ def signal_depth_measurements(profiles: pd.DataFrame, saturation: pd.DataFrame, 
         return [float(acc.get((activation, init, d, s), math.nan)) for s in seeds]
 
     old_deep, xav_deep = accs("tanh", "old-uniform", deepest), accs("tanh", "xavier-uniform", deepest)
-    old_shallow_ref = [100 * (d - s) for d, s in zip(old_deep, accs("tanh", "xavier-uniform", shallowest))]
+    # the control: the old rule's deep tanh MLP against its own shallow one, the check's comparison
+    old_shallow_ref = [100 * (d - s) for d, s in zip(old_deep, accs("tanh", "old-uniform", shallowest))]
     xav_shallow = accs("tanh", "xavier-uniform", shallowest)
     sig_deep, sig_shallow = accs("sigmoid", "xavier-uniform", deepest), accs("sigmoid", "xavier-uniform", shallowest)
     return {

@@ -52,8 +52,13 @@ class StatementError(Exception):
 class _Recorder:
     def __init__(self):
         self.numbers: list[str] = []
+        self.nan = False
 
     def note(self, what: str, value: Any) -> Any:
+        if isinstance(value, float) and math.isnan(value):
+            self.nan = True
+        if isinstance(value, list) and any(isinstance(v, float) and math.isnan(v) for v in value):
+            self.nan = True
         if isinstance(value, float):
             shown = f"{value:.4g}"
         else:
@@ -109,6 +114,11 @@ class Evidence:
     def verdict(self, claim_id: str) -> str:
         row = self.row(claim_id)
         return self.recorder.note(f"verdict({claim_id!r})", row["verdict"] if row else claims_mod.NOT_MEASURED)
+
+    def note(self, claim_id: str) -> str:
+        """Why the verdict is not what the checks alone give (empty when nothing to say)."""
+        row = self.row(claim_id)
+        return (row or {}).get("note", "")
 
     def check(self, claim_id: str, metric: str) -> _View:
         row = self.row(claim_id)
@@ -174,14 +184,18 @@ def evaluate(predicate: str, evidence: Evidence) -> Outcome:
     evidence.recorder = _Recorder()
     try:
         value = eval(compile(predicate, "<statement predicate>", "eval"), {"__builtins__": {}, **evidence.namespace()})
+        if hasattr(value, "item"):
+            value = value.item()
     except StatementError:
         raise
     except Exception as err:  # a typo or a missing column is an error of the book, never "true"
         raise StatementError(f"predicate {predicate!r} could not be evaluated: {type(err).__name__}: {err}") from None
-    if hasattr(value, "item"):
-        value = value.item()
     if not isinstance(value, bool):
         raise StatementError(f"predicate {predicate!r} gave {value!r}, not True or False")
+    if evidence.recorder.nan:
+        # a comparison with NaN is False, so its negation would assert a direction nothing measured
+        raise StatementError(f"predicate {predicate!r} read a value that was not measured (NaN): "
+                             + "; ".join(evidence.recorder.numbers))
     return Outcome(value, evidence.recorder.numbers)
 
 
@@ -194,11 +208,27 @@ VERDICT_LABELS = {
 }
 
 
-def pick_by_verdict(text: str, verdict: str) -> str:
+#: What a by-verdict block shows, whatever its texts, for a claim whose checks all held on the
+#: seeds its changed criterion was tuned on (see :func:`initstudy.claims.judge`).
+UNCONFIRMED = ("Every check held, but this claim's criterion was changed after a preliminary run on "
+               "these seeds: the verdict stays inconclusive until a run on fresh seeds confirms it "
+               "(the changes are listed on the claims page).")
+
+
+#: ... and for a claim none of whose discriminating checks held.
+NOT_DISCRIMINATING = ("No check that tells this claim from its negative control held: where a check "
+                      "held, its control passed it too, so the criterion cannot tell and the verdict is "
+                      "inconclusive (the checks and controls are on the claims page).")
+
+
+def pick_by_verdict(text: str, verdict: str, note: str = "") -> str:
     """The block of ``text`` written for ``verdict``. ``text`` has one block per outcome, each
     starting with a line ``reproduced:``, ``partly reproduced:``, ``not reproduced:`` or
     ``inconclusive:`` (the last also covers "not measured yet"); every outcome must be
-    written, so the advice cannot go stale when a verdict changes.
+    written, so the advice cannot go stale when a verdict changes. An inconclusive verdict with
+    a ``note`` from the judge (a changed criterion awaiting fresh seeds, or a criterion that
+    does not discriminate) shows the library's sentence for that case instead: the block's
+    "not settled at this profile" would be false there.
 
     >>> pick_by_verdict("reproduced: Use it.\\npartly reproduced: Mind X.\\nnot reproduced: Do not.\\n"
     ...                 "inconclusive: Unsettled.", "partly reproduced")
@@ -220,6 +250,10 @@ def pick_by_verdict(text: str, verdict: str) -> str:
     missing = [label for label in VERDICT_LABELS if label not in blocks]
     if missing:
         raise StatementError(f"no text for the outcome(s) {', '.join(missing)}: every outcome must be written")
+    if verdict == claims_mod.INCONCLUSIVE and note.startswith("every check holds"):
+        return UNCONFIRMED
+    if verdict == claims_mod.INCONCLUSIVE and note.startswith("no check that discriminates"):
+        return NOT_DISCRIMINATING
     for label, verdicts in VERDICT_LABELS.items():
         if verdict in verdicts:
             return "\n".join(blocks[label]).strip()
@@ -250,7 +284,7 @@ def scan_text(text: str, source: str, evidence: Evidence) -> list[Found]:
         kind, arg, body = m["kind"], m["arg"].strip(), m["body"].strip()
         try:
             if kind == "by-verdict":
-                picked = pick_by_verdict(body, evidence.verdict(arg))
+                picked = pick_by_verdict(body, evidence.verdict(arg), evidence.note(arg))
                 outcome = f"shown: {picked[:40]}"
             else:
                 holds = evaluate(arg, evidence).holds

@@ -62,6 +62,7 @@ class Run:
         self.device = device
         self.seeds = catalog.seeds_list(params["seeds"])
         self.judgements: dict[str, claims.Judgement] = {}
+        self.claim_seeds: dict[str, tuple[list[int], bool]] = {}
         self.measurements: dict[str, dict] = {}
         self._t0 = time.perf_counter()
         self.provenance = results.provenance(
@@ -134,31 +135,38 @@ class Run:
         for key, value in values.items():
             self.glue(key, value)
 
-    def verdict(self, claim_id: str, measurements: Mapping[str, Any], figures_shown: tuple[str, ...] = ()):
+    def verdict(self, claim_id: str, measurements: Mapping[str, Any], figures_shown: tuple[str, ...] = (),
+                seeds: list[int] | None = None, unseeded: bool = False):
         """Judge ``claim_id`` from per-seed ``measurements`` by the ledger's criterion, store
-        it for the claims summary, glue ``verdict-<id>`` for the text, and return it."""
+        it for the claims summary, glue ``verdict-<id>`` for the text, and return it.
+
+        ``seeds``: the seeds the measurements come from, when not the run's (e.g. a separate
+        seed list of one experiment); ``unseeded``: the measurements are not seeded at all
+        (wall-time repeats, new data every run). Both decide whether the seeds are fresh for a
+        criterion changed after a preliminary run (see :func:`initstudy.claims.judge`)."""
         claim = claims.claim(claim_id)
         if claim_id not in self.spec.claims:
             raise ValueError(f"notebook {self.spec.name!r} does not settle claim {claim_id!r}")
         values = {k: [float(x) for x in (v if isinstance(v, (list, tuple)) else list(v))]
                   for k, v in measurements.items()}
-        judgement = claims.judge(claim, values, fresh_seeds=self.fresh_seeds)
+        used = [] if unseeded else list(self.seeds if seeds is None else seeds)
+        fresh = unseeded or self._fresh(used)
+        judgement = claims.judge(claim, values, fresh_seeds=fresh)
         self.judgements[claim_id] = judgement
+        self.claim_seeds[claim_id] = (used, fresh)
         self.measurements[claim_id] = values
         self.glue(f"verdict-{claim_id}", judgement.verdict)
         self.glue(f"checks-{claim_id}", claims.reading(judgement))
         self._write_claims(figures_shown)
         return judgement
 
-    @property
-    def fresh_seeds(self) -> bool:
-        """Whether this run's seeds are disjoint from those the criteria were written and
-        tuned on (the smoke and cpu profiles' default seeds, 0..n-1)."""
-        seeds_param = next(p for p in self.spec.params if p.name == "seeds")
-        tuned = set()
-        for prof in ("smoke", "cpu"):
-            tuned |= set(catalog.seeds_list(seeds_param.default(prof)))
-        return not (set(self.seeds) & tuned)
+    #: Seeds the criteria were written and tuned on: the preliminary runs used seeds from 0 up
+    #: (the profiles' default seed counts, and experiments with their own seed counts).
+    TUNING_SEEDS = range(0, 100)
+
+    def _fresh(self, seeds: list[int]) -> bool:
+        """Whether ``seeds`` are disjoint from :attr:`TUNING_SEEDS`."""
+        return bool(seeds) and not (set(seeds) & set(self.TUNING_SEEDS))
 
     def verdict_table(self) -> pd.DataFrame:
         """The checks behind every verdict so far, as a table to show in the notebook."""
@@ -193,12 +201,12 @@ class Run:
                     "verdict": j.verdict,
                     "explanation": j.explanation(),
                     "note": j.note,
-                    "fresh_seeds": self.fresh_seeds,
+                    "fresh_seeds": self.claim_seeds[cid][1],
                     "criterion": claim.criterion.text(),
                     "checks": [vars(c) for c in j.checks],
                     "measurements": self.measurements[cid],
                     "profile": self.profile,
-                    "seeds": self.seeds,
+                    "seeds": self.claim_seeds[cid][0],
                     "notebook": self.spec.name,
                     "figures": list(figures_shown or claim.figures),
                 }
