@@ -45,6 +45,13 @@ def test_smoke_run_results_are_well_formed(smoke_results, name):
     executed = json.loads((folder / f"{name}.ipynb").read_text())
     errors = [o for c in executed["cells"] for o in c.get("outputs", []) if o.get("output_type") == "error"]
     assert not errors
+    # fit to publish: the run's parameters folded and without this machine's paths, the cell of
+    # None defaults off the page
+    injected = [c for c in executed["cells"] if "injected-parameters" in c["metadata"].get("tags", [])]
+    assert len(injected) == 1 and "hide-input" in injected[0]["metadata"]["tags"]
+    assert f'results_dir = "results/smoke/{name}"' in "".join(injected[0]["source"])
+    defaults = [c for c in executed["cells"] if "parameters" in c["metadata"].get("tags", [])]
+    assert all("remove-cell" in c["metadata"]["tags"] for c in defaults)
     run = json.loads((folder / "run.json").read_text())
     assert run["profile"] == "smoke" and len(run["cache_key"]) == 64
     prov = json.loads((folder / "provenance.json").read_text())

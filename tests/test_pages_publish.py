@@ -39,7 +39,7 @@ def test_claims_table_lists_every_claim_and_the_profile(tmp_path):
     assert md.startswith("**14 claims: 1 reproduced, 13 not measured yet.**")
     assert "{ref}`zero-symmetry <verdict-zero-symmetry>`" in md  # measured: links to its verdict
     assert "`lsuv-cheap`" in md  # not measured: no link to a section that does not exist
-    assert "{verdict-badge}`reproduced`" in md and "zero_units_rel_distance = 0 [0, 0], n=3" in md
+    assert "{verdict-badge}`reproduced`" in md and "zero_units_rel_distance = 0 [0, 0], n=3; rule ≤ 0.0001: holds" in md
     assert md.count("{verdict-badge}`not measured yet`") == len(claims.LEDGER) - 1
     assert "Shown in" not in md and "No published gpu results" in md
 

@@ -83,9 +83,17 @@ def verdict_link(claim_id: str, notebook: str | None, measured: bool) -> str:
 
 
 def _short_number(row: dict) -> str:
-    """The deciding check in three significant digits, for the landing page."""
+    """The deciding check, its value and interval (as on the claims page), the rule it was
+    judged by and its outcome, for the landing page."""
     c = claims_mod.deciding_check(row.get("checks", []))
-    text = claims_mod.format_result(c, digits=3) if c else ""
+    text = claims_mod.format_result(c) if c else ""
+    claim = claims_mod.LEDGER.get(row["id"])
+    check = next((k for k in claim.criterion.checks if c and k.metric == c["metric"]), None) if claim else None
+    if check is not None:
+        unit = f" {check.unit}" if check.unit else ""
+        rule = (f"within {check.threshold:g} ± {check.margin:g}{unit}" if check.op == "within"
+                else f"{check.op.replace('<=', '≤').replace('>=', '≥')} {check.threshold:g}{unit}")
+        text += f"; rule {rule}: {c['status']}"
     if row.get("note", "").startswith("every check holds"):
         text += "; every check held, awaiting fresh seeds (criterion changed after a preliminary run)"
     elif row.get("note"):
@@ -330,7 +338,8 @@ def environment(profile_dir: Path, profile: str, catalog: Mapping | None = None)
 
 def paper_numbers(profile_dir: Path, profile: str) -> str:
     """Every number the book compares with a paper: source, where, value, whether it was
-    checked against the paper's text, and this study's verdict and key number on the claim."""
+    checked against the paper's text, and this study's verdict on the claim it bears on (linked
+    to the chapter, where the comparable measurement is shown)."""
     from .paper import PAPER_NUMBERS
 
     summary = {r["id"]: r for r in claims_mod.summary_rows(profile_dir)}
@@ -342,7 +351,11 @@ def paper_numbers(profile_dir: Path, profile: str) -> str:
         if n.note:
             checked += f" ({_cell(n.note)})"
         row = summary.get(n.claim, {})
-        ours = f"**{row.get('verdict', '')}**; {_cell(row.get('key_number', ''))}" if row else ""
+        measured = bool(row) and row.get("verdict") != claims_mod.NOT_MEASURED
+        # the verdict on the claim the number bears on, linked to its chapter; not a metric of
+        # ours, which would pair the paper's number with a different quantity
+        ours = (f"{badge(row['verdict'])}, {{ref}}`see the chapter <verdict-{n.claim}>`" if measured
+                else (badge(row["verdict"]) if row else ""))
         lines.append(f"| {{cite:t}}`{n.paper}` | {n.where} | {_cell(n.quantity)} | {value} | {checked} | "
                      f"`{n.claim}` | {ours} |")
     return "\n".join(lines)

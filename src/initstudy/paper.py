@@ -47,9 +47,9 @@ PAPER_NUMBERS: tuple[PaperNumber, ...] = (
                 0.8, "", True, f"{GLOROT_SOURCE}; the section's experiments are on Shapeset-3x2; the text: "
                 "\"around 0.8\"", "old-uniform-vanishes"),
     PaperNumber("he2015delving", "Fig. 2", "22-layer ReLU model: both inits converge, He init starts earlier",
-                None, "", True, "qualitative; read in notes on the paper", "xavier-fails-relu"),
+                None, "", False, "qualitative; read in notes on the paper, not in the paper itself", "xavier-fails-relu"),
     PaperNumber("he2015delving", "Fig. 3", "30-layer ReLU model: Xavier stalls completely, He init converges",
-                None, "", True, "qualitative; read in notes on the paper", "xavier-fails-relu"),
+                None, "", False, "qualitative; read in notes on the paper, not in the paper itself", "xavier-fails-relu"),
     PaperNumber("he2016deep", "Table 6", "CIFAR-10 test error, ResNet-110 with BatchNorm (the Fixup paper's "
                 "BN baseline, quoted from He et al. 2016)", 6.61, "%", False,
                 "mean of 5 runs, not a median: Table 6 gives best (mean ± std), 6.43 (6.61 ± 0.16); the caption "

@@ -147,8 +147,8 @@ def _tidy_executed(notebook: Path, staging: Path, job: Job) -> None:
     """Make the executed notebook fit to publish: the injected ``results_dir`` shows the
     folder the results end up in, relative to the repository (``results/<profile>/<name>``),
     not this machine's staging path; and the book shows the parameters the run used (papermill's
-    injected cell), not the notebook's cell of ``None`` defaults, which is removed from the page
-    (``remove-cell``; the cell stays in the notebook for papermill)."""
+    injected cell, folded like every code cell), not the notebook's cell of ``None`` defaults,
+    which is removed from the page (``remove-cell``; the cell stays in the notebook)."""
     import nbformat
 
     nb = nbformat.read(notebook, as_version=4)
@@ -160,6 +160,8 @@ def _tidy_executed(notebook: Path, staging: Path, job: Job) -> None:
         tags = cell.setdefault("metadata", {}).setdefault("tags", [])
         if "injected-parameters" in tags:
             cell.source = cell.source.replace(str(staging), final.as_posix())
+            if "hide-input" not in tags:
+                tags.append("hide-input")  # plumbing: folded, one click away
         elif "parameters" in tags and "remove-cell" not in tags:
             tags.append("remove-cell")
     nbformat.write(nb, notebook)
