@@ -93,6 +93,12 @@ class Dataset:
             f"test={len(self.y_test)}, input_shape={self.input_shape}, classes={self.num_classes})"
         )
 
+    def _repr_markdown_(self) -> str:
+        """How a notebook (and so the book) shows a data set: in words, not as a repr."""
+        shape = "x".join(map(str, self.input_shape))
+        return (f"Data: **{self.name}**, {len(self.y_train):,} training and {len(self.y_test):,} test "
+                f"examples of shape {shape}, {self.num_classes} classes.")
+
 
 # ---------------------------------------------------------------------------- readers
 

@@ -87,6 +87,10 @@ class Run:
         if device == "cpu":
             torch.use_deterministic_algorithms(True)
         figures.set_style()
+        # tables shown whole in the book: no truncated cells, no scientific notation for plain numbers
+        pd.set_option("display.max_colwidth", None)
+        pd.set_option("display.width", 250)
+        pd.set_option("display.float_format", lambda x: f"{x:.6g}")
         run = cls(spec, profile, params, results_dir, device)
         run._show_header()
         return run
@@ -181,12 +185,20 @@ class Run:
                                                   if ctl else "")})
         return pd.DataFrame(rows)
 
+    @staticmethod
+    def note(text: str):
+        """A sentence for the book as the last value of a cell: rendered as text, not as a
+        quoted string."""
+        from IPython.display import Markdown
+
+        return Markdown(text)
+
     def published_verdicts(self, profile: str = "gpu") -> pd.DataFrame | None:
         """This notebook's verdicts from results published under ``published/<profile>/``
         (a run made elsewhere, e.g. at paper scale), or ``None`` when there are none."""
         path = repo_root() / "published" / profile / self.spec.name / "claims.json"
         if not path.is_file():
-            return None
+            return None  # (the notebook shows its own sentence for this case)
         rows = results.read_json(path)
         return pd.DataFrame([{"claim": r["id"], f"verdict ({profile})": r["verdict"], "seeds": r["seeds"],
                               "evidence": r["explanation"]} for r in rows])
