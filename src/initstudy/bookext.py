@@ -46,9 +46,7 @@ class _Generated(SphinxDirective):
     has_content = False
 
     def run(self) -> list[nodes.Node]:
-        docs = getattr(self.env, "initstudy_dynamic_docs", set())
-        docs.add(self.env.docname)
-        self.env.initstudy_dynamic_docs = docs
+        _mark_dynamic(self.env)
         container = nodes.container(classes=["initstudy-generated"])
         lines = StringList(self.markdown().splitlines(), source=self.env.docname)
         self.state.nested_parse(lines, self.content_offset, container)
@@ -237,11 +235,9 @@ def param_role(name, rawtext, text, lineno, inliner, options=None, content=None)
 def verdict_role(name, rawtext, text, lineno, inliner, options=None, content=None):
     env = inliner.document.settings.env
     profile = os.environ.get("INITSTUDY_PROFILE") or env.config.initstudy_profile
-    docs = getattr(env, "initstudy_dynamic_docs", set())
-    docs.add(env.docname)
-    env.initstudy_dynamic_docs = docs
+    _mark_dynamic(env)
     try:
-        verdict = pages.verdict_text(Path(env.app.srcdir) / "results" / profile, profile, text.strip())
+        verdict = pages.verdict_text(_profile_dir(env), profile, text.strip())
     except KeyError as err:
         msg = inliner.reporter.error(str(err), line=lineno)
         return [inliner.problematic(rawtext, rawtext, msg)], [msg]

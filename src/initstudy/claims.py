@@ -90,7 +90,6 @@ VERDICTS = (REPRODUCED, PARTLY, NOT_REPRODUCED, INCONCLUSIVE)
 HOLDS, FAILS, UNSETTLED = "holds", "fails", "unsettled"
 NOT_DISCRIMINATING = "does not discriminate"
 SCALES = ("linear", "log", "proportion", "binomial", "exact")
-FLOAT32_TINY = 1.1754943508222875e-38
 _LOGIT_CLIP = 1e-4
 
 
