@@ -361,9 +361,9 @@ def batch_size_sweep(data, *, batch_sizes, seeds, depth: int, width: int, activa
     from .progress import tqdm
 
     from .models import mlp
-    from .train import train
+    from .train import train_many
 
-    scales, finals = [], []
+    scales, finals, nets, configs = [], [], [], []
     for seed in tqdm(list(seeds), desc="seeds", disable=not progress):
         order = torch.randperm(len(data.y_train), generator=torch.Generator().manual_seed(seed))
         for bs in batch_sizes:
@@ -371,17 +371,19 @@ def batch_size_sweep(data, *, batch_sizes, seeds, depth: int, width: int, activa
             net = mlp(data.in_features, [width] * depth, data.num_classes, act=activation)
             rec = lsuv_init(net, data.x_train[order[:bs]], seed=seed)
             scales.append(rec[["layer", "position", "scale", "iterations"]].assign(seed=seed, batch_size=bs))
-            result = train(net, data, replace(config, seed=seed), device=device)
-            finals.append({"seed": seed, "batch_size": bs, "variant": "lsuv",
-                           "accuracy": result.final["test_accuracy"], "diverged_at": result.diverged_at})
+            nets.append(net)
+            configs.append(replace(config, seed=seed))
+            finals.append({"seed": seed, "batch_size": bs, "variant": "lsuv"})
         if control_lr_factor is not None:
             bs = max(batch_sizes)
             torch.manual_seed(seed)
             net = mlp(data.in_features, [width] * depth, data.num_classes, act=activation)
             lsuv_init(net, data.x_train[order[:bs]], seed=seed)
-            result = train(net, data, replace(config, seed=seed, lr=config.lr * control_lr_factor), device=device)
-            finals.append({"seed": seed, "batch_size": bs, "variant": f"lr x{control_lr_factor:g}",
-                           "accuracy": result.final["test_accuracy"], "diverged_at": result.diverged_at})
+            nets.append(net)
+            configs.append(replace(config, seed=seed, lr=config.lr * control_lr_factor))
+            finals.append({"seed": seed, "batch_size": bs, "variant": f"lr x{control_lr_factor:g}"})
+    for row, result in zip(finals, train_many(nets, data, configs, device=device)):
+        row.update(accuracy=result.final["test_accuracy"], diverged_at=result.diverged_at)
     return pd.concat(scales, ignore_index=True), pd.DataFrame(finals)
 
 

@@ -202,23 +202,10 @@ def init_for_symmetry(net: nn.Module, init: str, activation: str, seed: int,
     raise ValueError(f"unknown init {init!r}; allowed: {', '.join(SYMMETRY_INITS)}")
 
 
-def symmetry_run(data, *, init: str, activation: str, depth: int, width: int, seed: int,
-                 config, bias_std: float = 1.0, constant: float = 0.05,
-                 record_every: int | None = None, probe_size: int = 256, device: str = "cpu") -> pd.DataFrame:
-    """Train one MLP and record, at steps 1, 2, 4, ... below ``record_every`` and then every
-    ``record_every`` steps, each hidden layer's
-    symmetry measures (:func:`layer_symmetry`) and each layer's weight and bias gradient
-    norms, beside the loss and test accuracy. Returns tidy rows tagged with the run's
-    init, activation, depth and seed."""
-    from dataclasses import replace
-
-    from .models import hidden_activations, hidden_linears, mlp
-    from .train import train
-
-    torch.manual_seed(seed)
-    net = mlp(data.in_features, [width] * depth, data.num_classes, act=activation)
-    init_for_symmetry(net, init, activation, seed, bias_std, constant)
-    probe_x = data.x_test[:probe_size].to(device)
+def symmetry_recorder(probe_x: torch.Tensor):
+    """The zero-init chapter's probe: each hidden layer's symmetry measures
+    (:func:`layer_symmetry`) on ``probe_x`` and each layer's weight and bias gradient norms."""
+    from .models import hidden_activations, hidden_linears
 
     def record(model, step):
         acts = hidden_activations(model, probe_x)
@@ -230,34 +217,53 @@ def symmetry_run(data, *, init: str, activation: str, depth: int, width: int, se
                 layer, kind = pname.rsplit(".", 1)
                 yield {"metric": f"{kind}_grad_norm", "layer": layer, "value": p.grad.norm().item()}
 
-    early = [2**k for k in range(12) if 2**k < (record_every or config.eval_every)]
-    result = train(net, data, replace(config, seed=seed), record=record, record_every=record_every,
-                   record_at=early, device=device)
-    df = result.history
-    df.insert(0, "seed", seed)
-    df.insert(0, "depth", depth)
-    df.insert(0, "activation", activation)
-    df.insert(0, "init", init)
-    if "layer" not in df:
-        df["layer"] = None
-    return df
+    return record
+
+
+def symmetry_run(data, *, init: str, activation: str, depth: int, width: int, seed: int,
+                 config, bias_std: float = 1.0, constant: float = 0.05,
+                 record_every: int | None = None, probe_size: int = 256, device: str = "cpu") -> pd.DataFrame:
+    """Train one MLP and record, at steps 1, 2, 4, ... below ``record_every`` and then every
+    ``record_every`` steps, each hidden layer's symmetry measures (:func:`layer_symmetry`)
+    and each layer's weight and bias gradient norms, beside the loss and test accuracy.
+    Returns tidy rows tagged with the run's init, activation, depth and seed (one run of
+    :func:`symmetry_sweep`, which gives the same numbers)."""
+    return symmetry_sweep(data, inits=[init], activations=[activation], depths=[depth], seeds=[seed], width=width,
+                          config=config, bias_std=bias_std, constant=constant, record_every=record_every,
+                          probe_size=probe_size, device=device)
 
 
 def symmetry_sweep(data, *, inits, activations, depths, seeds, width: int, config,
                    bias_std: float = 1.0, constant: float = 0.05, record_every: int | None = None,
-                   progress: bool = True, device: str = "cpu") -> pd.DataFrame:
-    """:func:`symmetry_run` over every init x activation x depth x seed, with a progress
-    bar; one tidy table."""
+                   probe_size: int = 256, progress: bool = True, device: str = "cpu") -> pd.DataFrame:
+    """:func:`symmetry_run` over every init x activation x depth x seed, trained as
+    ensembles (:func:`initstudy.train.train_many`); one tidy table."""
+    from dataclasses import replace
     from itertools import product
 
-    from .progress import tqdm
+    from .models import mlp
+    from .train import train_many
 
     grid = list(product(inits, activations, depths, seeds))
+    nets = []
+    for init, act, depth, seed in grid:
+        torch.manual_seed(seed)
+        net = mlp(data.in_features, [width] * depth, data.num_classes, act=act)
+        nets.append(init_for_symmetry(net, init, act, seed, bias_std, constant))
+    early = [2**k for k in range(12) if 2**k < (record_every or config.eval_every)]
+    results = train_many(nets, data, [replace(config, seed=seed) for *_, seed in grid], device=device,
+                         record=symmetry_recorder(data.x_test[:probe_size].to(device)), record_every=record_every,
+                         record_at=early)
     frames = []
-    for init, act, depth, seed in tqdm(grid, desc="runs", disable=not progress):
-        frames.append(symmetry_run(data, init=init, activation=act, depth=depth, width=width, seed=seed,
-                                   config=config, bias_std=bias_std, constant=constant,
-                                   record_every=record_every, device=device))
+    for (init, act, depth, seed), result in zip(grid, results):
+        df = result.history
+        df.insert(0, "seed", seed)
+        df.insert(0, "depth", depth)
+        df.insert(0, "activation", act)
+        df.insert(0, "init", init)
+        if "layer" not in df:
+            df["layer"] = None
+        frames.append(df)
     return pd.concat(frames, ignore_index=True)
 
 

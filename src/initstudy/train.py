@@ -28,6 +28,7 @@ __all__ = [
     "is_scalar_param",
     "crop_flip",
     "sweep",
+    "train_many",
     "final_accuracy",
     "compare_inits",
     "steps_to_reach",
@@ -175,81 +176,52 @@ def train(
     record_at: Iterable[int] = (),
     device: str = "cpu",
 ) -> TrainResult:
-    """Train ``model`` on ``data`` for ``config.steps`` updates with cross-entropy.
+    """Train ``model`` on ``data`` for ``config.steps`` updates with cross-entropy: a
+    one-member :func:`initstudy.ensemble.train_ensemble`, so a model trained alone gets the
+    numbers it would get as a member of any ensemble.
 
     History rows (a tidy DataFrame with columns ``step, split, metric, value`` plus any the
     recorder adds): the training loss of every step; test loss and accuracy at step 0,
     every ``eval_every`` steps and at the end; and whatever ``record(model, step)`` returns
     at step 0, every ``record_every`` steps, at the steps in ``record_at`` and at the end
-    (after the update of that step, with that step's gradients still in ``.grad``).
+    (after the update of that step, with that step's gradients in ``.grad``).
 
     Batches, mixup coefficients and augmentations come from generators seeded with
-    ``config.seed``, so the same seed, model and data give the same run on the CPU.
+    ``config.seed`` (:func:`initstudy.ensemble.member_stream`), so the same seed, model and
+    data give the same run on the CPU.
     """
-    import numpy as np
+    from .ensemble import train_ensemble
 
-    model.to(device)
-    gen = torch.Generator().manual_seed(config.seed)
-    aug_gen = torch.Generator().manual_seed(config.seed + 1)
-    mix_rng = np.random.default_rng(config.seed)
-    stream = batches(data.x_train, data.y_train, config.batch_size, gen)
-    opt = make_optimizer(param_groups(model, config), config)
-    rows: list[dict] = []
-    record_every = record_every or config.eval_every
-    record_at = set(record_at)
+    (result,) = train_ensemble([model], data, [config], record=record, record_every=record_every,
+                               record_at=record_at, device=device)
+    return TrainResult(history=result.history, steps_done=result.steps_done, diverged_at=result.diverged_at,
+                       final=result.final)
 
-    def log_eval(step: int) -> dict:
-        scores = evaluate(model, data.x_test, data.y_test)
-        for metric, value in scores.items():
-            rows.append({"step": step, "split": "test", "metric": metric, "value": value})
-        return scores
 
-    def log_record(step: int) -> None:
-        if record is not None:
-            for row in record(model, step):
-                rows.append({"step": step, "split": "probe", **row})
+def train_many(models: list[nn.Module], data, configs: list[TrainConfig], device: str = "cpu",
+               record: Recorder | None = None, record_every: int | None = None,
+               record_at: Iterable[int] = ()) -> list[TrainResult]:
+    """Train several models, each as if by :func:`train`, as few ensembles as their
+    architectures and shared settings allow (:func:`initstudy.ensemble.signature`; members
+    may differ in seed, learning rate, momentum, weight decay and init). ``data``: one data
+    set, or a list with one per model (an ensemble then stacks only equal-sized ones)."""
+    from .ensemble import signature, train_ensemble
 
-    scores = log_eval(0)
-    log_record(0)
-    model.train()
-    diverged_at = None
-    step = 0
-    for step in range(1, config.steps + 1):
-        xb, yb = next(stream)
-        if config.augment == "crop-flip":
-            xb = crop_flip(xb, aug_gen)
-        xb, yb = xb.to(device), yb.to(device)
-        factor = config.lr_factor(step)
-        for group in opt.param_groups:
-            group["lr"] = group["initial_lr"] * factor
-        opt.zero_grad(set_to_none=True)
-        if config.mixup_alpha > 0:
-            lam = float(mix_rng.beta(config.mixup_alpha, config.mixup_alpha))
-            perm = torch.randperm(len(yb), generator=gen).to(device)
-            out = model(lam * xb + (1 - lam) * xb[perm])
-            loss = lam * F.cross_entropy(out, yb) + (1 - lam) * F.cross_entropy(out, yb[perm])
-        else:
-            loss = F.cross_entropy(model(xb), yb)
-        if not torch.isfinite(loss):
-            diverged_at = step
-            rows.append({"step": step, "split": "train", "metric": "loss", "value": float("nan")})
-            break
-        loss.backward()
-        opt.step()
-        rows.append({"step": step, "split": "train", "metric": "loss", "value": loss.item()})
-        last = step == config.steps
-        if step % config.eval_every == 0 or last:
-            scores = log_eval(step)
-        if step % record_every == 0 or step in record_at or last:
-            log_record(step)
-    steps_done = step if diverged_at is None else diverged_at - 1
-    if diverged_at is not None:
-        scores = {"loss": float("nan"), "accuracy": evaluate(model, data.x_test, data.y_test)["accuracy"]}
-        rows.append({"step": diverged_at, "split": "test", "metric": "accuracy", "value": scores["accuracy"]})
-    final = {"test_loss": scores["loss"], "test_accuracy": scores["accuracy"], "steps_done": steps_done,
-             "diverged_at": diverged_at}
-    history = pd.DataFrame(rows)
-    return TrainResult(history=history, steps_done=steps_done, diverged_at=diverged_at, final=final)
+    per_model = isinstance(data, (list, tuple))
+    groups: dict[tuple, list[int]] = {}
+    for i, (m, c) in enumerate(zip(models, configs)):
+        shared = (c.steps, c.batch_size, c.optimizer, c.eval_every, c.warmup_steps, c.milestones,
+                  c.scalar_lr_factor, c.mixup_alpha, c.augment)
+        sizes = (len(data[i].y_train), len(data[i].y_test)) if per_model else ()
+        groups.setdefault((signature(m), shared, sizes), []).append(i)
+    out: list[TrainResult | None] = [None] * len(models)
+    for idx in groups.values():
+        part = [data[i] for i in idx] if per_model else data
+        results = train_ensemble([models[i] for i in idx], part, [configs[i] for i in idx], device=device,
+                                 record=record, record_every=record_every, record_at=record_at)
+        for i, r in zip(idx, results):
+            out[i] = TrainResult(history=r.history, steps_done=r.steps_done, diverged_at=r.diverged_at, final=r.final)
+    return out
 
 
 def sweep(
@@ -263,16 +235,15 @@ def sweep(
 ) -> pd.DataFrame:
     """Train one model per entry of ``runs`` (dicts of run keys, e.g. init, depth, lr,
     seed) and return every run's history in one tidy table, each row tagged with the run's
-    keys and ``diverged_at`` (NaN when the run did not diverge).
+    keys and ``diverged_at`` (NaN when the run did not diverge). Runs that share an
+    architecture train together as one ensemble (:func:`train_many`).
 
     ``build(run)`` returns the initialised model; ``config(run)`` its :class:`TrainConfig`.
     """
-    from .progress import tqdm
-
     runs = list(runs)
+    results = train_many([build(r) for r in runs], data, [config(r) for r in runs], device=device)
     frames = []
-    for run in tqdm(runs, desc=desc, disable=not progress):
-        result = train(build(run), data, config(run), device=device)
+    for run, result in zip(runs, results):
         df = result.history
         for i, (key, value) in enumerate(run.items()):
             df.insert(i, key, [value] * len(df) if isinstance(value, (list, tuple)) else value)

@@ -27,7 +27,7 @@ from .data import Dataset
 from .inits import apply_init
 from .models import small_cnn
 from .results import atomic_write_bytes
-from .train import TrainConfig, train
+from .train import TrainConfig, train, train_many
 
 __all__ = ["SCRATCH_INITS", "PretrainSpec", "few_labels", "checkpoint_path", "pretrain", "load_checkpoint",
            "build_scratch", "build_finetune", "transfer_sweep", "transfer_measurements", "pair_verdicts",
@@ -160,6 +160,7 @@ def transfer_sweep(spec: PretrainSpec, state: dict, target: Dataset, *, pair: st
     controls = controls or {}
     methods = ["transfer", *controls, *inits, *extra_methods]
     grid = list(product(label_counts, seeds, methods))
+    nets, datas, configs = [], [], []
     for k, seed, method in tqdm(grid, desc=pair, disable=not progress):
         few = few_labels(target, k, seed)
         if method == "transfer":
@@ -171,8 +172,11 @@ def transfer_sweep(spec: PretrainSpec, state: dict, target: Dataset, *, pair: st
             net = GreyToRGB(imagenet_resnet18(few.num_classes))
         else:
             net = build_scratch(spec, method, few, seed)
-        cfg = replace(config, seed=seed, batch_size=min(config.batch_size, len(few.y_train)))
-        result = train(net, few, cfg, device=device)
+        nets.append(net)
+        datas.append(few)
+        configs.append(replace(config, seed=seed, batch_size=min(config.batch_size, len(few.y_train))))
+    # Every run trains on its own labelled subset; runs of one size and architecture form one ensemble.
+    for (k, seed, method), result in zip(grid, train_many(nets, datas, configs, device=device)):
         rows.append({"pair": pair, "per_class": k, "method": method, "seed": seed,
                      "accuracy": result.final["test_accuracy"], "diverged_at": result.diverged_at})
     return pd.DataFrame(rows)

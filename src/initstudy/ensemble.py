@@ -1,0 +1,459 @@
+"""The training core: K members that share an architecture train as one vectorised model.
+
+Every training experiment of the study goes through :func:`train_ensemble`. The members of a
+configuration (seeds, inits, learning rates, even data subsets of one size) are *stacked*
+(:func:`torch.func.stack_module_state`): each parameter and buffer gains a leading member
+axis, one forward pass runs all members at once (:func:`torch.func.vmap` over
+:func:`torch.func.functional_call`), one backward pass gives every member its own gradient
+(the members' losses are independent, so the gradient of their sum is each member's own),
+and a vectorised SGD or Adam step updates them with per-member learning rates, momentum and
+weight decay. BatchNorm keeps running statistics per member.
+
+Per member, exactly as a plain ``torch.nn`` loop would do it (see :func:`member_stream`):
+
+- its own data order: a permutation of the training set per epoch from its own seed;
+- its own CIFAR augmentation draws and mixup coefficients and pairings;
+- its own learning rate, schedule multiplier, momentum and weight decay, and Fixup's scalar
+  group at ``lr * scalar_lr_factor``;
+- its own divergence: a member whose loss is not finite at step k is *frozen* (its weights
+  and BatchNorm statistics stay those of step k - 1) and recorded as diverged at step k,
+  while the others go on.
+
+Data stay on the device: each data set is moved there once, each epoch's batch indices are
+drawn on the host from the member's generator (so a CPU and a GPU run see the same batches)
+and copied once per epoch, and losses and accuracies accumulate on the device; nothing is
+copied back to the host between evaluation points. Members too large to fit at once are
+split into chunks (:func:`chunk_size`); a member's numbers do not depend on its chunk.
+
+Measurements of what one model costs (``lsuv-cheap``'s timings) use
+:func:`initstudy.train.race`, a single-model loop.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from dataclasses import dataclass
+from typing import Callable, Iterable, Sequence
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+from torch.func import functional_call, stack_module_state, vmap
+from torch.nn import functional as F
+
+__all__ = ["member_stream", "train_ensemble", "chunk_size", "signature", "EnsembleResult", "MEMORY_BUDGET"]
+
+#: Bytes of working memory an ensemble chunk may use on the CPU; on a GPU, half its free memory.
+MEMORY_BUDGET = 4 * 2**30
+
+
+@dataclass
+class EnsembleResult:
+    """One member's outcome (the fields of :class:`initstudy.train.TrainResult`)."""
+
+    history: pd.DataFrame
+    steps_done: int
+    diverged_at: int | None
+    final: dict
+
+
+# --------------------------------------------------------------------------- data streams
+
+
+def member_stream(seed: int, n: int, batch_size: int, steps: int, *, image_shape: tuple | None = None,
+                  augment: str | None = None, mixup_alpha: float = 0.0, pad: int = 4):
+    """A member's random draws, one epoch at a time: yields dicts of tensors for the steps
+    of each epoch (``idx`` [s, B]; with ``augment="crop-flip"`` also ``crop_i``, ``crop_j``
+    [s, B] in 0..2 pad and ``flip`` [s, B]; with ``mixup_alpha`` > 0 ``lam`` [s] and
+    ``perm`` [s, B]). The data order is a fresh permutation of the ``n`` examples each epoch
+    (the last incomplete batch dropped), from ``torch.Generator().manual_seed(seed)``;
+    augmentation from ``seed + 1``, mixup from ``seed + 2`` (NumPy's Beta for the
+    coefficient, as Zhang et al.'s code). The same seed gives the same draws on any device
+    and in any ensemble.
+
+    >>> first = next(member_stream(0, 10, 4, 3))
+    >>> first["idx"].shape
+    torch.Size([2, 4])
+    """
+    if batch_size > n:
+        raise ValueError(f"batch_size {batch_size} is larger than the {n} examples")
+    order_gen = torch.Generator().manual_seed(seed)
+    aug_gen = torch.Generator().manual_seed(seed + 1)
+    mix_gen = torch.Generator().manual_seed(seed + 2)
+    mix_rng = np.random.default_rng(seed + 2)
+    per_epoch = n // batch_size
+    done = 0
+    while done < steps:
+        s = min(per_epoch, steps - done)
+        order = torch.randperm(n, generator=order_gen)
+        out = {"idx": order[: per_epoch * batch_size].view(per_epoch, batch_size)[:s]}
+        if augment == "crop-flip":
+            out["crop_i"] = torch.randint(0, 2 * pad + 1, (s, batch_size), generator=aug_gen)
+            out["crop_j"] = torch.randint(0, 2 * pad + 1, (s, batch_size), generator=aug_gen)
+            out["flip"] = torch.rand(s, batch_size, generator=aug_gen) < 0.5
+        if mixup_alpha > 0:
+            out["lam"] = torch.from_numpy(mix_rng.beta(mixup_alpha, mixup_alpha, size=s))
+            out["perm"] = torch.argsort(torch.rand(s, batch_size, generator=mix_gen), dim=1)
+        done += s
+        yield out
+
+
+def crop_flip_at(x: torch.Tensor, i: torch.Tensor, j: torch.Tensor, flip: torch.Tensor, pad: int = 4) -> torch.Tensor:
+    """The CIFAR augmentation with given draws: crop the ``pad``-padded image at offsets
+    ``(i, j)`` back to its size, then flip horizontally where ``flip``; ``x`` is [N, C, H, W]
+    and the draws [N]."""
+    n, c, h, w = x.shape
+    padded = F.pad(x, (pad, pad, pad, pad))
+    dev = x.device
+    rows = (i.to(dev)[:, None] + torch.arange(h, device=dev))[:, None, :, None]
+    cols = (j.to(dev)[:, None] + torch.arange(w, device=dev))[:, None, None, :]
+    out = padded[torch.arange(n, device=dev)[:, None, None, None], torch.arange(c, device=dev)[None, :, None, None],
+                 rows, cols]
+    return torch.where(flip.to(dev)[:, None, None, None], out.flip(-1), out)
+
+
+class _Epochs:
+    """The stacked draws of K members, one epoch at a time, on the device."""
+
+    def __init__(self, seeds: Sequence[int], n: int, config, device):
+        self.streams = [member_stream(s, n, config.batch_size, config.steps, augment=config.augment,
+                                      mixup_alpha=config.mixup_alpha) for s in seeds]
+        self.device = device
+        self.block: dict | None = None
+        self.pos = 0
+
+    def next(self) -> dict:
+        if self.block is None or self.pos == len(self.block["idx"]):
+            parts = [next(s) for s in self.streams]
+            self.block = {k: torch.stack([p[k] for p in parts], dim=1).to(self.device, non_blocking=True)
+                          for k in parts[0]}
+            self.pos = 0
+        step = {k: v[self.pos] for k, v in self.block.items()}
+        self.pos += 1
+        return step
+
+
+# --------------------------------------------------------------------------- grouping
+
+
+def signature(model: nn.Module) -> tuple:
+    """What members must share to be stacked: the module tree (types and settings, as
+    ``repr`` shows them) and every parameter's and buffer's name, shape and dtype."""
+    tensors = [(n, tuple(t.shape), str(t.dtype)) for n, t in model.named_parameters()]
+    tensors += [(n, tuple(t.shape), str(t.dtype)) for n, t in model.named_buffers()]
+    return (type(model).__name__, repr(model), tuple(tensors))
+
+
+def _member_bytes(model: nn.Module, example: torch.Tensor, batch_size: int) -> int:
+    """A member's working memory: parameters x 4 (weights, gradients, optimiser state, a
+    copy) plus the activations of one training batch x 3 (kept for backward, gradients)."""
+    sizes = []
+    hooks = [m.register_forward_hook(lambda m, i, o: sizes.append(o.numel() if torch.is_tensor(o) else 0))
+             for m in model.modules() if m is not model]
+    try:
+        with torch.no_grad():
+            was = model.training
+            model.eval()
+            model(example[:1])
+            model.train(was)
+    finally:
+        for h in hooks:
+            h.remove()
+    per = example.element_size()
+    params = sum(p.numel() for p in model.parameters())
+    return int(4 * params * per + 3 * batch_size * sum(sizes) * per)
+
+
+def chunk_size(model: nn.Module, example: torch.Tensor, batch_size: int, device: str | torch.device = "cpu",
+               budget: int | None = None) -> int:
+    """How many members of ``model``'s shape train at once within ``budget`` bytes
+    (:data:`MEMORY_BUDGET` on the CPU, half the free memory on a GPU); at least 1."""
+    if budget is None:
+        dev = torch.device(device)
+        if dev.type == "cuda":
+            free, _ = torch.cuda.mem_get_info(dev)
+            budget = free // 2
+        else:
+            budget = MEMORY_BUDGET
+    return max(1, int(budget // max(1, _member_bytes(model, example, batch_size))))
+
+
+# --------------------------------------------------------------------------- the core
+
+
+def _on_device(t: torch.Tensor, device, cache: dict) -> torch.Tensor:
+    key = (id(t), str(device))
+    if key not in cache:
+        cache[key] = t.to(device)
+    return cache[key]
+
+
+def train_ensemble(models: Sequence[nn.Module], data, configs: Sequence, *, record=None,
+                   record_every: int | None = None, record_at: Iterable[int] = (), device: str = "cpu",
+                   chunk: int | None = None) -> list[EnsembleResult]:
+    """Train ``models`` (same :func:`signature`) as one ensemble; ``configs[k]`` is member
+    k's :class:`initstudy.train.TrainConfig` (they may differ in ``seed``, ``lr``,
+    ``momentum`` and ``weight_decay``; everything else must be equal). ``data`` is one
+    :class:`initstudy.data.Dataset` for all members or a list, one per member, of equal sizes.
+
+    Returns one result per member with the history rows of :func:`initstudy.train.train`.
+    The trained weights are written back into ``models``. ``record(model, step)``: as in
+    :func:`initstudy.train.train`, called per member on its module (weights, BatchNorm
+    statistics and ``.grad`` loaded) at the recording steps. ``chunk``: members per chunk
+    (default :func:`chunk_size`).
+    """
+    models = list(models)
+    configs = list(configs)
+    if len(models) != len(configs):
+        raise ValueError(f"{len(models)} models but {len(configs)} configs")
+    if not models:
+        return []
+    datas = list(data) if isinstance(data, (list, tuple)) else None
+    if datas is not None and len(datas) != len(models):
+        raise ValueError(f"{len(models)} models but {len(datas)} data sets")
+    first = configs[0]
+    shared = ("steps", "batch_size", "optimizer", "eval_every", "warmup_steps", "milestones", "scalar_lr_factor",
+              "mixup_alpha", "augment")
+    for c in configs[1:]:
+        for f in shared:
+            if getattr(c, f) != getattr(first, f):
+                raise ValueError(f"ensemble members must share {f}: {getattr(first, f)!r} and {getattr(c, f)!r}")
+    sig = signature(models[0])
+    for m in models[1:]:
+        if signature(m) != sig:
+            raise ValueError("ensemble members must share an architecture (parameter and buffer names and shapes)")
+    if chunk is None:
+        x0 = (datas[0] if datas else data).x_train[:1]
+        x0 = x0.to(next(models[0].parameters()).dtype)
+        chunk = chunk_size(models[0], x0, first.batch_size, device)
+    results: list[EnsembleResult] = []
+    cache: dict = {}
+    for start in range(0, len(models), chunk):
+        part = slice(start, start + chunk)
+        results += _train_chunk(models[part], datas[part] if datas else data, configs[part], record=record,
+                                record_every=record_every, record_at=set(record_at), device=device, cache=cache)
+    return results
+
+
+def _stack_data(data, device, cache):
+    """(x_train, y_train, x_test, y_test, train_per_member, test_per_member) on the device;
+    with a list of data sets, the training sets stacked [K, n, ...], and the test sets too
+    unless they are one and the same."""
+    fields = ("x_train", "y_train", "x_test", "y_test")
+    if not isinstance(data, (list, tuple)):
+        return tuple(_on_device(getattr(data, f), device, cache) for f in fields) + (False, False)
+    train = tuple(torch.stack([getattr(d, f) for d in data]).to(device) for f in fields[:2])
+    if all(d.x_test is data[0].x_test and d.y_test is data[0].y_test for d in data):
+        return train + tuple(_on_device(getattr(data[0], f), device, cache) for f in fields[2:]) + (True, False)
+    return train + tuple(torch.stack([getattr(d, f) for d in data]).to(device) for f in fields[2:]) + (True, True)
+
+
+def _train_chunk(models, data, configs, *, record, record_every, record_at, device, cache) -> list[EnsembleResult]:
+    from .train import is_scalar_param
+
+    first = configs[0]
+    k = len(models)
+    dev = torch.device(device)
+    for m in models:
+        m.to(dev)
+    base = copy.deepcopy(models[0]).to("meta")
+    params, buffers = stack_module_state(models)
+    params = {n: p.detach().clone().requires_grad_(True) for n, p in params.items()}
+    buffers = {n: b.clone() for n, b in buffers.items()}
+    dtype = next(iter(params.values())).dtype
+    x_train, y_train, x_test, y_test, per_member, test_per_member = _stack_data(data, dev, cache)
+    n_train = x_train.shape[1] if per_member else len(y_train)
+
+    def view(values: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+        return values.view(-1, *([1] * (like.dim() - 1)))
+
+    lr = torch.tensor([c.lr for c in configs], dtype=dtype, device=dev)
+    momentum = torch.tensor([c.momentum for c in configs], dtype=dtype, device=dev)
+    decay = torch.tensor([c.weight_decay for c in configs], dtype=dtype, device=dev)
+    group_factor = {n: (first.scalar_lr_factor if first.scalar_lr_factor is not None and is_scalar_param(n) else 1.0)
+                    for n in params}
+    opt = _Optimizer(first.optimizer, list(params.values()), [view(momentum, p) for p in params.values()],
+                     [view(decay, p) for p in params.values()])
+    active = torch.ones(k, dtype=torch.bool, device=dev)
+    diverged_at = torch.zeros(k, dtype=torch.long, device=dev)
+    losses = torch.full((first.steps, k), float("nan"), dtype=dtype, device=dev)
+    members = torch.arange(k, device=dev)
+
+    def forward(p, b, x):
+        return functional_call(base, (p, b), (x,))
+
+    batched = vmap(forward, in_dims=(0, 0, 0))
+
+    def gather(x: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:  # idx [K, B]
+        return x[members[:, None], idx] if per_member else x[idx]
+
+    @torch.no_grad()
+    def evaluate() -> tuple[torch.Tensor, torch.Tensor]:
+        base.eval()
+        n = x_test.shape[1] if test_per_member else len(y_test)
+        total = torch.zeros(k, dtype=torch.float64, device=dev)
+        correct = torch.zeros(k, dtype=torch.long, device=dev)
+        size = 1024
+        for s in range(0, n, size):
+            if test_per_member:
+                xb, yb = x_test[:, s:s + size].to(dtype), y_test[:, s:s + size]
+            else:
+                xb = x_test[s:s + size].to(dtype).expand(k, *x_test[s:s + size].shape)
+                yb = y_test[s:s + size].expand(k, -1)
+            out = batched(params, buffers, xb)
+            total += F.cross_entropy(out.flatten(0, 1), yb.flatten(), reduction="none").view(k, -1).sum(1)
+            correct += (out.argmax(-1) == yb).sum(1)
+        base.train()
+        return total / n, correct.double() / n
+
+    evals: list[tuple[int, torch.Tensor, torch.Tensor]] = []
+    records: list[list[dict]] = [[] for _ in range(k)]
+    record_every = record_every or first.eval_every
+
+    def do_record(step: int) -> None:
+        if record is None:
+            return
+        alive = active.tolist()
+        for i, m in enumerate(models):
+            if not alive[i]:
+                continue
+            _load_member(m, params, buffers, i)
+            for row in record(m, step):
+                records[i].append({"step": step, "split": "probe", **row})
+
+    evals.append((0, *evaluate()))
+    do_record(0)
+    epochs = _Epochs([c.seed for c in configs], n_train, first, dev)
+    base.train()
+    step = 0
+    for step in range(1, first.steps + 1):
+        draw = epochs.next()
+        idx = draw["idx"]  # [K, B]
+        xb, yb = gather(x_train, idx).to(dtype), gather(y_train, idx)
+        if "crop_i" in draw:
+            shape = xb.shape
+            xb = crop_flip_at(xb.flatten(0, 1), draw["crop_i"].flatten(), draw["crop_j"].flatten(),
+                              draw["flip"].flatten()).view(shape)
+        saved = {n: b.clone() for n, b in buffers.items()}  # restored for members that diverge
+        if "lam" in draw:
+            lam = draw["lam"].to(dtype)
+            perm = draw["perm"]
+            mixed = view(lam, xb) * xb + view(1 - lam, xb) * xb[members[:, None], perm]
+            out = batched(params, buffers, mixed)
+            ce = lambda t: F.cross_entropy(out.flatten(0, 1), t.flatten(), reduction="none").view(k, -1).mean(1)
+            loss = lam * ce(yb) + (1 - lam) * ce(yb[members[:, None], perm])
+        else:
+            out = batched(params, buffers, xb)
+            loss = F.cross_entropy(out.flatten(0, 1), yb.flatten(), reduction="none").view(k, -1).mean(1)
+        finite = torch.isfinite(loss)
+        newly = active & ~finite
+        diverged_at = torch.where(newly, step, diverged_at)
+        active = active & finite
+        losses[step - 1] = torch.where(active, loss.detach(), torch.nan)
+        grads = torch.autograd.grad(torch.where(active, loss, 0).sum(), list(params.values()), allow_unused=True)
+        factor = first.lr_factor(step)
+        with torch.no_grad():
+            grads = [torch.zeros_like(p) if g is None else g for p, g in zip(params.values(), grads)]
+            if record is not None:
+                for p, g in zip(params.values(), grads):
+                    p.grad = torch.where(view(active, g), g, 0)
+            # On the CPU, reading whether every member is active costs nothing (no device to wait
+            # for) and spares the masking; on a GPU the mask is always applied, with no sync.
+            all_active = dev.type == "cpu" and bool(active.all())
+            keep = None if all_active else [view(active, p) for p in params.values()]
+            rates = [view(lr * (factor * group_factor[n]), p) for n, p in params.items()]
+            opt.step(grads, rates, keep, step)
+            if not all_active:
+                for name, b in buffers.items():
+                    b.copy_(torch.where(view(active, b), b, saved[name]))
+        last = step == first.steps
+        if step % first.eval_every == 0 or last:
+            evals.append((step, *evaluate()))
+            if not bool(active.any()):
+                break
+        if record is not None and (step % record_every == 0 or step in record_at or last):
+            do_record(step)
+
+    # ---- back to the host: one copy of the losses, the evaluations and the divergence steps
+    for i, m in enumerate(models):
+        _load_member(m, params, buffers, i, grads=False)
+    div = diverged_at.cpu().tolist()
+    loss_host = losses[:step].cpu().numpy()
+    eval_host = [(s, tl.cpu().tolist(), ta.cpu().tolist()) for s, tl, ta in evals]
+    _, final_loss, final_acc = eval_host[-1]  # the loop always ends on an evaluation
+    results = []
+    for i in range(k):
+        d = div[i] or None
+        last_step = d if d is not None else step
+        rows = []
+        for s, tl, ta in eval_host:
+            if d is not None and s >= d:
+                break
+            rows.append((s, "test", "loss", tl[i] if math.isfinite(tl[i]) else float("nan")))
+            rows.append((s, "test", "accuracy", ta[i]))
+        for s in range(1, last_step + 1):
+            rows.append((s, "train", "loss", float(loss_host[s - 1, i])))
+        if d is not None:
+            rows.append((d, "test", "accuracy", final_acc[i]))
+        df = pd.DataFrame(rows, columns=["step", "split", "metric", "value"])
+        if records[i]:
+            df = pd.concat([df, pd.DataFrame(records[i])], ignore_index=True)
+        df = df.sort_values("step", kind="stable").reset_index(drop=True)
+        steps_done = step if d is None else d - 1
+        fl = final_loss[i] if (d is None and math.isfinite(final_loss[i])) else float("nan")
+        results.append(EnsembleResult(history=df, steps_done=steps_done, diverged_at=d,
+                                      final={"test_loss": fl, "test_accuracy": final_acc[i], "steps_done": steps_done,
+                                             "diverged_at": d}))
+    return results
+
+
+class _Optimizer:
+    """``torch.optim.SGD`` (dampening 0, no Nesterov) or ``torch.optim.Adam`` (betas 0.9,
+    0.999, eps 1e-8), vectorised over members: per-member learning rate, momentum and weight
+    decay, given as tensors broadcastable to each stacked parameter. A member whose ``keep``
+    is false is not updated (its weights stay as they are)."""
+
+    def __init__(self, kind: str, params: list[torch.Tensor], momentum: list[torch.Tensor], decay: list[torch.Tensor]):
+        self.kind, self.params = kind, params
+        self.momentum = momentum if any(bool(m.any()) for m in momentum) else None
+        self.decay = decay if any(bool(d.any()) for d in decay) else None
+        self.bufs = [torch.zeros_like(p) for p in params] if (kind == "adam" or self.momentum) else None
+        self.second = [torch.zeros_like(p) for p in params] if kind == "adam" else None
+
+    def step(self, grads: list[torch.Tensor], rates: list[torch.Tensor], keep: list[torch.Tensor], step: int) -> None:
+        params = self.params
+        if self.decay is not None:
+            grads = torch._foreach_add(grads, torch._foreach_mul(params, self.decay))
+        if self.kind == "sgd":
+            if self.momentum is not None:  # buf = momentum * buf + g (the first step gives g, as torch's SGD)
+                torch._foreach_mul_(self.bufs, self.momentum)
+                torch._foreach_add_(self.bufs, grads)
+                grads = self.bufs
+            if keep is not None:  # frozen members get no update (their direction may be NaN)
+                grads = [torch.where(k, g, 0) for g, k in zip(grads, keep)]
+            torch._foreach_addcmul_(params, grads, [-r for r in rates])  # p -= rate * direction
+            return
+        b1, b2, eps = 0.9, 0.999, 1e-8
+        torch._foreach_lerp_(self.bufs, grads, 1 - b1)
+        torch._foreach_mul_(self.second, b2)
+        torch._foreach_addcmul_(self.second, grads, grads, value=1 - b2)
+        bc1, bc2 = 1 - b1**step, 1 - b2**step
+        denom = torch._foreach_add(torch._foreach_div(torch._foreach_sqrt(self.second), math.sqrt(bc2)), eps)
+        updates = torch._foreach_div(torch._foreach_mul(self.bufs, [r / bc1 for r in rates]), denom)
+        if keep is not None:
+            updates = [torch.where(k, u, 0) for u, k in zip(updates, keep)]
+        torch._foreach_sub_(params, updates)
+
+
+def _load_member(model: nn.Module, params: dict, buffers: dict, i: int, grads: bool = True) -> None:
+    """Copy member ``i``'s weights, buffers and (with ``grads``) gradients into ``model``."""
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            p.copy_(params[name][i])
+            if grads:
+                g = params[name].grad
+                p.grad = None if g is None else g[i].clone()
+        for name, b in model.named_buffers():
+            b.copy_(buffers[name][i])

@@ -1,0 +1,205 @@
+"""The ensemble training core against a plain torch.nn loop, member by member."""
+
+import copy
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from torch.nn import functional as F
+
+from initstudy import ensemble, models
+from initstudy.data import Dataset
+from initstudy.resnet import resnet
+from initstudy.train import TrainConfig, make_optimizer, param_groups, train, train_many
+
+STEPS = 50
+
+
+def toy(dtype=torch.float64, n=256, shape=(1, 8, 8), seed=0, test=None):
+    g = torch.Generator().manual_seed(seed)
+    x_test = torch.randn(100, *shape, generator=g, dtype=dtype) if test is None else test[0]
+    y_test = torch.randint(0, 10, (100,), generator=g) if test is None else test[1]
+    return Dataset(name="toy", source="test", x_train=torch.randn(n, *shape, generator=g, dtype=dtype),
+                   y_train=torch.randint(0, 10, (n,), generator=g), x_test=x_test, y_test=y_test, num_classes=10)
+
+
+def plain_loop(model, data, cfg):
+    """The reference: torch.nn modules, torch.optim, one model, the member's own draws."""
+    model = copy.deepcopy(model)
+    opt = make_optimizer(param_groups(model, cfg), cfg)
+    losses, evals = [], {}
+
+    def evaluate(step):
+        model.eval()
+        with torch.no_grad():
+            out = model(data.x_test)
+            evals[step] = (F.cross_entropy(out, data.y_test).item(), (out.argmax(1) == data.y_test).double().mean().item())
+        model.train()
+
+    evaluate(0)
+    step = 0
+    for block in ensemble.member_stream(cfg.seed, len(data.y_train), cfg.batch_size, cfg.steps, augment=cfg.augment,
+                                        mixup_alpha=cfg.mixup_alpha):
+        for t in range(len(block["idx"])):
+            step += 1
+            idx = block["idx"][t]
+            xb, yb = data.x_train[idx], data.y_train[idx]
+            if "crop_i" in block:
+                xb = ensemble.crop_flip_at(xb, block["crop_i"][t], block["crop_j"][t], block["flip"][t])
+            for group in opt.param_groups:
+                group["lr"] = group["initial_lr"] * cfg.lr_factor(step)
+            opt.zero_grad()
+            if "lam" in block:
+                lam, perm = float(block["lam"][t]), block["perm"][t]
+                out = model(lam * xb + (1 - lam) * xb[perm])
+                loss = lam * F.cross_entropy(out, yb) + (1 - lam) * F.cross_entropy(out, yb[perm])
+            else:
+                loss = F.cross_entropy(model(xb), yb)
+            loss.backward()
+            opt.step()
+            losses.append(loss.item())
+            if step % cfg.eval_every == 0:
+                evaluate(step)
+    return np.array(losses), evals
+
+
+FAMILIES = {
+    "mlp": (lambda s: models.mlp(64, [32, 32], 10), {}),
+    "cnn": (lambda s: models.plain_cnn(1, 10, 3, 4), {"augment": "crop-flip"}),
+    "resnet-bn": (lambda s: resnet(8, "kaiming", norm="batchnorm", in_channels=1, num_classes=10, width=4, seed=s),
+                  {"weight_decay": 1e-4, "mixup_alpha": 1.0}),
+    "fixup": (lambda s: resnet(8, "fixup", in_channels=1, num_classes=10, width=4, seed=s),
+              {"scalar_lr_factor": 0.1, "weight_decay": 1e-4, "warmup_steps": 5, "milestones": (0.5,)}),
+}
+
+
+def members(family, dtype, k=3):
+    build, extra = FAMILIES[family]
+    nets = []
+    for s in range(k):
+        torch.manual_seed(s)
+        nets.append(build(s).to(dtype))
+    configs = [TrainConfig(steps=STEPS, batch_size=32, lr=0.02 * (1 + s), momentum=0.9 if s != 1 else 0.0, seed=s,
+                           eval_every=25, **extra) for s in range(k)]
+    return nets, configs
+
+
+def train_losses(result):
+    h = result.history
+    return h[h["split"] == "train"].sort_values("step")["value"].to_numpy()
+
+
+def eval_rows(result):
+    h = result.history[result.history["split"] == "test"]
+    return {int(s): (g[g.metric == "loss"]["value"].item(), g[g.metric == "accuracy"]["value"].item())
+            for s, g in h.groupby("step")}
+
+
+@pytest.mark.parametrize("family", list(FAMILIES))
+@pytest.mark.parametrize("dtype,tol", [(torch.float64, 1e-9), (torch.float32, 1e-4)])
+def test_each_member_matches_a_plain_loop(family, dtype, tol):
+    data = toy(dtype)
+    nets, configs = members(family, dtype)
+    results = ensemble.train_ensemble([copy.deepcopy(n) for n in nets], data, configs)
+    for net, cfg, result in zip(nets, configs, results):
+        ref_losses, ref_evals = plain_loop(net, data, cfg)
+        got = train_losses(result)
+        assert len(got) == STEPS
+        np.testing.assert_allclose(got, ref_losses, rtol=tol, atol=0)
+        evals = eval_rows(result)
+        assert sorted(evals) == sorted(ref_evals) == [0, 25, 50]
+        for step, (loss, acc) in ref_evals.items():  # BatchNorm's running statistics are per member
+            assert evals[step][0] == pytest.approx(loss, rel=tol)
+            assert evals[step][1] == pytest.approx(acc, abs=1e-12)
+
+
+def test_a_member_does_not_depend_on_k_or_chunks():
+    data = toy()
+    nets, configs = members("resnet-bn", torch.float64, k=4)
+    alone = ensemble.train_ensemble([copy.deepcopy(nets[2])], data, [configs[2]])[0]
+    together = ensemble.train_ensemble([copy.deepcopy(n) for n in nets], data, configs)[2]
+    chunked = ensemble.train_ensemble([copy.deepcopy(n) for n in nets], data, configs, chunk=3)[2]
+    for other in (together, chunked):
+        np.testing.assert_allclose(train_losses(other), train_losses(alone), rtol=1e-12, atol=0)
+        assert other.final["test_accuracy"] == alone.final["test_accuracy"]
+
+
+def test_a_diverging_member_is_frozen_and_leaves_the_others_alone():
+    data = toy()
+    nets, configs = members("mlp", torch.float64, k=3)
+    configs[1] = TrainConfig(steps=STEPS, batch_size=32, lr=1e200, seed=1, eval_every=25)  # overflows
+    results = ensemble.train_ensemble([copy.deepcopy(n) for n in nets], data, configs)
+    bad = results[1]
+    assert bad.diverged_at is not None and 1 < bad.diverged_at <= STEPS
+    losses = train_losses(bad)
+    assert len(losses) == bad.diverged_at and np.isnan(losses[-1]) and np.isfinite(losses[:-1]).all()
+    assert bad.steps_done == bad.diverged_at - 1 and np.isnan(bad.final["test_loss"])
+    for i in (0, 2):
+        solo = ensemble.train_ensemble([copy.deepcopy(nets[i])], data, [configs[i]])[0]
+        np.testing.assert_array_equal(train_losses(results[i]), train_losses(solo))
+        assert results[i].diverged_at is None
+    # The frozen member's final accuracy is that of its weights before the step that diverged.
+    frozen = copy.deepcopy(nets[1])
+    ref = ensemble.train_ensemble([frozen], data, [TrainConfig(steps=bad.diverged_at - 1, batch_size=32, lr=1e200,
+                                                               seed=1, eval_every=25)])[0]
+    assert bad.final["test_accuracy"] == ref.final["test_accuracy"]
+
+
+def test_same_seed_same_table_and_train_is_a_one_member_ensemble():
+    data = toy(torch.float32)
+    nets, configs = members("cnn", torch.float32, k=2)
+    a = train_many([copy.deepcopy(n) for n in nets], data, configs)
+    b = train_many([copy.deepcopy(n) for n in nets], data, configs)
+    for x, y in zip(a, b):
+        pd.testing.assert_frame_equal(x.history, y.history)
+    single = train(copy.deepcopy(nets[0]), data, configs[0])
+    np.testing.assert_allclose(train_losses(single), train_losses(a[0]), rtol=1e-5)
+
+
+def test_adam_matches_torch():
+    data = toy()
+    net = models.mlp(64, [16], 10).double()
+    cfg = TrainConfig(steps=30, batch_size=32, lr=1e-3, optimizer="adam", weight_decay=1e-3, seed=3, eval_every=30)
+    result = ensemble.train_ensemble([copy.deepcopy(net)], data, [cfg])[0]
+    np.testing.assert_allclose(train_losses(result), plain_loop(net, data, cfg)[0], rtol=1e-9)
+
+
+def test_members_with_their_own_data():
+    shared_test = (torch.randn(50, 1, 8, 8, dtype=torch.float64), torch.randint(0, 10, (50,)))
+    datas = [toy(seed=s, n=64, test=shared_test) for s in range(3)]
+    nets, configs = members("mlp", torch.float64, k=3)
+    results = train_many([copy.deepcopy(n) for n in nets], datas, configs)
+    for net, d, cfg, r in zip(nets, datas, configs, results):
+        np.testing.assert_allclose(train_losses(r), plain_loop(net, d, cfg)[0], rtol=1e-9)
+
+
+def test_members_must_share_architecture_and_schedule():
+    data = toy()
+    a, b = models.mlp(64, [8], 10).double(), models.mlp(64, [9], 10).double()
+    cfg = TrainConfig(steps=2, batch_size=8)
+    with pytest.raises(ValueError, match="architecture"):
+        ensemble.train_ensemble([a, b], data, [cfg, cfg])
+    with pytest.raises(ValueError, match="share steps"):
+        ensemble.train_ensemble([a, copy.deepcopy(a)], data, [cfg, TrainConfig(steps=3, batch_size=8)])
+    # train_many groups what cannot be stacked instead of failing
+    results = train_many([a, b], data, [cfg, TrainConfig(steps=3, batch_size=8)])
+    assert [r.steps_done for r in results] == [2, 3]
+
+
+def test_chunk_size_follows_the_budget():
+    net = models.mlp(64, [32], 10)
+    x = torch.zeros(1, 64)
+    small, large = ensemble.chunk_size(net, x, 32, budget=10**6), ensemble.chunk_size(net, x, 32, budget=10**8)
+    assert 1 <= small < large
+    assert ensemble.chunk_size(net, x, 32, budget=1) == 1
+
+
+def test_member_stream_is_a_permutation_per_epoch():
+    blocks = list(ensemble.member_stream(5, 10, 3, 7))
+    idx = torch.cat([b["idx"] for b in blocks])
+    assert idx.shape == (7, 3)
+    for epoch in (idx[:3], idx[3:6]):  # 3 batches of 3 per epoch of 10 examples, no repeats within
+        assert len(set(epoch.flatten().tolist())) == 9
+    again = torch.cat([b["idx"] for b in ensemble.member_stream(5, 10, 3, 7)])
+    assert torch.equal(idx, again)
