@@ -43,7 +43,8 @@ from torch import nn
 from torch.func import functional_call, stack_module_state, vmap
 from torch.nn import functional as F
 
-__all__ = ["member_stream", "train_ensemble", "chunk_size", "signature", "EnsembleResult", "MEMORY_BUDGET"]
+__all__ = ["member_stream", "train_ensemble", "chunk_size", "signature", "vectorize_mode", "EnsembleResult",
+           "MEMORY_BUDGET"]
 
 #: Bytes of working memory an ensemble chunk may use on the CPU; on a GPU, half its free memory.
 MEMORY_BUDGET = 4 * 2**30
@@ -192,7 +193,7 @@ def _on_device(t: torch.Tensor, device, cache: dict) -> torch.Tensor:
 
 def train_ensemble(models: Sequence[nn.Module], data, configs: Sequence, *, record=None,
                    record_every: int | None = None, record_at: Iterable[int] = (), device: str = "cpu",
-                   chunk: int | None = None) -> list[EnsembleResult]:
+                   chunk: int | None = None, vectorize: str = "auto") -> list[EnsembleResult]:
     """Train ``models`` (same :func:`signature`) as one ensemble; ``configs[k]`` is member
     k's :class:`initstudy.train.TrainConfig` (they may differ in ``seed``, ``lr``,
     ``momentum`` and ``weight_decay``; everything else must be equal). ``data`` is one
@@ -202,7 +203,8 @@ def train_ensemble(models: Sequence[nn.Module], data, configs: Sequence, *, reco
     The trained weights are written back into ``models``. ``record(model, step)``: as in
     :func:`initstudy.train.train`, called per member on its module (weights, BatchNorm
     statistics and ``.grad`` loaded) at the recording steps. ``chunk``: members per chunk
-    (default :func:`chunk_size`).
+    (default :func:`chunk_size`). ``vectorize``: "vmap", "loop" or "auto"
+    (:func:`vectorize_mode`).
     """
     models = list(models)
     configs = list(configs)
@@ -224,6 +226,8 @@ def train_ensemble(models: Sequence[nn.Module], data, configs: Sequence, *, reco
     for m in models[1:]:
         if signature(m) != sig:
             raise ValueError("ensemble members must share an architecture (parameter and buffer names and shapes)")
+    if vectorize not in ("auto", "vmap", "loop"):
+        raise ValueError(f"vectorize must be 'auto', 'vmap' or 'loop', got {vectorize!r}")
     if chunk is None:
         x0 = (datas[0] if datas else data).x_train[:1]
         x0 = x0.to(next(models[0].parameters()).dtype)
@@ -233,7 +237,8 @@ def train_ensemble(models: Sequence[nn.Module], data, configs: Sequence, *, reco
     for start in range(0, len(models), chunk):
         part = slice(start, start + chunk)
         results += _train_chunk(models[part], datas[part] if datas else data, configs[part], record=record,
-                                record_every=record_every, record_at=set(record_at), device=device, cache=cache)
+                                record_every=record_every, record_at=set(record_at), device=device, cache=cache,
+                                vectorize=vectorize)
     return results
 
 
@@ -250,7 +255,19 @@ def _stack_data(data, device, cache):
     return train + tuple(torch.stack([getattr(d, f) for d in data]).to(device) for f in fields[2:]) + (True, True)
 
 
-def _train_chunk(models, data, configs, *, record, record_every, record_at, device, cache) -> list[EnsembleResult]:
+def vectorize_mode(model: nn.Module, device: torch.device) -> str:
+    """How the members' forward and backward passes run: "vmap" (one batched pass) on a GPU
+    and for networks without convolutions; "loop" (one pass per member, the rest of the
+    step still vectorised) for convolutional networks on the CPU, where vmap turns the
+    members' convolutions into a grouped convolution that oneDNN runs 1.2-1.5x slower than
+    separate ones (measured by ``make bench``). The rule is fixed, not timed, so the same run
+    always takes the same path and gives the same numbers."""
+    convolutional = any(isinstance(m, nn.modules.conv._ConvNd) for m in model.modules())
+    return "loop" if (device.type == "cpu" and convolutional) else "vmap"
+
+
+def _train_chunk(models, data, configs, *, record, record_every, record_at, device, cache,
+                 vectorize) -> list[EnsembleResult]:
     from .train import is_scalar_param
 
     first = configs[0]
@@ -284,7 +301,14 @@ def _train_chunk(models, data, configs, *, record, record_every, record_at, devi
     def forward(p, b, x):
         return functional_call(base, (p, b), (x,))
 
-    batched = vmap(forward, in_dims=(0, 0, 0))
+    mode = vectorize_mode(models[0], dev) if vectorize == "auto" else vectorize
+    vmapped = vmap(forward, in_dims=(0, 0, 0))
+
+    def batched(p: dict, b: dict, x: torch.Tensor) -> torch.Tensor:  # x [K, B, ...] -> [K, B, classes]
+        if mode == "vmap":
+            return vmapped(p, b, x)
+        return torch.stack([forward({n: t[i] for n, t in p.items()}, {n: t[i] for n, t in b.items()}, x[i])
+                            for i in range(k)])
 
     def gather(x: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:  # idx [K, B]
         return x[members[:, None], idx] if per_member else x[idx]
