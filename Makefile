@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed
 MATHJAX_VERSION := 3.2.2
 MATHJAX := _static/mathjax/tex-mml-chtml.js
 
-.PHONY: setup data book test bench pdf clean
+.PHONY: setup data book test bench pdf release clean
 
 $(STAMP): requirements.txt pyproject.toml
 	@start=$$(date +%s); set -e; \
@@ -59,6 +59,14 @@ pdf: data $(MATHJAX)
 	    fonts-freefont-otf lmodern tex-gyre; fi
 	$(PY) -m initstudy run --profile cpu
 	$(PY) -m initstudy book --profile cpu --builder pdflatex
+
+# A release: `make release VERSION=x.y.z [DATE=YYYY-MM-DD]` sets the version and its date in
+# pyproject.toml (their one place) and rewrites CITATION.cff, .zenodo.json, the book's entry of
+# references.bib and book/cite.md from them (python -m initstudy.release; README "Publishing").
+release: $(STAMP)
+	@if [ -z "$(VERSION)" ]; then echo "usage: make release VERSION=x.y.z [DATE=YYYY-MM-DD]" >&2; exit 2; fi
+	$(PY) -m initstudy.release bump $(VERSION) $(if $(DATE),--date $(DATE))
+	$(PY) -m initstudy.release check
 
 clean:
 	rm -rf _build results/smoke

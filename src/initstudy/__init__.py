@@ -9,4 +9,28 @@ their parameters), :mod:`~initstudy.study` (one notebook run), :mod:`~initstudy.
 and :mod:`~initstudy.book` (the command line).
 """
 
-__version__ = "0.1.0"
+from pathlib import Path as _Path
+
+
+def _version() -> str:
+    """The version in ``pyproject.toml``, its one home: read from the source tree when this
+    package is one (an editable install, a checkout), else from the installed distribution's
+    metadata (a wheel). Not written here, so that a release does not change the library's
+    source hash and re-execute every chapter."""
+    import tomllib
+    from importlib import metadata
+
+    try:
+        with open(_Path(__file__).resolve().parents[2] / "pyproject.toml", "rb") as f:
+            project = tomllib.load(f).get("project", {})
+        if project.get("name") == "initstudy" and project.get("version"):
+            return str(project["version"])
+    except (OSError, tomllib.TOMLDecodeError):
+        pass
+    try:
+        return metadata.version("initstudy")
+    except metadata.PackageNotFoundError:
+        return "0+unknown"
+
+
+__version__ = _version()
