@@ -62,6 +62,100 @@ def micro(add) -> None:
         [time.perf_counter() - t0], 60.0)
 
 
+def matmul_rate(n: int = 1024, repeats: int = 5) -> float:
+    """The machine's fp32 matrix-product rate in GFLOP/s (median of ``repeats`` n x n products)."""
+    import torch
+
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    a @ b
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        a @ b
+        times.append(time.perf_counter() - t0)
+    return 2 * n**3 / statistics.median(times) / 1e9
+
+
+def _step_flops(model, x, y) -> float:
+    """FLOPs of one training step (forward and backward) of ``model`` on batch ``(x, y)``."""
+    import copy
+
+    from torch.nn import functional as F
+    from torch.utils.flop_counter import FlopCounterMode
+
+    m = copy.deepcopy(model)
+    with FlopCounterMode(display=False) as counter:
+        F.cross_entropy(m(x), y).backward()
+    return float(counter.get_total_flops())
+
+
+def _looped(models, data, configs) -> None:
+    """The baseline: one model after another, a plain torch.nn / torch.optim loop per model
+    fed its own batches (what the library did before the ensemble core)."""
+    from torch.nn import functional as F
+
+    from .ensemble import member_stream
+    from .train import make_optimizer, param_groups
+
+    for model, cfg in zip(models, configs):
+        opt = make_optimizer(param_groups(model, cfg), cfg)
+        for block in member_stream(cfg.seed, len(data.y_train), cfg.batch_size, cfg.steps):
+            for idx in block["idx"]:
+                opt.zero_grad()
+                F.cross_entropy(model(data.x_train[idx]), data.y_train[idx]).backward()
+                opt.step()
+
+
+def ensemble_bench(add, ks=(1, 5, 20, 100), repeats: int = 3) -> None:
+    """Member-steps per second, looped against the ensemble core, for the chapters' MLP
+    (784-5x128-10 ReLU, batch 64) and Fixup ResNet-20 at 14x14 (batch 128), side by side
+    in one run (the two alternate, ``repeats`` times), with the share of the machine's fp32
+    matrix-product rate measured in the same run."""
+    import torch
+
+    from .data import Dataset
+    from .ensemble import train_ensemble
+    from .models import mlp
+    from .resnet import resnet
+    from .train import TrainConfig
+
+    peak = []
+    cases = {
+        "MLP 784-5x128-10, batch 64": (lambda s: mlp(784, [128] * 5, 10), (784,), 64, 60),
+        "Fixup ResNet-20 14x14, batch 128": (lambda s: resnet(20, "fixup", in_channels=1, num_classes=10, width=16,
+                                                               seed=s), (1, 14, 14), 128, 4),
+    }
+    g = torch.Generator().manual_seed(0)
+    for name, (build, shape, batch, steps) in cases.items():
+        data = Dataset(name="bench", source="random", x_train=torch.randn(4096, *shape, generator=g),
+                       y_train=torch.randint(0, 10, (4096,), generator=g), x_test=torch.randn(256, *shape, generator=g),
+                       y_test=torch.randint(0, 10, (256,), generator=g), num_classes=10)
+        flops = _step_flops(build(0), data.x_train[:batch], data.y_train[:batch])
+        for k in ks:
+            configs = [TrainConfig(steps=steps, batch_size=batch, lr=0.01, momentum=0.9, seed=s, eval_every=10**9)
+                       for s in range(k)]
+            rates = {"looped": [], "ensemble": []}
+            for _ in range(repeats):
+                peak.append(matmul_rate())
+                for kind in rates:
+                    models = [build(s) for s in range(k)]
+                    t0 = time.perf_counter()
+                    if kind == "looped":
+                        _looped(models, data, configs)
+                    else:
+                        train_ensemble(models, data, configs)
+                    rates[kind].append(k * steps / (time.perf_counter() - t0))
+            for kind, r in rates.items():
+                med = statistics.median(r)
+                add(f"{name}: {kind}, K={k}", "-", r, None,
+                    f"member-steps/s, not seconds; {med * flops / 1e9:.1f} GFLOP/s")
+            add(f"{name}: ensemble / looped, K={k}", "-",
+                [e / lo for e, lo in zip(rates["ensemble"], rates["looped"])], None, "ratio, not seconds")
+            share = [statistics.median(rates["ensemble"]) * flops / 1e9 / p for p in peak[-repeats:]]
+            add(f"{name}: ensemble share of the matmul rate, K={k}", "-", share, None, "ratio, not seconds")
+    add("fp32 matrix-product rate (n=1024), measured alongside", "-", peak, None, "GFLOP/s, not seconds")
+
+
 def sweep_bench(add, root: Path) -> None:
     """A smoke sweep of 8 jobs on a LocalCluster of 2 workers (one torch thread each) against
     the same 8 jobs one after another with 2 threads, and the engine's per-job overhead."""
@@ -83,15 +177,19 @@ def sweep_bench(add, root: Path) -> None:
     add("Dask per-job overhead (no-op task round trip)", "-", engine_overhead(), None)
 
 
+def _row(what: str, profile: str, times: list[float], budget: float | None, note: str = "") -> dict:
+    med = statistics.median(times)
+    return {"what": what, "profile": profile, "runs": len(times), "median_s": round(med, 4),
+            "min_s": round(min(times), 4), "max_s": round(max(times), 4),
+            "budget_s": budget, "ratio": round(med / budget, 3) if budget else None, "note": note}
+
+
 def measure(smoke_repeats: int = 3, skip_cpu: bool = False) -> list[dict]:
     root = repo_root()
     rows: list[dict] = []
 
     def add(what: str, profile: str, times: list[float], budget: float | None, note: str = "") -> None:
-        med = statistics.median(times)
-        rows.append({"what": what, "profile": profile, "runs": len(times), "median_s": round(med, 4),
-                     "min_s": round(min(times), 4), "max_s": round(max(times), 4),
-                     "budget_s": budget, "ratio": round(med / budget, 3) if budget else None, "note": note})
+        rows.append(_row(what, profile, times, budget, note))
 
     with tempfile.TemporaryDirectory(prefix="initstudy-bench-") as tmp:
         for name in NOTEBOOKS:
@@ -119,6 +217,7 @@ def measure(smoke_repeats: int = 3, skip_cpu: bool = False) -> list[dict]:
         add("whole book: every chapter + kernel start-ups + build", "cpu", [book_total], BUDGET_S["book"])
 
     micro(add)
+    ensemble_bench(add)
     sweep_bench(add, root)
     install = root / ".venv" / ".install-seconds"
     if install.is_file():
@@ -135,13 +234,13 @@ def measure(smoke_repeats: int = 3, skip_cpu: bool = False) -> list[dict]:
 
 def table(rows: list[dict]) -> str:
     head = f"{'what':<70} {'profile':<7} {'runs':>4} {'median s':>9} {'min s':>8} {'max s':>8} " \
-           f"{'budget s':>9} {'ratio':>6}"
+           f"{'budget s':>9} {'ratio':>6}  note"
     lines = [head, "-" * len(head)]
     for r in rows:
         budget = "" if r["budget_s"] is None else f"{r['budget_s']:.0f}"
         ratio = "" if r["ratio"] is None else f"{r['ratio']:.2f}"
         lines.append(f"{r['what'][:70]:<70} {r['profile']:<7} {r['runs']:>4} {r['median_s']:>9.3g} "
-                     f"{r['min_s']:>8.3g} {r['max_s']:>8.3g} {budget:>9} {ratio:>6}")
+                     f"{r['min_s']:>8.3g} {r['max_s']:>8.3g} {budget:>9} {ratio:>6}  {r.get('note', '')}")
     return "\n".join(lines)
 
 
@@ -150,8 +249,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--smoke-repeats", type=int, default=3)
     parser.add_argument("--skip-cpu", action="store_true")
     parser.add_argument("--json", default=None)
+    parser.add_argument("--only-ensemble", action="store_true",
+                        help="only the looped-against-ensemble measurements")
     args = parser.parse_args(argv)
-    rows = measure(args.smoke_repeats, args.skip_cpu)
+    if args.only_ensemble:
+        rows = []
+        ensemble_bench(lambda *a, **kw: rows.append(_row(*a, **kw)))
+    else:
+        rows = measure(args.smoke_repeats, args.skip_cpu)
     print(table(rows))
     if args.json:
         atomic_write_json(args.json, rows)
