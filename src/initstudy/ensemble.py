@@ -116,7 +116,7 @@ def crop_flip_at(x: torch.Tensor, i: torch.Tensor, j: torch.Tensor, flip: torch.
 
 
 class _Epochs:
-    """The stacked draws of K members, one epoch at a time, on the device."""
+    """The stacked draws of the live members, one epoch at a time, on the device."""
 
     def __init__(self, seeds: Sequence[int], n: int, config, device):
         self.streams = [member_stream(s, n, config.batch_size, config.steps, augment=config.augment,
@@ -134,6 +134,13 @@ class _Epochs:
         step = {k: v[self.pos] for k, v in self.block.items()}
         self.pos += 1
         return step
+
+    def keep(self, alive: list[bool]) -> None:
+        """Drop the streams of members that left the ensemble."""
+        self.streams = [s for s, a in zip(self.streams, alive) if a]
+        if self.block is not None:
+            mask = torch.tensor(alive, device=self.device)
+            self.block = {k: v[:, mask] for k, v in self.block.items()}
 
 
 # --------------------------------------------------------------------------- grouping
@@ -268,10 +275,15 @@ def vectorize_mode(model: nn.Module, device: torch.device) -> str:
 
 def _train_chunk(models, data, configs, *, record, record_every, record_at, device, cache,
                  vectorize) -> list[EnsembleResult]:
+    """Train one chunk. The stacked tensors hold the *live* members only: a member whose loss
+    is not finite is frozen at once (masked update, BatchNorm statistics restored) and, at
+    the next point where the host looks (every step on the CPU, where it costs nothing;
+    each evaluation on a GPU), evaluated, written back and dropped, so it costs no more
+    compute."""
     from .train import is_scalar_param
 
     first = configs[0]
-    k = len(models)
+    k_all = len(models)
     dev = torch.device(device)
     for m in models:
         m.to(dev)
@@ -282,80 +294,110 @@ def _train_chunk(models, data, configs, *, record, record_every, record_at, devi
     dtype = next(iter(params.values())).dtype
     x_train, y_train, x_test, y_test, per_member, test_per_member = _stack_data(data, dev, cache)
     n_train = x_train.shape[1] if per_member else len(y_train)
+    n_test = x_test.shape[1] if test_per_member else len(y_test)
 
     def view(values: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
         return values.view(-1, *([1] * (like.dim() - 1)))
 
     lr = torch.tensor([c.lr for c in configs], dtype=dtype, device=dev)
-    momentum = torch.tensor([c.momentum for c in configs], dtype=dtype, device=dev)
-    decay = torch.tensor([c.weight_decay for c in configs], dtype=dtype, device=dev)
     group_factor = {n: (first.scalar_lr_factor if first.scalar_lr_factor is not None and is_scalar_param(n) else 1.0)
                     for n in params}
-    opt = _Optimizer(first.optimizer, list(params.values()), [view(momentum, p) for p in params.values()],
-                     [view(decay, p) for p in params.values()])
-    active = torch.ones(k, dtype=torch.bool, device=dev)
-    diverged_at = torch.zeros(k, dtype=torch.long, device=dev)
-    losses = torch.full((first.steps, k), float("nan"), dtype=dtype, device=dev)
-    members = torch.arange(k, device=dev)
+    opt = _Optimizer(first.optimizer, params,
+                     torch.tensor([c.momentum for c in configs], dtype=dtype, device=dev),
+                     torch.tensor([c.weight_decay for c in configs], dtype=dtype, device=dev))
+    live = list(range(k_all))  # original index of each stacked member
+    live_idx = torch.arange(k_all, device=dev)
+    active = torch.ones(k_all, dtype=torch.bool, device=dev)
+    diverged_at = torch.zeros(k_all, dtype=torch.long, device=dev)
+    losses = torch.full((first.steps, k_all), float("nan"), dtype=dtype, device=dev)
+    mode = vectorize_mode(models[0], dev) if vectorize == "auto" else vectorize
 
     def forward(p, b, x):
         return functional_call(base, (p, b), (x,))
 
-    mode = vectorize_mode(models[0], dev) if vectorize == "auto" else vectorize
-    vmapped = vmap(forward, in_dims=(0, 0, 0))
+    vmapped = {True: vmap(forward, in_dims=(0, 0, 0)), False: vmap(forward, in_dims=(0, 0, None))}
 
-    def batched(p: dict, b: dict, x: torch.Tensor) -> torch.Tensor:  # x [K, B, ...] -> [K, B, classes]
+    def batched(p: dict, b: dict, x: torch.Tensor, per: bool = True) -> torch.Tensor:
+        """Every stacked member on its inputs: ``x`` [K, B, ...], or [B, ...] shared by all
+        (``per=False``); returns [K, B, classes]."""
         if mode == "vmap":
-            return vmapped(p, b, x)
-        return torch.stack([forward({n: t[i] for n, t in p.items()}, {n: t[i] for n, t in b.items()}, x[i])
-                            for i in range(k)])
-
-    def gather(x: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:  # idx [K, B]
-        return x[members[:, None], idx] if per_member else x[idx]
+            return vmapped[per](p, b, x)
+        k = len(next(iter(p.values())))
+        return torch.stack([forward({n: t[i] for n, t in p.items()}, {n: t[i] for n, t in b.items()},
+                                    x[i] if per else x) for i in range(k)])
 
     @torch.no_grad()
-    def evaluate() -> tuple[torch.Tensor, torch.Tensor]:
+    def evaluate(p: dict, b: dict, rows: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Mean test loss and accuracy of the stacked members ``p, b`` (their test sets are
+        ``x_test[rows]`` when each member has its own)."""
         base.eval()
-        n = x_test.shape[1] if test_per_member else len(y_test)
+        k = len(next(iter(p.values())))
         total = torch.zeros(k, dtype=torch.float64, device=dev)
         correct = torch.zeros(k, dtype=torch.long, device=dev)
-        size = 1024
-        for s in range(0, n, size):
+        for s in range(0, n_test, 1024):
             if test_per_member:
-                xb, yb = x_test[:, s:s + size].to(dtype), y_test[:, s:s + size]
+                xb, yb = x_test[rows, s:s + 1024].to(dtype), y_test[rows, s:s + 1024]
+                out = batched(p, b, xb)
             else:
-                xb = x_test[s:s + size].to(dtype).expand(k, *x_test[s:s + size].shape)
-                yb = y_test[s:s + size].expand(k, -1)
-            out = batched(params, buffers, xb)
+                xb, yb = x_test[s:s + 1024].to(dtype), y_test[s:s + 1024].expand(k, -1)
+                out = batched(p, b, xb, per=False)
             total += F.cross_entropy(out.flatten(0, 1), yb.flatten(), reduction="none").view(k, -1).sum(1)
             correct += (out.argmax(-1) == yb).sum(1)
         base.train()
-        return total / n, correct.double() / n
+        return total / n_test, correct.double() / n_test
 
-    evals: list[tuple[int, torch.Tensor, torch.Tensor]] = []
-    records: list[list[dict]] = [[] for _ in range(k)]
+    evals: list[tuple[int, list[int], torch.Tensor, torch.Tensor]] = []
+    frozen: dict[int, float] = {}  # original index -> test accuracy of its frozen weights
+    records: list[list[dict]] = [[] for _ in range(k_all)]
     record_every = record_every or first.eval_every
 
     def do_record(step: int) -> None:
-        if record is None:
-            return
         alive = active.tolist()
-        for i, m in enumerate(models):
-            if not alive[i]:
-                continue
-            _load_member(m, params, buffers, i)
-            for row in record(m, step):
-                records[i].append({"step": step, "split": "probe", **row})
+        for j, i in enumerate(live):
+            if alive[j]:
+                _load_member(models[i], params, buffers, j)
+                for row in record(models[i], step):
+                    records[i].append({"step": step, "split": "probe", **row})
 
-    evals.append((0, *evaluate()))
-    do_record(0)
+    def drop_frozen() -> None:
+        """Evaluate, write back and drop the members that diverged (host-side bookkeeping)."""
+        nonlocal params, buffers, live, live_idx, active, lr
+        alive = active.tolist()
+        if all(alive):
+            return
+        dead = [j for j, a in enumerate(alive) if not a]
+        sel = torch.tensor(dead, device=dev)
+        with torch.no_grad():
+            _, acc = evaluate({n: t[sel] for n, t in params.items()}, {n: t[sel] for n, t in buffers.items()},
+                              live_idx[sel])
+        for j, a in zip(dead, acc.tolist()):
+            frozen[live[j]] = a
+            _load_member(models[live[j]], params, buffers, j, grads=False)
+        keep = torch.tensor(alive, device=dev)
+        params = {n: t.detach()[keep].requires_grad_(True) for n, t in params.items()}
+        buffers = {n: t[keep] for n, t in buffers.items()}
+        opt.keep(params, keep)
+        lr, live_idx, active = lr[keep], live_idx[keep], active[keep]
+        live = [i for i, a in zip(live, alive) if a]
+        epochs.keep(alive)
+
+    evals.append((0, list(live), *evaluate(params, buffers, live_idx)))
+    if record is not None:
+        do_record(0)
     epochs = _Epochs([c.seed for c in configs], n_train, first, dev)
     base.train()
     step = 0
     for step in range(1, first.steps + 1):
+        if not live:
+            break
+        k = len(live)
+        rows = torch.arange(k, device=dev)
         draw = epochs.next()
         idx = draw["idx"]  # [K, B]
-        xb, yb = gather(x_train, idx).to(dtype), gather(y_train, idx)
+        if per_member:
+            xb, yb = x_train[live_idx[:, None], idx].to(dtype), y_train[live_idx[:, None], idx]
+        else:
+            xb, yb = x_train[idx].to(dtype), y_train[idx]
         if "crop_i" in draw:
             shape = xb.shape
             xb = crop_flip_at(xb.flatten(0, 1), draw["crop_i"].flatten(), draw["crop_j"].flatten(),
@@ -364,28 +406,28 @@ def _train_chunk(models, data, configs, *, record, record_every, record_at, devi
         if "lam" in draw:
             lam = draw["lam"].to(dtype)
             perm = draw["perm"]
-            mixed = view(lam, xb) * xb + view(1 - lam, xb) * xb[members[:, None], perm]
+            mixed = view(lam, xb) * xb + view(1 - lam, xb) * xb[rows[:, None], perm]
             out = batched(params, buffers, mixed)
             ce = lambda t: F.cross_entropy(out.flatten(0, 1), t.flatten(), reduction="none").view(k, -1).mean(1)
-            loss = lam * ce(yb) + (1 - lam) * ce(yb[members[:, None], perm])
+            loss = lam * ce(yb) + (1 - lam) * ce(yb[rows[:, None], perm])
         else:
             out = batched(params, buffers, xb)
             loss = F.cross_entropy(out.flatten(0, 1), yb.flatten(), reduction="none").view(k, -1).mean(1)
         finite = torch.isfinite(loss)
-        newly = active & ~finite
-        diverged_at = torch.where(newly, step, diverged_at)
+        diverged_at[live_idx] = torch.where(active & ~finite, step, diverged_at[live_idx])
         active = active & finite
-        losses[step - 1] = torch.where(active, loss.detach(), torch.nan)
+        losses[step - 1, live_idx] = torch.where(active, loss.detach(), torch.nan)
         grads = torch.autograd.grad(torch.where(active, loss, 0).sum(), list(params.values()), allow_unused=True)
         factor = first.lr_factor(step)
+        # On the CPU, reading whether every member is active costs nothing (no device to wait
+        # for): a member that diverged is dropped at once. On a GPU the mask is applied, with
+        # no sync, until the next evaluation.
+        all_active = dev.type == "cpu" and bool(active.all())
         with torch.no_grad():
             grads = [torch.zeros_like(p) if g is None else g for p, g in zip(params.values(), grads)]
             if record is not None:
                 for p, g in zip(params.values(), grads):
                     p.grad = torch.where(view(active, g), g, 0)
-            # On the CPU, reading whether every member is active costs nothing (no device to wait
-            # for) and spares the masking; on a GPU the mask is always applied, with no sync.
-            all_active = dev.type == "cpu" and bool(active.all())
             keep = None if all_active else [view(active, p) for p in params.values()]
             rates = [view(lr * (factor * group_factor[n]), p) for n, p in params.items()]
             opt.step(grads, rates, keep, step)
@@ -394,65 +436,81 @@ def _train_chunk(models, data, configs, *, record, record_every, record_at, devi
                     b.copy_(torch.where(view(active, b), b, saved[name]))
         last = step == first.steps
         if step % first.eval_every == 0 or last:
-            evals.append((step, *evaluate()))
-            if not bool(active.any()):
-                break
+            evals.append((step, list(live), *evaluate(params, buffers, live_idx)))
         if record is not None and (step % record_every == 0 or step in record_at or last):
             do_record(step)
+        if dev.type == "cpu" and not all_active or (step % first.eval_every == 0 or last):
+            drop_frozen()
 
     # ---- back to the host: one copy of the losses, the evaluations and the divergence steps
-    for i, m in enumerate(models):
-        _load_member(m, params, buffers, i, grads=False)
+    for j, i in enumerate(live):
+        _load_member(models[i], params, buffers, j, grads=False)
     div = diverged_at.cpu().tolist()
     loss_host = losses[:step].cpu().numpy()
-    eval_host = [(s, tl.cpu().tolist(), ta.cpu().tolist()) for s, tl, ta in evals]
-    _, final_loss, final_acc = eval_host[-1]  # the loop always ends on an evaluation
+    final: dict[int, tuple[float, float]] = {}
+    eval_rows: list[list[tuple]] = [[] for _ in range(k_all)]
+    for s, members, tl, ta in evals:
+        for i, l_, a_ in zip(members, tl.cpu().tolist(), ta.cpu().tolist()):
+            if div[i] and s >= div[i]:
+                continue
+            eval_rows[i] += [(s, "test", "loss", l_ if math.isfinite(l_) else float("nan")), (s, "test", "accuracy", a_)]
+            final[i] = (l_, a_)
     results = []
-    for i in range(k):
+    for i in range(k_all):
         d = div[i] or None
+        rows = list(eval_rows[i])
         last_step = d if d is not None else step
-        rows = []
-        for s, tl, ta in eval_host:
-            if d is not None and s >= d:
-                break
-            rows.append((s, "test", "loss", tl[i] if math.isfinite(tl[i]) else float("nan")))
-            rows.append((s, "test", "accuracy", ta[i]))
-        for s in range(1, last_step + 1):
-            rows.append((s, "train", "loss", float(loss_host[s - 1, i])))
+        rows += [(s, "train", "loss", float(loss_host[s - 1, i])) for s in range(1, last_step + 1)]
         if d is not None:
-            rows.append((d, "test", "accuracy", final_acc[i]))
+            rows.append((d, "test", "accuracy", frozen[i]))
         df = pd.DataFrame(rows, columns=["step", "split", "metric", "value"])
         if records[i]:
             df = pd.concat([df, pd.DataFrame(records[i])], ignore_index=True)
         df = df.sort_values("step", kind="stable").reset_index(drop=True)
         steps_done = step if d is None else d - 1
-        fl = final_loss[i] if (d is None and math.isfinite(final_loss[i])) else float("nan")
+        fl, fa = final[i]
+        fl = fl if (d is None and math.isfinite(fl)) else float("nan")
+        fa = fa if d is None else frozen[i]
         results.append(EnsembleResult(history=df, steps_done=steps_done, diverged_at=d,
-                                      final={"test_loss": fl, "test_accuracy": final_acc[i], "steps_done": steps_done,
+                                      final={"test_loss": fl, "test_accuracy": fa, "steps_done": steps_done,
                                              "diverged_at": d}))
     return results
 
 
 class _Optimizer:
     """``torch.optim.SGD`` (dampening 0, no Nesterov) or ``torch.optim.Adam`` (betas 0.9,
-    0.999, eps 1e-8), vectorised over members: per-member learning rate, momentum and weight
-    decay, given as tensors broadcastable to each stacked parameter. A member whose ``keep``
-    is false is not updated (its weights stay as they are)."""
+    0.999, eps 1e-8), vectorised over the stacked members of ``params``: per-member
+    ``momentum`` and ``decay`` vectors, and per-member learning rates at each step. A member
+    whose ``keep`` is false is not updated (its weights stay as they are)."""
 
-    def __init__(self, kind: str, params: list[torch.Tensor], momentum: list[torch.Tensor], decay: list[torch.Tensor]):
-        self.kind, self.params = kind, params
-        self.momentum = momentum if any(bool(m.any()) for m in momentum) else None
-        self.decay = decay if any(bool(d.any()) for d in decay) else None
-        self.bufs = [torch.zeros_like(p) for p in params] if (kind == "adam" or self.momentum) else None
-        self.second = [torch.zeros_like(p) for p in params] if kind == "adam" else None
+    def __init__(self, kind: str, params: dict, momentum: torch.Tensor, decay: torch.Tensor):
+        self.kind = kind
+        self.params = list(params.values())
+        self.momentum = momentum if bool(momentum.any()) else None
+        self.decay = decay if bool(decay.any()) else None
+        self.bufs = [torch.zeros_like(p) for p in self.params] if (kind == "adam" or self.momentum is not None) else None
+        self.second = [torch.zeros_like(p) for p in self.params] if kind == "adam" else None
 
-    def step(self, grads: list[torch.Tensor], rates: list[torch.Tensor], keep: list[torch.Tensor], step: int) -> None:
+    def keep(self, params: dict, mask: torch.Tensor) -> None:
+        """Continue with the members in ``mask`` only (``params``: their stacked weights)."""
+        self.params = list(params.values())
+        self.momentum = None if self.momentum is None else self.momentum[mask]
+        self.decay = None if self.decay is None else self.decay[mask]
+        self.bufs = None if self.bufs is None else [b[mask] for b in self.bufs]
+        self.second = None if self.second is None else [b[mask] for b in self.second]
+
+    @staticmethod
+    def _views(values: torch.Tensor, params: list[torch.Tensor]) -> list[torch.Tensor]:
+        return [values.view(-1, *([1] * (p.dim() - 1))) for p in params]
+
+    def step(self, grads: list[torch.Tensor], rates: list[torch.Tensor], keep: list[torch.Tensor] | None,
+             step: int) -> None:
         params = self.params
         if self.decay is not None:
-            grads = torch._foreach_add(grads, torch._foreach_mul(params, self.decay))
+            grads = torch._foreach_add(grads, torch._foreach_mul(params, self._views(self.decay, params)))
         if self.kind == "sgd":
             if self.momentum is not None:  # buf = momentum * buf + g (the first step gives g, as torch's SGD)
-                torch._foreach_mul_(self.bufs, self.momentum)
+                torch._foreach_mul_(self.bufs, self._views(self.momentum, params))
                 torch._foreach_add_(self.bufs, grads)
                 grads = self.bufs
             if keep is not None:  # frozen members get no update (their direction may be NaN)

@@ -41,11 +41,9 @@ def max_pairwise_distance(rows: torch.Tensor) -> float:
     r = rows.detach().double().flatten(1)
     if r.shape[0] < 2:
         return 0.0
-    best = 0.0
-    for i in range(r.shape[0] - 1):  # row by row: exact differences, memory O(units * inputs)
-        d = (r[i + 1 :] - r[i]).norm(dim=1).max().item()
-        best = max(best, d)
-    return best
+    # torch.pdist takes exact differences (no Gram-matrix shortcut, which would lose the
+    # zeros of symmetric rows).
+    return torch.pdist(r).max().item()
 
 
 @torch.no_grad()
@@ -62,7 +60,8 @@ def relative_max_pairwise_distance(rows: torch.Tensor) -> float:
 
 
 @torch.no_grad()
-def numerical_rank(matrix: torch.Tensor, rtol: float | None = None) -> int:
+def numerical_rank(matrix: torch.Tensor, rtol: float | None = None,
+                   singular_values: torch.Tensor | None = None) -> int:
     """Number of singular values above ``rtol * sigma_max`` (default: max(m, n) * eps of the
     matrix's dtype, as ``torch.linalg.matrix_rank``); 0 for the zero matrix.
 
@@ -70,7 +69,7 @@ def numerical_rank(matrix: torch.Tensor, rtol: float | None = None) -> int:
     1
     """
     m = matrix.detach().flatten(1)
-    sv = torch.linalg.svdvals(m.double())
+    sv = torch.linalg.svdvals(m.double()) if singular_values is None else singular_values
     if sv.numel() == 0 or sv[0].item() == 0.0:
         return 0
     if rtol is None:
@@ -79,13 +78,13 @@ def numerical_rank(matrix: torch.Tensor, rtol: float | None = None) -> int:
 
 
 @torch.no_grad()
-def stable_rank(matrix: torch.Tensor) -> float:
+def stable_rank(matrix: torch.Tensor, singular_values: torch.Tensor | None = None) -> float:
     """||W||_F^2 / ||W||_2^2, a rank that ignores tiny singular values; 0 for W = 0.
 
     >>> stable_rank(torch.eye(3))
     3.0
     """
-    sv = torch.linalg.svdvals(matrix.detach().flatten(1).double())
+    sv = torch.linalg.svdvals(matrix.detach().flatten(1).double()) if singular_values is None else singular_values
     if sv.numel() == 0 or sv[0].item() == 0.0:
         return 0.0
     return ((sv**2).sum() / sv[0] ** 2).item()
@@ -97,12 +96,13 @@ def layer_symmetry(layer: nn.Linear, outputs: torch.Tensor | None = None) -> dic
     rows (with and without the bias), ranks, and, given the layer's activations on a probe
     batch (examples x units), the relative max pairwise distance between units' outputs."""
     w = layer.weight
+    sv = torch.linalg.svdvals(w.detach().flatten(1).double())  # once, for both ranks
     stats = {
         "weight_distance": max_pairwise_distance(w),
         "weight_rel_distance": relative_max_pairwise_distance(w),
         "weight_norm": w.detach().double().norm().item(),
-        "numerical_rank": float(numerical_rank(w)),
-        "stable_rank": stable_rank(w),
+        "numerical_rank": float(numerical_rank(w, singular_values=sv)),
+        "stable_rank": stable_rank(w, singular_values=sv),
     }
     if layer.bias is not None:
         full = torch.cat([w, layer.bias.unsqueeze(1)], dim=1)
