@@ -67,7 +67,7 @@ def plain_loop(model, data, cfg):
 FAMILIES = {
     "mlp": (lambda s: models.mlp(64, [32, 32], 10), {}),
     "cnn": (lambda s: models.plain_cnn(1, 10, 3, 4), {"augment": "crop-flip"}),
-    "resnet-bn": (lambda s: resnet(8, "kaiming", norm="batchnorm", in_channels=1, num_classes=10, width=4, seed=s),
+    "resnet-bn": (lambda s: resnet(8, "he-fan-out", norm="batchnorm", in_channels=1, num_classes=10, width=4, seed=s),
                   {"weight_decay": 1e-4, "mixup_alpha": 1.0}),
     "fixup": (lambda s: resnet(8, "fixup", in_channels=1, num_classes=10, width=4, seed=s),
               {"scalar_lr_factor": 0.1, "weight_decay": 1e-4, "warmup_steps": 5, "milestones": (0.5,)}),
@@ -203,3 +203,14 @@ def test_member_stream_is_a_permutation_per_epoch():
         assert len(set(epoch.flatten().tolist())) == 9
     again = torch.cat([b["idx"] for b in ensemble.member_stream(5, 10, 3, 7)])
     assert torch.equal(idx, again)
+
+
+def test_every_member_diverging_ends_the_run_cleanly():
+    data = toy()
+    nets, _ = members("mlp", torch.float64, k=2)
+    configs = [TrainConfig(steps=STEPS, batch_size=32, lr=1e200, seed=s, eval_every=25) for s in range(2)]
+    results = ensemble.train_ensemble(nets, data, configs)
+    for r in results:
+        assert r.diverged_at is not None and r.steps_done == r.diverged_at - 1
+        assert len(train_losses(r)) == r.diverged_at
+        assert 0.0 <= r.final["test_accuracy"] <= 1.0

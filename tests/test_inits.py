@@ -152,3 +152,57 @@ def test_apply_init_bad_input():
         inits.apply_init(net, "zero", bias="random")
     with pytest.raises(ValueError, match="no Linear or Conv"):
         inits.apply_init(nn.ReLU(), "zero")
+
+
+# ----------------------------------------------------------------- the one registry
+
+def test_every_chapter_condition_is_a_registered_init():
+    from initstudy import resnet, symmetry, transfer
+    from initstudy.inits import MODEL_INITS
+
+    for name in transfer.SCRATCH_INITS + resnet.INITS + tuple(m["init"] for m in resnet.METHODS.values()):
+        assert name in MODEL_INITS, name
+    # the zero-init chapter's labels map onto registry names (its "kaiming" is fan-in He with
+    # the activation's gain, the registry's "kaiming-normal" with gain=gain_for(activation))
+    net = torch.nn.Sequential(torch.nn.Linear(4, 3), torch.nn.Tanh(), torch.nn.Linear(3, 2))
+    for label in symmetry.SYMMETRY_INITS:
+        symmetry.init_for_symmetry(net, label, "tanh", seed=0)
+    with pytest.raises(ValueError, match="unknown init 'he'"):
+        symmetry.init_for_symmetry(net, "he", "tanh", seed=0)
+
+
+def test_one_he_std():
+    from initstudy import resnet
+    from initstudy.inits import he_std
+
+    assert resnet.he_std is he_std
+    w = torch.empty(32, 16, 3, 3)
+    assert he_std(w, "fan_out") == pytest.approx(math.sqrt(2 / (32 * 9)), rel=1e-15)
+    assert he_std(w, "fan_in") == pytest.approx(math.sqrt(2 / (16 * 9)), rel=1e-15)
+    assert he_std(w, "fan_in", gain=1.0) == pytest.approx(1 / 12, rel=1e-15)
+
+
+def test_initialise_and_draw():
+    from initstudy.inits import draw, initialise
+
+    build = lambda: torch.nn.Sequential(torch.nn.Linear(50, 40), torch.nn.ReLU(), torch.nn.Linear(40, 10))
+    members = draw(build, "kaiming-normal", [3, 4])
+    torch.manual_seed(4)
+    alone = initialise(build(), "kaiming-normal", seed=4)
+    assert torch.equal(members[1][0].weight, alone[0].weight)
+    assert not torch.equal(members[0][0].weight, members[1][0].weight)
+    assert members[0][0].weight.var().item() * 50 == pytest.approx(2.0, rel=0.2)
+    with pytest.raises(ValueError, match="unknown init 'kaiming'; allowed: zero, constant"):
+        initialise(build(), "kaiming")
+
+
+def test_weight_std_matches_the_drawn_weights():
+    from initstudy.inits import SCHEMES, weight_std
+
+    g = torch.Generator().manual_seed(0)
+    for scheme in ("old-uniform", "xavier-uniform", "xavier-normal", "xavier-fanin", "kaiming-normal",
+                   "kaiming-uniform"):
+        w = SCHEMES[scheme](torch.empty(300, 500), generator=g)
+        assert w.std().item() == pytest.approx(weight_std(scheme, 500, 300), rel=0.02), scheme
+    with pytest.raises(ValueError, match="no fan-based std"):
+        weight_std("orthogonal", 3, 3)

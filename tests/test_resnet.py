@@ -45,13 +45,13 @@ def test_a_wrong_variant_fails_the_recipe_check():
     wrong_scale = 18 ** -0.5
     with torch.no_grad():
         for b in net.blocks:
-            b.conv1.weight.normal_(0.0, R.he_std(b.conv1.weight) * wrong_scale)
+            b.conv1.weight.normal_(0.0, R.he_std(b.conv1.weight, "fan_out") * wrong_scale)
     with pytest.raises(AssertionError):
         fixup_recipe_check(net, 9, 0.0393)
     with pytest.raises(AssertionError):
         fixup_recipe_check(R.resnet(20, "fixup-no-zero-init", seed=0), 9, 0.0393)
     with pytest.raises(AssertionError):
-        fixup_recipe_check(R.resnet(20, "kaiming", norm="none", seed=0), 9, 0.0393)
+        fixup_recipe_check(R.resnet(20, "he-fan-out", norm="none", seed=0), 9, 0.0393)
 
 
 def test_scalars_count_and_learning_rate_groups():
@@ -83,10 +83,10 @@ def test_family_depths_and_shapes():
     assert [R.blocks_for_depth(d) for d in (8, 14, 20, 32, 56, 110, 1202)] == [1, 2, 3, 5, 9, 18, 200]
     with pytest.raises(ValueError, match="6n \\+ 2"):
         R.blocks_for_depth(21)
-    for init, norm in (("kaiming", "batchnorm"), ("kaiming", "none"), ("zero-gamma", "batchnorm"), ("fixup", None)):
+    for init, norm in (("he-fan-out", "batchnorm"), ("he-fan-out", "none"), ("zero-gamma", "batchnorm"), ("fixup", None)):
         net = R.resnet(14, init, norm=norm, in_channels=1, seed=0)
         assert net(torch.randn(2, 1, 14, 14)).shape == (2, 10) and R.depth_of(net) == 14
-    pre = R.resnet(20, "kaiming", norm="none", order="pre", seed=0)
+    pre = R.resnet(20, "he-fan-out", norm="none", order="pre", seed=0)
     assert pre(torch.randn(2, 3, 32, 32)).shape == (2, 10)
     with pytest.raises(ValueError, match="zero-gamma"):
         R.resnet(20, "zero-gamma", norm="none")
@@ -104,7 +104,7 @@ def test_bottleneck_uses_m_3():
     assert net.branch_layers == 3 and net.num_branches == 3
     b = net.layer1[0]
     assert b.conv3.weight.abs().max().item() == 0.0
-    assert b.conv1.weight.std().item() == pytest.approx(R.he_std(b.conv1.weight) * 3 ** -0.25, rel=0.1)
+    assert b.conv1.weight.std().item() == pytest.approx(R.he_std(b.conv1.weight, "fan_out") * 3 ** -0.25, rel=0.1)
     assert net(torch.randn(2, 3, 16, 16)).shape == (2, 10)
 
 

@@ -49,7 +49,7 @@ def micro(add) -> None:
     from .train import step_times
 
     x, y = torch.randn(64, 1, 14, 14), torch.randint(0, 10, (64,))
-    models = {"bn": resnet.resnet(20, "kaiming", in_channels=1, seed=0),
+    models = {"bn": resnet.resnet(20, "he-fan-out", in_channels=1, seed=0),
               "fixup": resnet.resnet(20, "fixup", in_channels=1, seed=0)}
     times = step_times(models, x, y)
     add("ResNet-20 step, BatchNorm (batch 64, 14x14)", "-", times["bn"], None)

@@ -403,21 +403,32 @@ def _train_chunk(models, data, configs, *, record, record_every, record_at, devi
             xb = crop_flip_at(xb.flatten(0, 1), draw["crop_i"].flatten(), draw["crop_j"].flatten(),
                               draw["flip"].flatten()).view(shape)
         saved = {n: b.clone() for n, b in buffers.items()}  # restored for members that diverge
+        # In "loop" mode each member runs on its own slices of the stacked weights, taken with
+        # unbind so that its gradients come back per slice (a view's gradient would be
+        # scattered into a zero tensor of all K members, K times per step).
+        slices = {n: t.unbind(0) for n, t in params.items()} if mode == "loop" else None
+        weights = params if slices is None else slices
         if "lam" in draw:
             lam = draw["lam"].to(dtype)
             perm = draw["perm"]
             mixed = view(lam, xb) * xb + view(1 - lam, xb) * xb[rows[:, None], perm]
-            out = batched(params, buffers, mixed)
+            out = batched(weights, buffers, mixed)
             ce = lambda t: F.cross_entropy(out.flatten(0, 1), t.flatten(), reduction="none").view(k, -1).mean(1)
             loss = lam * ce(yb) + (1 - lam) * ce(yb[rows[:, None], perm])
         else:
-            out = batched(params, buffers, xb)
+            out = batched(weights, buffers, xb)
             loss = F.cross_entropy(out.flatten(0, 1), yb.flatten(), reduction="none").view(k, -1).mean(1)
         finite = torch.isfinite(loss)
         diverged_at[live_idx] = torch.where(active & ~finite, step, diverged_at[live_idx])
         active = active & finite
         losses[step - 1, live_idx] = torch.where(active, loss.detach(), torch.nan)
-        grads = torch.autograd.grad(torch.where(active, loss, 0).sum(), list(params.values()), allow_unused=True)
+        total = torch.where(active, loss, 0).sum()
+        if slices is None:
+            grads = torch.autograd.grad(total, list(params.values()), allow_unused=True)
+        else:
+            flat = torch.autograd.grad(total, [v for n in params for v in slices[n]], allow_unused=True)
+            grads = [torch.stack([torch.zeros_like(v) if g is None else g for v, g in zip(slices[n], flat[j * k:(j + 1) * k])])
+                     for j, n in enumerate(params)]
         factor = first.lr_factor(step)
         # On the CPU, reading whether every member is active costs nothing (no device to wait
         # for): a member that diverged is dropped at once. On a GPU the mask is applied, with

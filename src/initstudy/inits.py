@@ -35,7 +35,13 @@ __all__ = [
     "kaiming_normal_",
     "kaiming_uniform_",
     "orthogonal_",
+    "he_std",
+    "weight_std",
     "SCHEMES",
+    "MODEL_INITS",
+    "register",
+    "initialise",
+    "draw",
     "BIAS_SCHEMES",
     "init_layers",
     "apply_init",
@@ -193,6 +199,18 @@ def xavier_fanin_normal_(
     return tensor.normal_(0.0, gain / math.sqrt(fan_in), generator=generator)
 
 
+def he_std(tensor: torch.Tensor, mode: str = "fan_in", gain: float = math.sqrt(2.0)) -> float:
+    """He et al.'s standard deviation gain / sqrt(n): n the fan-in (Eq. 10, the forward
+    condition) or the fan-out (Eq. 14, the backward one, which the Fixup code uses); gain
+    sqrt(2) for ReLU. The one formula behind :func:`kaiming_normal_`, the ResNets' He init
+    and Fixup's scaled branches.
+
+    >>> round(he_std(torch.empty(16, 16, 3, 3), "fan_out"), 6)
+    0.117851
+    """
+    return gain / math.sqrt(_fan(tensor, mode))
+
+
 @torch.no_grad()
 def kaiming_normal_(
     tensor: torch.Tensor,
@@ -210,8 +228,7 @@ def kaiming_normal_(
     >>> round(w.var().item() * 512, 1)
     2.0
     """
-    std = gain / math.sqrt(_fan(tensor, mode))
-    return tensor.normal_(0.0, std, generator=generator)
+    return tensor.normal_(0.0, he_std(tensor, mode, gain), generator=generator)
 
 
 @torch.no_grad()
@@ -328,3 +345,120 @@ def apply_init(
             bound = 1.0 / math.sqrt(fans(layer.weight)[0])
             layer.bias.uniform_(-bound, bound, generator=generator)
     return model
+
+
+def weight_std(scheme: str, fan_in: int, fan_out: int, gain: float | None = None) -> float:
+    """The standard deviation of the weights that ``scheme`` draws for a layer with these
+    fans (the uniform schemes' U[-b, b] has std b / sqrt(3)); ``gain`` None: the scheme's
+    default (Xavier and orthogonal 1, He sqrt 2).
+
+    >>> n = 400
+    >>> [round(weight_std(s, n, n) ** 2 * n, 6) for s in ("old-uniform", "xavier-uniform", "kaiming-normal")]
+    [0.333333, 1.0, 2.0]
+    """
+    if scheme == "old-uniform":
+        return 1.0 / math.sqrt(fan_in) / math.sqrt(3.0)
+    if scheme in ("xavier-uniform", "xavier-normal"):
+        return (1.0 if gain is None else gain) * math.sqrt(2.0 / (fan_in + fan_out))
+    if scheme == "xavier-fanin":
+        return (1.0 if gain is None else gain) / math.sqrt(fan_in)
+    if scheme in ("kaiming-normal", "kaiming-uniform"):
+        return (math.sqrt(2.0) if gain is None else gain) / math.sqrt(fan_in)
+    raise ValueError(f"no fan-based std for scheme {scheme!r}; allowed: old-uniform, xavier-uniform, "
+                     "xavier-normal, xavier-fanin, kaiming-normal, kaiming-uniform")
+
+
+# --------------------------------------------------------------------------- model inits
+
+#: Every init a chapter applies to a whole model, by name: ``MODEL_INITS[name](model, seed=...,
+#: **options)`` initialises ``model`` in place and returns it. The layer schemes of
+#: :data:`SCHEMES` are here under their own names (through :func:`apply_init`); the entries
+#: below add the schemes that need more than one rule per layer. Chapters label their
+#: conditions as they like, but every label maps to one of these names.
+MODEL_INITS: dict[str, Callable[..., nn.Module]] = {}
+
+
+def register(name: str) -> Callable:
+    """Add a model init to :data:`MODEL_INITS` under ``name`` (a decorator)."""
+
+    def add(fn: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
+        if name in MODEL_INITS:
+            raise ValueError(f"model init {name!r} is registered twice")
+        MODEL_INITS[name] = fn
+        return fn
+
+    return add
+
+
+def _layer_scheme(scheme: str) -> Callable[..., nn.Module]:
+    def init(model: nn.Module, *, seed: int | None = None, **options) -> nn.Module:
+        return apply_init(model, scheme, seed=seed, **options)
+
+    init.__doc__ = f"{scheme!r} on every Linear and Conv layer (:func:`apply_init`; options: bias, gain, ...)."
+    return init
+
+
+for _scheme in SCHEMES:
+    register(_scheme)(_layer_scheme(_scheme))
+
+
+@register("zero-weights-random-bias")
+def _zero_weights_random_bias(model: nn.Module, *, seed: int | None = None, bias_std: float = 1.0) -> nn.Module:
+    """Weights 0, biases N(0, bias_std^2): the zero-init chapter's second way to fail."""
+    return apply_init(model, "zero", bias="normal", bias_std=bias_std, seed=seed)
+
+
+@register("lsuv")
+def _lsuv(model: nn.Module, *, seed: int | None = None, batch: torch.Tensor, **options) -> nn.Module:
+    """LSUV (Mishkin & Matas 2016, Algorithm 1) on ``batch``: :func:`initstudy.lsuv.lsuv_init`."""
+    from .lsuv import lsuv_init
+
+    lsuv_init(model, batch, seed=seed, **options)
+    return model
+
+
+def _resnet_init(kind: str) -> Callable[..., nn.Module]:
+    def init(model: nn.Module, *, seed: int | None = None, fan: str = "fan_out") -> nn.Module:
+        from .resnet import init_resnet
+
+        return init_resnet(model, kind, fan=fan, seed=seed)
+
+    init.__doc__ = f"The ResNets' {kind!r} init (:func:`initstudy.resnet.init_resnet`)."
+    return init
+
+
+#: The residual networks' inits: He normal with the fan-out (the Fixup code's convention),
+#: the same with the last BatchNorm of each block at 0, and Fixup with its two ablations.
+for _name in ("he-fan-out", "zero-gamma", "fixup", "fixup-no-zero-init", "fixup-no-scaling"):
+    register(_name)(_resnet_init(_name))
+
+
+def initialise(model: nn.Module, name: str, *, seed: int | None = None, **options) -> nn.Module:
+    """Initialise ``model`` in place with the model init ``name`` (a key of
+    :data:`MODEL_INITS`), its random draws from ``seed``.
+
+    >>> net = nn.Sequential(nn.Linear(4, 3), nn.ReLU(), nn.Linear(3, 2))
+    >>> _ = initialise(net, "zero-weights-random-bias", seed=0)
+    >>> float(net[0].weight.abs().sum()), bool(net[0].bias.abs().sum() > 0)
+    (0.0, True)
+    """
+    try:
+        fn = MODEL_INITS[name]
+    except KeyError:
+        raise ValueError(f"unknown init {name!r}; allowed: {', '.join(MODEL_INITS)}") from None
+    return fn(model, seed=seed, **options)
+
+
+def draw(build: Callable[[], nn.Module], name: str, seeds, **options) -> list[nn.Module]:
+    """K members at once: for each seed, ``torch.manual_seed(seed)``, ``build()`` and
+    :func:`initialise` with that seed, the form every chapter's ensemble takes.
+
+    >>> nets = draw(lambda: nn.Linear(3, 2), "xavier-normal", [0, 1, 0])
+    >>> torch.equal(nets[0].weight, nets[2].weight), torch.equal(nets[0].weight, nets[1].weight)
+    (True, False)
+    """
+    members = []
+    for seed in seeds:
+        torch.manual_seed(seed)
+        members.append(initialise(build(), name, seed=seed, **options))
+    return members

@@ -37,6 +37,8 @@ from torch import nn
 from .inits import init_layers, orthogonal_
 
 __all__ = [
+    "TRAIN_INITS",
+    "training_sweep",
     "LSUVError",
     "PAPER",
     "CAFFE",
@@ -290,7 +292,7 @@ def build(arch: str, data, depth: int, width: int, seed: int, bias: str = "zero"
     elif arch == "cnn":
         net = plain_cnn(data.input_shape[0], data.num_classes, depth, max(4, width // 8))
     elif arch in ("resnet", "resnet-bn"):
-        net = resnet(20, "kaiming", norm="none" if arch == "resnet" else "batchnorm",
+        net = resnet(20, "he-fan-out", norm="none" if arch == "resnet" else "batchnorm",
                      in_channels=data.input_shape[0], num_classes=data.num_classes, seed=seed)
     else:
         raise ValueError(f"unknown architecture {arch!r}; allowed: {', '.join(ARCHS)}")
@@ -385,6 +387,43 @@ def batch_size_sweep(data, *, batch_sizes, seeds, depth: int, width: int, activa
     for row, result in zip(finals, train_many(nets, data, configs, device=device)):
         row.update(accuracy=result.final["test_accuracy"], diverged_at=result.diverged_at)
     return pd.concat(scales, ignore_index=True), pd.DataFrame(finals)
+
+
+#: The training comparison's conditions: each a registry init (:data:`initstudy.inits.MODEL_INITS`)
+#: and whether the MLP has BatchNorm. "kaiming" is He normal (fan-in, gain sqrt 2).
+TRAIN_INITS: dict[str, tuple[str, bool]] = {
+    "lsuv": ("lsuv", False),
+    "orthogonal": ("orthogonal", False),
+    "kaiming": ("kaiming-normal", False),
+    "kaiming+bn": ("kaiming-normal", True),
+}
+
+
+def training_sweep(data, *, seeds, width: int, relu_depth: int, sigmoid_depth: int, lsuv_batch: int, config,
+                   inits=tuple(TRAIN_INITS), activations=("relu", "sigmoid"), device: str = "cpu") -> pd.DataFrame:
+    """Train MLPs (``relu_depth`` or ``sigmoid_depth`` hidden layers of ``width``) from each
+    init of :data:`TRAIN_INITS` per activation and seed (LSUV fitted on ``lsuv_batch``
+    training examples drawn with the seed), as ensembles (:func:`initstudy.train.sweep`);
+    every run's history."""
+    from dataclasses import replace
+
+    from .inits import initialise
+    from .models import mlp
+    from .train import sweep
+
+    def build(r: dict) -> nn.Module:
+        name, batchnorm = TRAIN_INITS[r["init"]]
+        torch.manual_seed(r["seed"])
+        depth = relu_depth if r["activation"] == "relu" else sigmoid_depth
+        net = mlp(data.in_features, [width] * depth, data.num_classes, act=r["activation"], batchnorm=batchnorm)
+        options = {}
+        if name == "lsuv":
+            order = torch.randperm(len(data.y_train), generator=torch.Generator().manual_seed(r["seed"]))
+            options["batch"] = data.x_train[order[:lsuv_batch]]
+        return initialise(net, name, seed=r["seed"], **options)
+
+    runs = [{"activation": a, "init": i, "seed": s} for a in activations for i in inits for s in seeds]
+    return sweep(data, runs, build, lambda r: replace(config, seed=r["seed"]), device=device)
 
 
 def lsuv_measurements(records: pd.DataFrame, variances: pd.DataFrame, scales: pd.DataFrame, finals: pd.DataFrame,

@@ -34,6 +34,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from .inits import he_std, initialise  # the one He std and init registry; ResNets use the fan-out
+
 __all__ = [
     "NORMS",
     "INITS",
@@ -64,11 +66,11 @@ __all__ = [
 ]
 
 NORMS = ("batchnorm", "none")
-#: "kaiming": He normal (fan-out) convs; "zero-gamma": the same with the last BN of every
+#: "he-fan-out": He normal (fan-out) convs; "zero-gamma": the same with the last BN of every
 #: block at 0 (Goyal et al. 2017, torchvision's zero_init_residual); "fixup" and its
 #: ablations: without the zero init, without the L scaling, without scalars (build the
 #: model with ``scalars=False`` for the last).
-INITS = ("kaiming", "zero-gamma", "fixup", "fixup-no-zero-init", "fixup-no-scaling")
+INITS = ("he-fan-out", "zero-gamma", "fixup", "fixup-no-zero-init", "fixup-no-scaling")
 
 #: Fixup's learning-rate factor for its scalar biases and multipliers (cifar_train.py).
 SCALAR_LR_FACTOR = 0.1
@@ -83,17 +85,6 @@ def fixup_scale(num_branches: int, branch_layers: int) -> float:
     if branch_layers < 2:
         raise ValueError("a residual branch needs m >= 2 layers for the Fixup rescaling")
     return num_branches ** (-1.0 / (2 * branch_layers - 2))
-
-
-def he_std(weight: torch.Tensor, fan: str = "fan_out") -> float:
-    """He et al.'s std sqrt(2 / n), n = C_out k^2 (fan-out, as the Fixup code) or C_in k^2.
-
-    >>> round(he_std(torch.empty(16, 16, 3, 3)), 6)
-    0.117851
-    """
-    receptive = math.prod(weight.shape[2:]) if weight.dim() > 2 else 1
-    n = weight.shape[0 if fan == "fan_out" else 1] * receptive
-    return math.sqrt(2.0 / n)
 
 
 def conv3x3(in_planes: int, out_planes: int, stride: int = 1) -> nn.Conv2d:
@@ -278,13 +269,13 @@ def depth_of(model: ResNet) -> int:
     return model.num_branches * model.branch_layers + 2
 
 
-def resnet(depth: int, init: str = "kaiming", norm: str | None = None, in_channels: int = 3, num_classes: int = 10,
+def resnet(depth: int, init: str = "he-fan-out", norm: str | None = None, in_channels: int = 3, num_classes: int = 10,
            width: int = 16, scalars: bool | None = None, block: str = "basic", order: str = "post",
            fan: str = "fan_out", seed: int | None = None) -> ResNet:
     """Build and initialise a CIFAR-style ResNet of ``depth`` layers.
 
     ``init`` is one of :data:`INITS`. By default a Fixup net has no normalisation and has its
-    scalars; the others have BatchNorm. Pass ``norm="none"`` with ``init="kaiming"`` for the
+    scalars; the others have BatchNorm. Pass ``norm="none"`` with ``init="he-fan-out"`` for the
     no-normalisation baseline, ``scalars=False`` for the Fixup ablation without scalars.
 
     >>> net = resnet(20, "fixup", seed=0)
@@ -301,14 +292,15 @@ def resnet(depth: int, init: str = "kaiming", norm: str | None = None, in_channe
     if seed is not None:
         torch.manual_seed(seed)
     net = ResNet(blocks_for_depth(depth, block), in_channels, num_classes, width, norm, scalars, block, order)
-    return init_resnet(net, init, fan=fan, seed=seed)
+    return initialise(net, init, fan=fan, seed=seed)  # the registry's entry runs init_resnet
 
 
 @torch.no_grad()
 def init_resnet(net: ResNet, init: str, fan: str = "fan_out", seed: int | None = None) -> ResNet:
-    """Initialise a :class:`ResNet` in place (see :data:`INITS`)."""
+    """Initialise a :class:`ResNet` in place (see :data:`INITS`); registered in
+    :data:`initstudy.inits.MODEL_INITS` under the same names."""
     gen = torch.Generator().manual_seed(seed) if seed is not None else None
-    if init in ("kaiming", "zero-gamma"):
+    if init in ("he-fan-out", "zero-gamma"):
         for m in net.modules():
             if isinstance(m, nn.Conv2d):
                 m.weight.normal_(0.0, he_std(m.weight, fan), generator=gen)
@@ -482,9 +474,9 @@ def padding_theory(size: int, blocks_kind: str = "pre") -> float:
 
 #: The methods the chapter trains: how each network is built and initialised.
 METHODS: dict[str, dict] = {
-    "bn": {"init": "kaiming", "norm": "batchnorm"},
+    "bn": {"init": "he-fan-out", "norm": "batchnorm"},
     "zero-gamma": {"init": "zero-gamma", "norm": "batchnorm"},
-    "none": {"init": "kaiming", "norm": "none"},
+    "none": {"init": "he-fan-out", "norm": "none"},
     "fixup": {"init": "fixup"},
     "fixup-no-zero-init": {"init": "fixup-no-zero-init"},
     "fixup-no-scaling": {"init": "fixup-no-scaling"},

@@ -21,6 +21,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from .inits import gain_for, initialise
+
 __all__ = [
     "max_pairwise_distance",
     "relative_max_pairwise_distance",
@@ -189,17 +191,13 @@ def init_for_symmetry(net: nn.Module, init: str, activation: str, seed: int,
     - "constant": every weight ``constant``, biases 0 (symmetric, but non-zero);
     - "kaiming": He normal init with the activation's gain (the random control).
     """
-    from .inits import apply_init, gain_for
-
-    if init == "zero":
-        return apply_init(net, "zero")
-    if init == "zero-weights-random-bias":
-        return apply_init(net, "zero", bias="normal", bias_std=bias_std, seed=seed)
-    if init == "constant":
-        return apply_init(net, "constant", value=constant)
-    if init == "kaiming":
-        return apply_init(net, "kaiming-normal", gain=gain_for(activation), seed=seed)
-    raise ValueError(f"unknown init {init!r}; allowed: {', '.join(SYMMETRY_INITS)}")
+    options = {"zero": ("zero", {}), "zero-weights-random-bias": ("zero-weights-random-bias", {"bias_std": bias_std}),
+               "constant": ("constant", {"value": constant}),
+               "kaiming": ("kaiming-normal", {"gain": gain_for(activation)})}
+    if init not in options:
+        raise ValueError(f"unknown init {init!r}; allowed: {', '.join(SYMMETRY_INITS)}")
+    name, kw = options[init]
+    return initialise(net, name, seed=seed, **kw)
 
 
 def symmetry_recorder(probe_x: torch.Tensor):

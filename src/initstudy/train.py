@@ -285,7 +285,7 @@ def compare_inits(
     """
     from itertools import product
 
-    from .inits import apply_init
+    from .inits import initialise
     from .models import mlp, plain_cnn
 
     def build(run: dict) -> nn.Module:
@@ -294,7 +294,7 @@ def compare_inits(
             net = mlp(data.in_features, [width] * run["depth"], data.num_classes, act=run["activation"])
         else:
             net = plain_cnn(data.input_shape[0], data.num_classes, run["depth"], width, act=run["activation"])
-        return apply_init(net, run["init"], seed=run["seed"])
+        return initialise(net, run["init"], seed=run["seed"])
 
     def config(run: dict) -> TrainConfig:
         return TrainConfig(steps=steps, batch_size=batch_size, lr=run["lr"], momentum=momentum,

@@ -24,7 +24,7 @@ import torch
 from torch import nn
 
 from .data import Dataset
-from .inits import apply_init
+from .inits import initialise
 from .models import small_cnn
 from .results import atomic_write_bytes
 from .train import TrainConfig, train, train_many
@@ -117,19 +117,12 @@ def pretrain(spec: PretrainSpec, source: Dataset, cache_dir: str | os.PathLike, 
 def build_scratch(spec: PretrainSpec, init: str, target: Dataset, seed: int) -> nn.Module:
     """The transfer network initialised from scratch with ``init`` (biases 0, except PyTorch's
     default rule, which draws them too; LSUV fitted on the labelled examples)."""
-    from .lsuv import lsuv_init
-
+    options = {"old-uniform": {"bias": "old-uniform"}, "lsuv": {"batch": target.x_train}}
+    if init not in SCRATCH_INITS:
+        raise ValueError(f"unknown init {init!r}; allowed: {', '.join(SCRATCH_INITS)}")
     torch.manual_seed(seed)
     net = small_cnn(spec.in_channels, target.num_classes, spec.image_size, spec.channels, spec.hidden)
-    if init == "old-uniform":
-        apply_init(net, "old-uniform", bias="old-uniform", seed=seed)
-    elif init == "lsuv":
-        lsuv_init(net, target.x_train, seed=seed)
-    elif init in ("xavier-uniform", "kaiming-normal", "orthogonal"):
-        apply_init(net, init, seed=seed)
-    else:
-        raise ValueError(f"unknown init {init!r}; allowed: {', '.join(SCRATCH_INITS)}")
-    return net
+    return initialise(net, init, seed=seed, **options.get(init, {}))
 
 
 def build_finetune(spec: PretrainSpec, state: dict, target: Dataset, seed: int) -> nn.Module:
