@@ -143,3 +143,29 @@ def test_chapter_figures_read_at_page_width():
     for fig in (symmetry.plot_by_setting(distance, "value", "relative distance", symlog_y=1e-6, hline=(1e-4, "t")),
                 symmetry.plot_zrb_ranks(df[df["metric"].isin(["numerical_rank", "stable_rank"])])):
         assert readability_problems(fig) == []
+
+
+def test_zero_init_stays_exactly_symmetric_in_the_chapters_ensemble():
+    """The chapter trains its members through single-model products (a batched product
+    rounds units differently and, on this machine, breaks the symmetry); the negative
+    control: a symmetry broken by 1e-7 in one weight is seen."""
+    import copy
+
+    from initstudy import ensemble
+    from initstudy.data import Dataset
+    from initstudy.models import mlp
+    from initstudy.train import TrainConfig
+
+    g = torch.Generator().manual_seed(0)
+    ds = Dataset(name="toy", source="test", x_train=torch.rand(512, 1, 8, 8, generator=g),
+                 y_train=torch.randint(0, 10, (512,), generator=g), x_test=torch.rand(64, 1, 8, 8, generator=g),
+                 y_test=torch.randint(0, 10, (64,), generator=g), num_classes=10)
+    nets = [symmetry.init_for_symmetry(mlp(64, [32], 10, act="sigmoid"), "zero", "sigmoid", s) for s in range(2)]
+    broken = copy.deepcopy(nets[0])
+    with torch.no_grad():
+        broken.fc1.weight[0, 0] = 1e-7
+    configs = [TrainConfig(steps=200, batch_size=64, lr=0.5, eval_every=200, seed=s) for s in range(3)]
+    members = nets + [broken]
+    ensemble.train_ensemble(members, ds, configs, vectorize="loop")
+    assert [symmetry.relative_max_pairwise_distance(n.fc1.weight) for n in members[:2]] == [0.0, 0.0]
+    assert symmetry.relative_max_pairwise_distance(broken.fc1.weight) > 1e-7

@@ -200,11 +200,12 @@ def train(
 
 def train_many(models: list[nn.Module], data, configs: list[TrainConfig], device: str = "cpu",
                record: Recorder | None = None, record_every: int | None = None,
-               record_at: Iterable[int] = ()) -> list[TrainResult]:
+               record_at: Iterable[int] = (), vectorize: str = "auto") -> list[TrainResult]:
     """Train several models, each as if by :func:`train`, as few ensembles as their
     architectures and shared settings allow (:func:`initstudy.ensemble.signature`; members
     may differ in seed, learning rate, momentum, weight decay and init). ``data``: one data
-    set, or a list with one per model (an ensemble then stacks only equal-sized ones)."""
+    set, or a list with one per model (an ensemble then stacks only equal-sized ones).
+    ``vectorize``: see :func:`initstudy.ensemble.train_ensemble`."""
     from .ensemble import signature, train_ensemble
 
     per_model = isinstance(data, (list, tuple))
@@ -218,7 +219,7 @@ def train_many(models: list[nn.Module], data, configs: list[TrainConfig], device
     for idx in groups.values():
         part = [data[i] for i in idx] if per_model else data
         results = train_ensemble([models[i] for i in idx], part, [configs[i] for i in idx], device=device,
-                                 record=record, record_every=record_every, record_at=record_at)
+                                 record=record, record_every=record_every, record_at=record_at, vectorize=vectorize)
         for i, r in zip(idx, results):
             out[i] = TrainResult(history=r.history, steps_done=r.steps_done, diverged_at=r.diverged_at, final=r.final)
     return out
