@@ -722,7 +722,7 @@ _LEDGER: list[Claim] = [
                 "same architectures, batches and biases (with fresh mini-batches it cannot converge), must not "
                 "pass the iteration check; the orthonormal "
                 "pre-init alone (LSUV without its rescaling) must not pass the unit-variance check.",
-        figures=("fig-lsuv-1-5-iterations-histogram",),
+        figures=("fig-lsuv-1-5-iterations-histogram", "fig-lsuv-1-5-iterations-heldout"),
         notebook="lsuv",
     ),
     Claim(
@@ -795,7 +795,7 @@ _LEDGER: list[Claim] = [
                   "transfer_gain_similar >= 1 only; the dissimilar pair reported as the claim's scope",
                   "the article's claim is about a similar task; judging the dissimilar pair by the same "
                   "rule made the verdict depend on a case the claim does not make"),),
-        figures=("fig-transfer-best-labels",),
+        figures=("fig-transfer-best-gain", "fig-transfer-best-labels"),
         notebook="transfer",
     ),
 ]
