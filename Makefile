@@ -45,7 +45,14 @@ book: data $(MATHJAX)
 	$(PY) -m initstudy run --profile cpu
 	$(PY) -m initstudy book --profile cpu
 
+# The browser tests (the book from disk with no network request, the interactive figure)
+# need Chromium: Debian's package, installed here when root on Debian; they skip without it.
 test: data $(MATHJAX)
+	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && ! command -v chromium >/dev/null; then \
+	    { DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium >/dev/null 2>&1 \
+	      || { apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
+	           --no-install-recommends chromium >/dev/null; }; } \
+	    || echo "make test: chromium could not be installed; the browser tests will skip"; fi
 	$(PY) -m pytest
 
 bench: data

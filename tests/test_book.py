@@ -110,6 +110,35 @@ def test_chapters_link_to_their_source_notebooks_on_colab(smoke_book):
         assert "colab.research.google.com/github/" in html and f"blob/main/notebooks/{name}.ipynb" in html
 
 
+def test_launch_buttons_open_the_source_notebooks(smoke_book):
+    """The theme's launch menu and the chapter's own line open notebooks/<name>.ipynb on Colab and
+    Binder, never the executed copy (not in the repository)."""
+    import yaml
+
+    repo = yaml.safe_load((ROOT / "_config.yml").read_text())["repository"]["url"].split("github.com/")[1]
+    for name in catalog.NOTEBOOKS:
+        soup = page(smoke_book, f"results/smoke/{name}/{name}.html")
+        links = [a["href"] for a in soup.find_all("a", href=True)]
+        launch = [h for h in links if h.startswith(("https://mybinder.org/", "https://colab.research.google.com/"))]
+        assert f"https://mybinder.org/v2/gh/{repo}/main?urlpath=lab/tree/notebooks/{name}.ipynb" in launch
+        assert f"https://colab.research.google.com/github/{repo}/blob/main/notebooks/{name}.ipynb" in launch
+        assert len([h for h in launch if "mybinder" in h]) >= 2  # the theme's menu and the chapter's line
+        assert not [h for h in launch if "results/" in h], launch
+    intro = page(smoke_book, "book/intro.html")  # a page that is no notebook has no launch menu
+    assert not [a for a in intro.find_all("a", href=True) if "mybinder.org" in a["href"]]
+
+
+def test_no_page_names_thebes_example_repository(smoke_book):
+    """Thebe is off; the configuration sphinx-thebe writes into every page names our repository."""
+    import yaml
+
+    repo = yaml.safe_load((ROOT / "_config.yml").read_text())["repository"]["url"].split("github.com/")[1]
+    named = [p.relative_to(smoke_book).as_posix() for p in smoke_book.rglob("*.html")
+             if "binder-examples" in p.read_text()]
+    assert named == []
+    assert f'repo: "{repo}"' in (smoke_book / "book" / "intro.html").read_text()
+
+
 def test_html_needs_no_network(smoke_book):
     """Every script, stylesheet, image and font the pages load is served from the book."""
     external = []
@@ -243,3 +272,48 @@ def test_a_contradicted_statement_fails_the_book_build(smoke_results, tmp_path):
     proc = subprocess.run([sys.executable, "-m", "initstudy", "book", "--profile", "smoke", "-q"], cwd=root,
                           env=env, capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
+
+
+# ------------------------------------------------------------------ in a headless browser
+
+
+def test_every_page_loads_from_disk_without_a_network_request(smoke_book):
+    """Each page of the book opened from disk in a headless Chromium: every request it makes
+    (scripts, styles, fonts, MathJax, images) is for a file of the book, and none fails."""
+    from headless import Browser, network_requests
+
+    paths = sorted(p for p in smoke_book.rglob("*.html") if p.relative_to(smoke_book).parts[0] not in
+                   ("_static", "_sources", "_downloads"))
+    assert len(paths) >= 15
+    with Browser() as browser:
+        for path in paths:
+            tab = browser.open(path)
+            browser.pump(0.5)  # late requests: fonts, MathJax's components
+            assert network_requests(tab.requests) == [], path
+            assert tab.failed == [], (path, tab.failed)
+
+
+def test_the_interactive_figure_works_in_the_book_from_disk(smoke_book):
+    """The signal-depth chapter's slider figure: drawn by the plotly.js the book serves, with no
+    network request, and moving the slider changes the plot."""
+    from headless import Browser, network_requests
+    from test_interactive import check_slider_moves_the_plot
+
+    from initstudy.propagation import SLIDER_GAINS
+
+    chapter = smoke_book / "results" / "smoke" / "signal_depth" / "signal_depth.html"
+    soup = page(smoke_book, "results/smoke/signal_depth/signal_depth.html")
+    scripts = [s["src"] for s in soup.find_all("script", src=True)]
+    assert any(s.split("?")[0].endswith("_static/plotly/plotly.min.js") for s in scripts)
+    assert (smoke_book / "_static" / "plotly" / "plotly.min.js").stat().st_size > 1_000_000
+    figure = soup.find(id="fig-depth-explode-vanish-slider")  # numbered, with its caption, the plot inside
+    assert figure is not None and figure.name == "figure"
+    assert figure.find(attrs={"data-figure": "fig-depth-explode-vanish-slider"}) is not None
+    assert re.match(r"Figure \d+\.\d+\s+Interactive", figure.find("figcaption").get_text(" ").strip())
+    # pages without an interactive figure do not load plotly.js
+    assert "plotly" not in (smoke_book / "book" / "intro.html").read_text()
+    with Browser() as browser:
+        tab = browser.open(chapter)
+        check_slider_moves_the_plot(tab, "fig-depth-explode-vanish-slider", f"{SLIDER_GAINS[0]:g}", "1",
+                                    f"{SLIDER_GAINS[-1]:g}")
+        assert network_requests(tab.requests) == [] and tab.failed == []

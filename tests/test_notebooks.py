@@ -52,6 +52,10 @@ def test_smoke_run_results_are_well_formed(smoke_results, name):
     assert f'results_dir = "results/smoke/{name}"' in "".join(injected[0]["source"])
     defaults = [c for c in executed["cells"] if "parameters" in c["metadata"].get("tags", [])]
     assert all("remove-cell" in c["metadata"]["tags"] for c in defaults)
+    # the Colab install cell ran and did nothing (not on Colab), and is off the page
+    install = executed["cells"][0]
+    assert "colab-install" in install["metadata"]["tags"] and "remove-cell" in install["metadata"]["tags"]
+    assert install["outputs"] == []
     run = json.loads((folder / "run.json").read_text())
     assert run["profile"] == "smoke" and len(run["cache_key"]) == 64
     prov = json.loads((folder / "provenance.json").read_text())

@@ -17,8 +17,8 @@ def rms_at(df, layer):
 
 def test_sigma_w2_literals():
     assert P.scheme_sigma_w2("old-uniform", "tanh", 512) == pytest.approx(1 / 3)
-    assert P.scheme_sigma_w2("xavier-normal", "relu", 512) == 1.0
-    assert P.scheme_sigma_w2("kaiming-normal", "relu", 512) == 2.0
+    assert P.scheme_sigma_w2("xavier-normal", "relu", 512) == pytest.approx(1.0, rel=1e-15)
+    assert P.scheme_sigma_w2("kaiming-normal", "relu", 512) == pytest.approx(2.0, rel=1e-15)
     assert P.scheme_sigma_w2("normal-1", "identity", 512) == 512.0
     assert P.scheme_sigma_w2("normal-0.01", "identity", 100) == pytest.approx(0.01)
     assert P.scheme_sigma_w2("gain-1.1", "identity", 64) == pytest.approx(1.21)

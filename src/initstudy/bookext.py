@@ -18,8 +18,16 @@
   data); ``{by-verdict} claim-id`` renders the block written for the claim's verdict out of
   one block per outcome (all four must be written).
 
-Every chapter page (an executed notebook) also gets links to open its source notebook in Colab
-and on the repository, built from ``repository`` and ``initstudy_colab_url`` in ``_config.yml``.
+Every chapter page (an executed notebook) also gets links to open its *source* notebook
+(``notebooks/<name>.ipynb``) on Colab, on Binder and on the repository, built from
+``repository`` and ``launch_buttons`` in ``_config.yml``; the theme's launch buttons (which
+would open the page's own file, the executed copy, not in the repository) are pointed at the
+same source notebook. The live-code configuration that sphinx-thebe writes into every page
+names this repository too (Thebe itself stays off), not its default example repository.
+
+Pages with an interactive figure (:meth:`initstudy.study.Run.interactive`) get plotly.js, which
+the book serves from its own ``_static`` (copied from the installed plotly package): viewing
+them fetches nothing, from disk too.
 
 The profile is the ``initstudy_profile`` config value, overridden by the environment variable
 ``INITSTUDY_PROFILE`` (``python -m initstudy book --profile P`` sets it); the published
@@ -254,22 +262,26 @@ def _chapter_name(docname: str) -> str | None:
 
 
 def _add_launch_links(app, doctree):
-    """Links to open a chapter's source notebook in Colab and on the repository."""
+    """Links to open a chapter's source notebook on Colab, on Binder and on the repository."""
     name = _chapter_name(app.env.docname)
     options = app.config.html_theme_options or {}
     repo = options.get("repository_url")
     if name is None or not repo:
         return
-    branch = options.get("repository_branch", "main")
-    colab = app.config.initstudy_colab_url
+    branch = options.get("repository_branch") or "main"
+    launch = options.get("launch_buttons") or {}
+    colab, binder = launch.get("colab_url"), launch.get("binderhub_url")
     para = nodes.paragraph(classes=["initstudy-launch"])
     para += nodes.Text("Run this chapter yourself: ")
     if colab:
-        para += nodes.reference("", "open in Colab", refuri=pages.colab_url(repo, branch, name, colab))
-        para += nodes.Text(" (first run ")
-        para += nodes.literal("", f"!pip install 'initstudy @ git+{repo}'")
-        para += nodes.Text("), or ")
-    para += nodes.reference("", "the notebook on the repository",
+        para += nodes.reference("", "open it in Colab", refuri=pages.colab_url(repo, branch, name, colab))
+        para += nodes.Text(" (its first cell installs the library there, at this version)")
+        para += nodes.Text(", or " if binder else "; or ")
+    if binder:
+        para += nodes.reference("", "on Binder", refuri=pages.binder_url(
+            repo, branch, name, binder, launch.get("notebook_interface") or "jupyterlab"))
+        para += nodes.Text(" (the repository's environment.yml); ")
+    para += nodes.reference("", "read the notebook on the repository",
                             refuri=f"{repo.rstrip('/')}/blob/{branch}/notebooks/{name}.ipynb")
     para += nodes.Text(f"; or locally: python -m initstudy run {name} --profile cpu.")
     for section in doctree.findall(nodes.section):
@@ -277,6 +289,102 @@ def _add_launch_links(app, doctree):
         if title is not None:
             section.insert(section.index(title) + 1, para)
             return
+
+
+def source_launch_url(url: str, pagename: str, name: str) -> str:
+    """A theme launch button's address, from the page's executed copy to its source notebook.
+
+    >>> source_launch_url("https://mybinder.org/v2/gh/a/b/main?urlpath=lab/tree/results/cpu/lsuv/lsuv.ipynb",
+    ...                   "results/cpu/lsuv/lsuv", "lsuv")
+    'https://mybinder.org/v2/gh/a/b/main?urlpath=lab/tree/notebooks/lsuv.ipynb'
+    """
+    from urllib.parse import quote
+
+    executed, source = f"{pagename}.ipynb", f"notebooks/{name}.ipynb"
+    return url.replace(executed, source).replace(quote(executed, safe=""), quote(source, safe=""))
+
+
+def _launch_buttons_to_source(app, pagename, templatename, context, doctree):
+    """Point the theme's launch buttons (Binder, Colab, JupyterHub) of a chapter page at the
+    chapter's source notebook: the theme points them at the page's own file, the executed copy
+    under results/, which is not in the repository."""
+    name = _chapter_name(pagename)
+    if name is None:
+        return
+    for group in context.get("header_buttons") or []:
+        if group.get("label") != "launch-buttons":
+            continue
+        for button in group.get("buttons") or []:
+            if button.get("url"):
+                button["url"] = source_launch_url(button["url"], pagename, name)
+
+
+def thebe_config_for(theme_options: dict, thebe_config: dict | None) -> dict:
+    """sphinx-thebe's configuration with this repository (and branch) where it names none:
+    sphinx-thebe writes its configuration into every page, with an example repository of
+    Jupyter Book's by default, even while Thebe is off.
+
+    >>> thebe_config_for({"repository_url": "https://github.com/a/b", "repository_branch": "main"}, {})
+    {'repository_url': 'https://github.com/a/b', 'repository_branch': 'main'}
+    """
+    out = dict(thebe_config or {})
+    repo = (theme_options or {}).get("repository_url")
+    if repo:
+        out.setdefault("repository_url", repo)
+        out.setdefault("repository_branch", (theme_options or {}).get("repository_branch") or "main")
+    return out
+
+
+def _thebe_names_this_repository(app, config):
+    if "thebe_config" in config:
+        config.thebe_config = thebe_config_for(config.html_theme_options, config.thebe_config)
+
+
+# ------------------------------------------------------------------ interactive figures
+
+#: Where the book serves plotly.js (under _static).
+PLOTLY_JS = "plotly/plotly.min.js"
+
+
+def plotly_js_source() -> Path | None:
+    """plotly.js as the installed plotly package ships it (None without plotly)."""
+    try:
+        import plotly
+    except ImportError:
+        return None
+    path = Path(plotly.__file__).resolve().parent / "package_data" / "plotly.min.js"
+    return path if path.is_file() else None
+
+
+def _serve_plotly(app):
+    """Copy plotly.js into a folder of the build's static files (HTML builders only)."""
+    if app.builder.format != "html":
+        return
+    source = plotly_js_source()
+    if source is None:
+        return
+    import shutil
+
+    folder = Path(app.outdir).parent / ".initstudy-static"
+    target = folder / PLOTLY_JS
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if not target.is_file() or target.stat().st_size != source.stat().st_size:
+        shutil.copyfile(source, target)
+    if str(folder) not in map(str, app.config.html_static_path):
+        app.config.html_static_path.append(str(folder))
+
+
+def _plotly_on_interactive_pages(app, pagename, templatename, context, doctree):
+    """Load plotly.js (from the book's own _static) on the pages that have an interactive figure."""
+    from .study import INTERACTIVE_CLASS
+
+    if INTERACTIVE_CLASS not in (context.get("body") or ""):
+        return
+    if plotly_js_source() is None:
+        _log.warning(f"{pagename}: an interactive figure, but plotly is not installed (pip install -r "
+                     "requirements.txt): the figure will not be drawn")
+        return
+    app.add_js_file(PLOTLY_JS)
 
 
 def _outdated(app, env, added, changed, removed):
@@ -295,7 +403,6 @@ def _merge(app, env, docnames, other):
 def setup(app):
     app.add_config_value("initstudy_profile", "cpu", "env")
     app.add_config_value("initstudy_published", "published", "env")
-    app.add_config_value("initstudy_colab_url", "", "env")
     app.add_directive("claims-table", ClaimsTable)
     app.add_directive("claims-criteria", ClaimsCriteria)
     app.add_directive("claims-detail", ClaimsDetail)
@@ -313,6 +420,11 @@ def setup(app):
     app.add_directive("when", When)
     app.add_directive("by-verdict", ByVerdict)
     app.connect("doctree-read", _add_launch_links)
+    app.connect("config-inited", _thebe_names_this_repository)
+    app.connect("builder-inited", _serve_plotly)
+    # after the theme's own launch buttons (priority 501)
+    app.connect("html-page-context", _launch_buttons_to_source, priority=600)
+    app.connect("html-page-context", _plotly_on_interactive_pages)
     app.connect("env-get-outdated", _outdated)
     app.connect("env-purge-doc", _purge)
     app.connect("env-merge-info", _merge)

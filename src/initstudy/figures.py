@@ -129,6 +129,7 @@ def publish(
     display: bool | None = None,
     data: Any = None,
     seeds: list[int] | None = None,
+    glue_value: Any = None,
 ) -> dict:
     """Save ``fig`` as ``<fig_id>.png`` and ``.svg`` in ``figures_dir``, record it in the
     manifest and glue it under ``fig_id`` for the book.
@@ -136,7 +137,9 @@ def publish(
     ``display``: also show it inline (default: only when not run by the book's runner, so
     Jupyter and Colab users see it where the book shows the numbered version instead).
     ``data``: the plotted data (a DataFrame), saved as ``<fig_id>.csv``; ``seeds``: the
-    seeds the figure shows, recorded in the manifest.
+    seeds the figure shows, recorded in the manifest. ``glue_value``: what the book shows
+    under ``fig_id`` instead of ``fig`` (an interactive version of it, see
+    :meth:`initstudy.study.Run.interactive`); ``fig`` is still what the files hold.
     """
     if not FIGURE_ID.match(fig_id):
         raise ValueError(f"figure id {fig_id!r} must look like 'fig-<topic>-<what>' (lower case, digits, '-')")
@@ -164,7 +167,7 @@ def publish(
     if _in_notebook():
         from myst_nb import glue
 
-        glue(fig_id, fig, display=False)
+        glue(fig_id, fig if glue_value is None else glue_value, display=False)
         if display is None:
             display = os.environ.get("INITSTUDY_RUNNER") != "1"
         if display:

@@ -254,7 +254,8 @@ def _glue_from(text: str, profile: str, notebook: str) -> str:
 def figures_index(profile_dir: Path, profile: str, catalog: Mapping | None = None, *, version: str = "",
                   url: str = "") -> str:
     """Every published figure: id, caption, chapter, the parameters it used, its seeds (from
-    its own data), downloads (PNG, SVG and the plotted data as CSV) and a citation by its
+    its own data), downloads (PNG, SVG, the plotted data as CSV and, for an interactive figure,
+    its plotly JSON) and a citation by its
     stable id, the book's version and the run's commit: the one home of figure citations."""
     catalog = catalog_mod.NOTEBOOKS if catalog is None else catalog
     out: list[str] = []
@@ -271,6 +272,8 @@ def figures_index(profile_dir: Path, profile: str, catalog: Mapping | None = Non
             downloads = f"{{download}}`PNG <{base}.png>`, {{download}}`SVG <{base}.svg>`"
             if entry.get("data"):
                 downloads += f", {{download}}`data (CSV) <{base}.csv>`"
+            if entry.get("files", {}).get("interactive"):
+                downloads += f", {{download}}`interactive figure (plotly JSON) <{base}.plotly.json>`"
             out += [
                 f"### `{fid}`", "",
                 f"{{numref}}`{fid}` in {{doc}}`{spec.title} <{chapter_doc(profile, name)}>`.", "",
@@ -401,6 +404,21 @@ def verdict_text(profile_dir: Path, profile: str, claim_id: str) -> str:
     if row is None:
         raise KeyError(f"unknown claim id {claim_id!r}")
     return f"{row['verdict']} ({profile} profile)"
+
+
+def binder_url(repository_url: str, branch: str, notebook: str, binderhub: str = "https://mybinder.org",
+               interface: str = "jupyterlab") -> str:
+    """Binder's address of a notebook of the repository (its source, not the executed copy):
+    Binder builds the repository's environment (``environment.yml``) and opens the notebook.
+
+    >>> binder_url("https://github.com/a/b", "main", "lsuv")
+    'https://mybinder.org/v2/gh/a/b/main?urlpath=lab/tree/notebooks/lsuv.ipynb'
+    """
+    path = repository_url.rstrip("/").split("github.com/", 1)[-1]
+    ui = {"classic": "tree", "jupyterlab": "lab/tree"}.get(interface)
+    if ui is None:
+        raise ValueError(f"notebook interface must be classic or jupyterlab, not {interface!r}")
+    return f"{binderhub.rstrip('/')}/v2/gh/{path}/{branch}?urlpath={ui}/notebooks/{notebook}.ipynb"
 
 
 def colab_url(repository_url: str, branch: str, notebook: str, colab: str = "https://colab.research.google.com") -> str:

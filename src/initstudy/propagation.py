@@ -27,6 +27,8 @@ import numpy as np
 import pandas as pd
 import torch
 
+from .inits import weight_std
+
 __all__ = [
     "ACT_FUNCS",
     "STACK_SCHEMES",
@@ -61,29 +63,25 @@ def _gain_scheme(g: float) -> Callable[[str], float]:
     return lambda act: g * g * (2.0 if act == "relu" else 1.0)
 
 
-#: Schemes of the depth experiments, as n Var[W] (= sigma_w^2) for a square n x n layer. For
-#: the uniform ones the distribution is uniform with that variance, else normal.
-STACK_SCHEMES: dict[str, Callable[[str], float] | str] = {
-    "normal-1": "absolute:1.0",
-    "normal-0.01": "absolute:0.01",
-    "old-uniform": lambda act: 1.0 / 3.0,
-    "xavier-uniform": lambda act: 1.0,
-    "xavier-normal": lambda act: 1.0,
-    "kaiming-normal": lambda act: 2.0,
-}
+#: Schemes of the depth experiments. "normal-1" and "normal-0.01" are N(0, 1) and N(0, 0.01^2)
+#: whatever the width; the others draw with :func:`initstudy.inits.weight_std` (their one
+#: home), uniform ones uniform, the rest normal.
+STACK_SCHEMES = ("normal-1", "normal-0.01", "old-uniform", "xavier-uniform", "xavier-normal", "kaiming-normal")
 
 
 def scheme_sigma_w2(scheme: str, activation: str, width: int) -> float:
     """n Var[W] of a scheme for a square layer of ``width`` units: "normal-1" is N(0, 1) and
     "normal-0.01" N(0, 0.01^2) whatever the width; "gain-0.95" and the like are that gain
-    times the stack's variance-preserving init (sqrt(2/n) for ReLU, 1/sqrt(n) otherwise)."""
+    times the stack's variance-preserving init (sqrt(2/n) for ReLU, 1/sqrt(n) otherwise);
+    the rest from :func:`initstudy.inits.weight_std` with the scheme's default gain."""
     if scheme.startswith("gain-"):
         return _gain_scheme(float(scheme[5:]))(activation)
-    rule = STACK_SCHEMES[scheme]
-    if isinstance(rule, str):
-        std = float(rule.split(":")[1])
+    if scheme not in STACK_SCHEMES:
+        raise ValueError(f"unknown scheme {scheme!r}; allowed: {', '.join(STACK_SCHEMES)} or gain-<g>")
+    if scheme.startswith("normal-"):
+        std = float(scheme[len("normal-"):])
         return std * std * width
-    return rule(activation)
+    return weight_std(scheme, width, width) ** 2 * width
 
 
 def draw_weight(scheme: str, activation: str, width: int, generator: torch.Generator) -> torch.Tensor:
@@ -1114,3 +1112,208 @@ def range_exit_glue(exits: pd.DataFrame) -> dict:
         out[f"theory-overflow-{r['scheme']}"] = float(r["theory_overflow_layer"])
     return out
 
+
+
+# ------------------------------------------------------------------ the interactive figure: a slider over the gain
+
+#: The gains of the interactive figure's slider, times the variance-preserving init (the
+#: "gain-g" schemes): 0.5 to 1.5 by 0.05, so that 0.9, 0.95, 1, 1.05 and 1.1 are among them.
+SLIDER_GAINS: tuple[float, ...] = tuple(round(0.5 + 0.05 * i, 2) for i in range(21))
+
+
+@torch.no_grad()
+def gain_grid(activations: Iterable[str], gains: Iterable[float], seeds: Iterable[int], width: int, depth: int,
+              batch: int, device: str = "cpu", max_layers: int = 200) -> pd.DataFrame:
+    """RMS of the activations over the input's, layer by layer, through stacks of ``depth``
+    independent square layers (no biases) of every gain of ``gains`` ("gain-g": weights
+    N(0, g^2 c / n), c = 2 for ReLU and 1 otherwise) and every activation: the grid behind the
+    interactive figure (:func:`interactive_gain_figure`).
+
+    Per seed, one input batch and one standard-normal matrix E_l per layer serve every gain and
+    every activation (layer l's weights are g sqrt(c/n) E_l): common random numbers, so that a
+    curve moves smoothly with the slider and differences between gains are not noise. Recorded
+    at layer 0 (ratio 1), every ``ceil(depth / max_layers)`` layers and at the last. Columns
+    activation, gain, seed, layer, rms_ratio; NaN once an activation is not finite (overflow),
+    0 where every activation underflowed to 0."""
+    acts = list(activations)
+    gains = [float(g) for g in gains]
+    seeds = [int(s) for s in seeds]
+    unknown = [a for a in acts if a not in ACT_FUNCS]
+    if unknown:
+        raise ValueError(f"unknown activation {unknown[0]!r}; allowed: {', '.join(ACT_FUNCS)}")
+    if not acts or not gains or not seeds:
+        raise ValueError("gain_grid needs at least one activation, one gain and one seed")
+    if min(gains) <= 0 or not all(math.isfinite(g) for g in gains):
+        raise ValueError(f"gains must be positive and finite, got {min(gains)!r}")
+    for name, value in (("width", width), ("depth", depth), ("batch", batch), ("max_layers", max_layers)):
+        if int(value) < 1:
+            raise ValueError(f"{name} must be at least 1, got {value!r}")
+    every = max(1, math.ceil(depth / max_layers))
+    recorded = [layer for layer in range(depth + 1) if layer % every == 0 or layer == depth]
+    g = torch.tensor(gains, dtype=torch.float32, device=device).view(-1, 1, 1)
+    frames = []
+    for seed in seeds:
+        gen = torch.Generator(device=device).manual_seed(seed)
+        x = torch.randn(batch, width, generator=gen, device=device)
+        rms0 = float(x.double().pow(2).mean().sqrt())
+        h = {a: x.expand(len(gains), batch, width) for a in acts}
+        scale = {a: g * math.sqrt((2.0 if a == "relu" else 1.0) / width) for a in acts}
+        out = {a: np.full((len(gains), len(recorded)), np.nan) for a in acts}
+        for a in acts:
+            out[a][:, 0] = 1.0
+        column = 1
+        for layer in range(1, depth + 1):
+            e = torch.randn(width, width, generator=gen, device=device)
+            keep = layer in recorded[column:column + 1]
+            for a in acts:
+                h[a] = ACT_FUNCS[a]((h[a] @ e.T) * scale[a])
+                if keep:
+                    with np.errstate(invalid="ignore", over="ignore"):
+                        rms = h[a].double().pow(2).mean(dim=(1, 2)).sqrt().cpu().numpy() / rms0
+                    out[a][:, column] = np.where(np.isfinite(rms), rms, np.nan)
+            column += keep
+        for a in acts:
+            frames.append(pd.DataFrame({
+                "activation": a, "gain": np.repeat(gains, len(recorded)), "seed": seed,
+                "layer": np.tile(recorded, len(gains)), "rms_ratio": out[a].ravel()}))
+    return pd.concat(frames, ignore_index=True)
+
+
+def gain_grid_summary(grid: pd.DataFrame) -> pd.DataFrame:
+    """Per activation, gain and layer of :func:`gain_grid`: the geometric mean of the RMS
+    ratio over seeds (``gmean``, NaN from the first layer where a seed left float32's range,
+    see :func:`geometric_summary`) and the mean-field theory's (``theory``: the square root of
+    the activations' second moment, input second moment 1)."""
+    if grid.empty:
+        raise ValueError("gain_grid_summary: the grid is empty")
+    summary = geometric_summary(grid, ["activation", "gain", "layer"], "rms_ratio")
+    depth = int(grid["layer"].max())
+    theory = {}
+    for (activation, gain), _ in summary.groupby(["activation", "gain"]):
+        _, post = theory_second_moment(activation, _gain_scheme(float(gain))(activation), depth)
+        with np.errstate(invalid="ignore", over="ignore"):
+            theory[(activation, gain)] = np.concatenate([[1.0], np.sqrt(post)])
+    summary["theory"] = [float(theory[(a, g)][layer]) for a, g, layer in
+                         zip(summary["activation"], summary["gain"], summary["layer"])]
+    return summary[["activation", "gain", "layer", "n", "gmean", "low", "high", "zero", "infinite", "theory"]]
+
+
+_ACT_LABEL = {"identity": "linear", "tanh": "tanh", "sigmoid": "sigmoid", "relu": "ReLU"}
+
+
+def _shown(values) -> list:
+    """Values for a log axis, as JSON: 4 significant digits, null (a gap in the curve) where not
+    positive or not finite."""
+    return [float(f"{v:.4g}") if math.isfinite(v) and v > 0 else None for v in map(float, values)]
+
+
+def interactive_gain_figure(summary: pd.DataFrame, initial_gain: float = 1.0,
+                            thresholds: tuple[float, ...] = (10.0, 0.1)):
+    """The interactive figure of :func:`gain_grid_summary`: RMS of the activations over the
+    input's by layer, measured (solid; geometric mean over seeds) and the mean-field theory
+    (dashed), one colour per activation (a legend entry shows or hides both); a slider over the
+    gain (each step restyles every curve: precomputed, no kernel) and a menu to show one
+    activation or all. Dotted: ``thresholds``. A plotly figure; its JavaScript (plotly.js) is
+    not included: the book serves it (see :mod:`initstudy.bookext`)."""
+    import plotly.graph_objects as go
+
+    acts = [a for a in ("identity", "relu", "tanh", "sigmoid") if a in set(summary["activation"])]
+    acts += sorted(set(summary["activation"]) - set(acts))
+    gains = sorted(float(g) for g in summary["gain"].unique())
+    if not gains:
+        raise ValueError("interactive_gain_figure: no gain in the summary")
+    start = min(range(len(gains)), key=lambda i: abs(gains[i] - initial_gain))
+    colors = ["#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9"]  # Okabe-Ito, colour-blind safe
+    values = pd.concat([summary["gmean"], summary["theory"]]).to_numpy(dtype=float)
+    values = values[np.isfinite(values) & (values > 0)]
+    lo = max(math.floor(math.log10(min(values.min(), *thresholds))), -12) if len(values) else -3
+    hi = min(math.ceil(math.log10(max(values.max(), *thresholds))), 12) if len(values) else 3
+    curves = {}
+    for a in acts:
+        for gain in gains:
+            d = summary[(summary["activation"] == a) & (summary["gain"] == gain)].sort_values("layer")
+            curves[(a, gain)] = (d["layer"].tolist(), _shown(d["gmean"]), _shown(d["theory"]))
+    fig = go.Figure()
+    for i, a in enumerate(acts):
+        layers, measured, theory = curves[(a, gains[start])]
+        color = colors[i % len(colors)]
+        label = _ACT_LABEL.get(a, a)
+        fig.add_trace(go.Scatter(x=layers, y=measured, mode="lines", name=label, legendgroup=a,
+                                 line={"color": color, "width": 2.5},
+                                 hovertemplate="layer %{x}: %{y:.3g}<extra>" + label + "</extra>"))
+        fig.add_trace(go.Scatter(x=layers, y=theory, mode="lines", name=f"{label} (theory)", legendgroup=a,
+                                 showlegend=False, line={"color": color, "width": 1.5, "dash": "dash"},
+                                 hovertemplate="layer %{x}: %{y:.3g}<extra>" + label + " (theory)</extra>"))
+    steps = []
+    for gain in gains:
+        ys = []
+        for a in acts:
+            _, measured, theory = curves[(a, gain)]
+            ys += [measured, theory]
+        steps.append({"method": "restyle", "label": f"{gain:g}", "args": [{"y": ys}]})
+    menu = [{"method": "restyle", "label": "all activations", "args": [{"visible": [True] * (2 * len(acts))}]}]
+    for i, a in enumerate(acts):
+        menu.append({"method": "restyle", "label": _ACT_LABEL.get(a, a),
+                     "args": [{"visible": [j // 2 == i for j in range(2 * len(acts))]}]})
+    depth = int(summary["layer"].max())
+    fig.update_layout(
+        height=600, margin={"l": 70, "r": 20, "t": 110, "b": 40}, template="plotly_white",
+        font={"size": 14},
+        xaxis={"title": {"text": "layer"}, "range": [0, depth]},
+        yaxis={"title": {"text": "RMS of the activations / input's"}, "type": "log", "range": [lo, hi],
+               "exponentformat": "power"},
+        legend={"orientation": "h", "yanchor": "bottom", "y": 1.02, "x": 0, "xanchor": "left",
+                "title": {"text": "solid: measured, dashed: theory"}},
+        shapes=[{"type": "line", "xref": "paper", "x0": 0, "x1": 1, "yref": "y", "y0": t, "y1": t,
+                 "line": {"color": "black", "width": 1, "dash": "dot"}} for t in thresholds],
+        sliders=[{"active": start, "currentvalue": {"prefix": "gain g = "}, "pad": {"t": 50}, "steps": steps}],
+        updatemenus=[{"type": "dropdown", "buttons": menu, "x": 0.0, "xanchor": "left", "y": 1.2,
+                      "yanchor": "bottom", "active": 0, "showactive": True}],
+    )
+    return fig
+
+
+def plot_gain_grid(summary: pd.DataFrame):
+    """The interactive figure's data at a glance, for print and the figures index: one panel
+    per activation, one curve per gain of the grid (colour: the gain), geometric mean over
+    seeds; log axis. Returns the matplotlib figure."""
+    import matplotlib.pyplot as plt
+    from matplotlib.colors import Normalize, TwoSlopeNorm
+
+    acts = [a for a in ("identity", "relu", "tanh", "sigmoid") if a in set(summary["activation"])]
+    acts += sorted(set(summary["activation"]) - set(acts))
+    gains = sorted(float(g) for g in summary["gain"].unique())
+    if min(gains) < 1.0 < max(gains):  # below 1 blue, above red, 1 itself grey
+        norm = TwoSlopeNorm(vmin=min(gains), vcenter=1.0, vmax=max(gains))
+    else:
+        norm = Normalize(vmin=min(gains) - 1e-9, vmax=max(gains) + 1e-9)
+    cmap = plt.get_cmap("coolwarm")
+    ncols = 2 if len(acts) > 1 else 1
+    nrows = math.ceil(len(acts) / ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(7.6, 0.8 + 2.6 * nrows), squeeze=False, sharex=True)
+    for ax in axes.flat[len(acts):]:
+        ax.set_visible(False)
+    for i, (a, ax) in enumerate(zip(acts, axes.flat)):
+        d = summary[summary["activation"] == a]
+        for gain in gains:
+            s = d[d["gain"] == gain].sort_values("layer")
+            y = s["gmean"].to_numpy(dtype=float)
+            y = np.where(np.isfinite(y) & (y > 0), y, np.nan)
+            ax.plot(s["layer"], y, color=cmap(norm(gain)), lw=1.8 if gain == 1.0 else 1.1)
+        shown = d["gmean"].to_numpy(dtype=float)
+        shown = shown[np.isfinite(shown) & (shown > 0)]
+        if len(shown) and shown.max() / shown.min() >= 10:
+            _log10_ticks(ax, max(shown.min(), 1e-12), min(shown.max(), 1e12))
+        if i % ncols == 0:
+            ax.set_ylabel("RMS / input RMS")
+        ax.set_title(_ACT_LABEL.get(a, a) + (" (log scale)" if ax.get_yscale() == "log" else ""), fontsize=11)
+        if i >= len(acts) - ncols:
+            ax.set_xlabel("layer")
+            ax.xaxis.set_tick_params(labelbottom=True)
+    fig.tight_layout(rect=(0, 0, 0.88, 1))
+    bar = fig.colorbar(plt.cm.ScalarMappable(norm=norm, cmap=cmap), ax=list(axes.flat), fraction=0.04, pad=0.03)
+    bar.set_label("gain g (times the variance-preserving init)")
+    return fig
+
+
+__all__ += ["SLIDER_GAINS", "gain_grid", "gain_grid_summary", "interactive_gain_figure", "plot_gain_grid"]

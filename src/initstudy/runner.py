@@ -67,10 +67,38 @@ def source_hash(package_dir: Path | None = None) -> str:
     return h.hexdigest()
 
 
+#: The tag of a notebook's Colab install cell (:func:`initstudy.release.render_install_cell`).
+INSTALL_TAG = "colab-install"
+
+
+def notebook_bytes_for_key(notebook_path: Path) -> bytes:
+    """The notebook's bytes as its cache key reads them: without its Colab install cell, which
+    does nothing outside Colab and names the release's version, so that a release (a new
+    version in that cell) re-executes no chapter. The notebook without the cell is written as
+    nbformat writes notebooks, so that its key is the one it had before it had the cell. A
+    notebook without that cell, or not written as nbformat writes it, is read as it is."""
+    raw = notebook_path.read_bytes()
+    try:
+        nb = json.loads(raw)
+    except ValueError:
+        return raw
+    cells = nb.get("cells") if isinstance(nb, dict) else None
+    if not isinstance(cells, list):
+        return raw
+
+    def written(notebook) -> bytes:
+        return (json.dumps(notebook, indent=1, sort_keys=True, ensure_ascii=False) + "\n").encode()
+
+    kept = [c for c in cells if INSTALL_TAG not in ((c.get("metadata") or {}).get("tags") or [])]
+    if len(kept) == len(cells) or written(nb) != raw:
+        return raw
+    return written({**nb, "cells": kept})
+
+
 def cache_key(notebook_path: Path, params: Mapping[str, Any], profile: str, src_hash: str) -> str:
-    """The key under which a notebook's outputs are cached."""
+    """The key under which a notebook's outputs are cached (see :func:`notebook_bytes_for_key`)."""
     h = hashlib.sha256()
-    h.update(hashlib.sha256(notebook_path.read_bytes()).hexdigest().encode())
+    h.update(hashlib.sha256(notebook_bytes_for_key(notebook_path)).hexdigest().encode())
     h.update(json.dumps({"params": params, "profile": profile, "src": src_hash}, sort_keys=True).encode())
     return h.hexdigest()
 
@@ -148,7 +176,8 @@ def _tidy_executed(notebook: Path, staging: Path, job: Job) -> None:
     folder the results end up in, relative to the repository (``results/<profile>/<name>``),
     not this machine's staging path; and the book shows the parameters the run used (papermill's
     injected cell, folded like every code cell), not the notebook's cell of ``None`` defaults,
-    which is removed from the page (``remove-cell``; the cell stays in the notebook)."""
+    which is removed from the page (``remove-cell``; the cell stays in the notebook). The Colab
+    install cell (tagged ``colab-install``) is removed from the page too, with no outputs."""
     import nbformat
 
     nb = nbformat.read(notebook, as_version=4)
@@ -158,7 +187,11 @@ def _tidy_executed(notebook: Path, staging: Path, job: Job) -> None:
         final = Path("results") / job.profile / job.name
     for cell in nb.cells:
         tags = cell.setdefault("metadata", {}).setdefault("tags", [])
-        if "injected-parameters" in tags:
+        if INSTALL_TAG in tags:
+            if "remove-cell" not in tags:
+                tags.append("remove-cell")  # the Colab install cell: nothing for the book's reader
+            cell.outputs = []
+        elif "injected-parameters" in tags:
             cell.source = cell.source.replace(str(staging), final.as_posix())
             if "hide-input" not in tags:
                 tags.append("hide-input")  # plumbing: folded, one click away

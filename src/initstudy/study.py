@@ -106,7 +106,7 @@ class Run:
         return results.save_table(df, self.results_dir / "timings" / f"{name}.csv")
 
     def figure(self, fig, fig_id: str, claims_shown: tuple[str, ...] = (), *, data: pd.DataFrame | None = None,
-               params: tuple[str, ...] | None = None, seeds: list[int] | None = None) -> None:
+               params: tuple[str, ...] | None = None, seeds: list[int] | None = None, _glue: Any = None) -> None:
         """Publish a figure under its stable id (PNG + SVG + glue for the book).
 
         ``data``: the plotted data, saved beside it as ``<fig_id>.csv`` (the figures index
@@ -121,8 +121,38 @@ class Run:
         figures.publish(
             fig, fig_id, self.results_dir / "figures",
             params={**used, "profile": self.profile}, claims=topic_claims, data=data,
-            seeds=seeds,
+            seeds=seeds, **({} if _glue is None else {"glue_value": _glue, "display": False}),
         )
+
+    def interactive(self, fig, fig_id: str, static, claims_shown: tuple[str, ...] = (), *,
+                    data: pd.DataFrame | None = None, params: tuple[str, ...] | None = None,
+                    seeds: list[int] | None = None) -> None:
+        """Publish a figure the reader moves (a slider, a menu) under its stable id, as
+        :meth:`figure` publishes a still one; the notebook's markdown shows it the same way
+        (``{glue:figure} <fig_id>`` with its caption).
+
+        ``fig``: a plotly figure whose every state is precomputed (no kernel behind the page);
+        ``static``: a matplotlib figure of the same data, saved as PNG and SVG (the figures
+        index, and the PDF, which shows it in the interactive one's place). Also saved:
+        ``<fig_id>.plotly.json``, the interactive figure itself (``plotly.io.read_json``). The
+        HTML book draws ``fig`` with plotly.js, which the book serves (``initstudy.bookext``
+        copies it from the plotly package into ``_static``): viewing the page fetches nothing,
+        from disk too. In Jupyter and Colab (not under the runner) plotly shows it inline."""
+        from .results import atomic_write_text
+
+        html = interactive_html(fig, fig_id)
+        figures_dir = self.results_dir / "figures"
+        figures_dir.mkdir(parents=True, exist_ok=True)
+        self.figure(static, fig_id, claims_shown, data=data, params=params, seeds=seeds,
+                    _glue=_Interactive(html, fig_id, figures_dir / f"{fig_id}.png"))
+        atomic_write_text(figures_dir / f"{fig_id}.plotly.json", fig.to_json(pretty=False, engine="json") + "\n")
+        manifest = figures.read_manifest(figures_dir)
+        for entry in manifest:
+            if entry["id"] == fig_id:
+                entry["files"]["interactive"] = f"{fig_id}.plotly.json"
+        results.atomic_write_json(figures_dir / "manifest.json", manifest)
+        if figures._in_notebook() and os.environ.get("INITSTUDY_RUNNER") != "1":
+            fig.show()
 
     def glue(self, key: str, value: Any) -> None:
         """Make a computed value citable from the book's text: numbers as
@@ -242,6 +272,44 @@ class Run:
                 f"*Run of `{self.spec.name}` at the **{self.profile}** profile on `{self.device}`, "
                 f"seeds {self.seeds}, commit `{commit}`. Parameters and full provenance are at the end.*"
             ))
+
+
+#: The class of the element around every interactive figure of the book: ``initstudy.bookext``
+#: serves plotly.js to the pages that have one.
+INTERACTIVE_CLASS = "initstudy-interactive"
+
+
+def interactive_html(fig, fig_id: str) -> str:
+    """The HTML of an interactive (plotly) figure for the book: a ``<div>`` and the script that
+    draws it, deterministic (the plot's element is ``<fig_id>-plot``: the book's figure holding
+    it has the id ``fig_id``), without plotly.js (the page loads it from the book's
+    ``_static``), inside an element of class :data:`INTERACTIVE_CLASS` whose ``data-figure``
+    is ``fig_id``."""
+    body = fig.to_html(full_html=False, include_plotlyjs=False, include_mathjax=False, div_id=f"{fig_id}-plot",
+                      default_width="100%", default_height=f"{int(fig.layout.height or 500)}px",
+                      config={"displaylogo": False, "responsive": True})
+    # drawn while the page is still being read, the plot takes the width its column had then (the
+    # sidebars come later): once the page is laid out, fit it to its column
+    fit = (f'<script>window.addEventListener("load", function () {{ var gd = document.getElementById('
+           f'"{fig_id}-plot"); if (window.Plotly && gd) {{ Plotly.Plots.resize(gd); }} }});</script>')
+    return f'<div class="{INTERACTIVE_CLASS}" data-figure="{fig_id}">{body}{fit}</div>'
+
+
+class _Interactive:
+    """What the book shows under an interactive figure's id: its HTML (the HTML book) and the
+    still image of the same data saved at ``png`` (the PDF: LaTeX cannot show HTML)."""
+
+    def __init__(self, html: str, fig_id: str, png: Path):
+        self.html, self.fig_id, self.png = html, fig_id, Path(png)
+
+    def _repr_html_(self) -> str:
+        return self.html
+
+    def _repr_png_(self) -> bytes | None:
+        return self.png.read_bytes() if self.png.is_file() else None
+
+    def __repr__(self) -> str:
+        return f"Interactive figure {self.fig_id} (in the HTML book)"
 
 
 def provenance_table(prov: Mapping[str, Any]) -> pd.DataFrame:
