@@ -561,7 +561,7 @@ def plot_relu_rms(profiles: pd.DataFrame, theory: pd.DataFrame, schemes: list[st
         t = data[(data["scheme"] == scheme) & (data["source"] == "theory")]
         ax.plot(t["layer"], t["rms"], color=palette[scheme], ls="--", lw=1.2, label=f"{scheme}, theory")
     ax.set(yscale="log", xlabel="layer", ylabel="RMS of activations (log scale)")
-    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.18), ncol=2, frameon=False, fontsize=10)
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.18), ncol=2, frameon=False, fontsize=11)
     fig.tight_layout()
     return fig, data
 
@@ -666,7 +666,7 @@ def plot_rms_by_layer(profiles: pd.DataFrame, theory: pd.DataFrame, activations:
         ax.set_yscale("log")
     g.set_titles("{col_name}")
     g.set_axis_labels("layer", "RMS of activations")
-    g.figure.text(0.01, 0.005, "dashed: mean-field theory (infinite width)", fontsize=8)
+    g.figure.text(0.01, 0.005, "dashed: mean-field theory (infinite width)", fontsize=11)
     plt.close(g.figure)
     return g.figure
 
@@ -903,10 +903,10 @@ def plot_rms_ratio(ratios: pd.DataFrame, theory: pd.DataFrame, activations: list
     fig.tight_layout()
     if len(activations) < axes.size:  # the legend in the empty panel's place
         fig.legend(handles + exit_h, labels + exit_l, loc="center", bbox_to_anchor=axes.flat[-1].get_position(),
-                   ncol=1, frameon=False, fontsize=10)
+                   ncol=1, frameon=False, fontsize=11)
     else:
         fig.legend(handles + exit_h, labels + exit_l, loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=2,
-                   frameon=False, fontsize=10)
+                   frameon=False, fontsize=11)
     return fig
 
 
@@ -974,7 +974,7 @@ def plot_saturation(saturation: pd.DataFrame, control_std: float):
     exit_h, exit_l = _exit_handles(("a scale where a seed's value was exactly 0",
                                     "a scale where a seed's value was infinite or NaN"))
     handles, labels = handles + exit_h, labels + exit_l
-    fig.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=2, frameon=False, fontsize=10)
+    fig.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=2, frameon=False, fontsize=11)
     fig.tight_layout()
     return fig, data
 
@@ -1009,7 +1009,7 @@ def plot_gradient_profiles(grad_stats: pd.DataFrame, grad_hist: pd.DataFrame, se
         ax.xaxis.set_major_locator(mticker.MaxNLocator(3, symmetric=True))
         ax.ticklabel_format(axis="x", style="sci", scilimits=(0, 0))
         if j == len(inits) - 1:
-            ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False, fontsize=10)
+            ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False, fontsize=11)
     ax = fig.add_subplot(grid[1, :])
     palette = dict(zip(inits, sns.color_palette("colorblind", len(inits))))
     lows, highs = [0.5], [0.5]
@@ -1022,7 +1022,7 @@ def plot_gradient_profiles(grad_stats: pd.DataFrame, grad_hist: pd.DataFrame, se
     _log10_ticks(ax, np.nanmin(lows), np.nanmax(highs))
     ax.yaxis.set_major_formatter(mticker.LogFormatterSciNotation())
     ax.set(xlabel="hidden layer", ylabel="std of dL/dz over\nthe last layer's (log)", xticks=layers)
-    ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False, fontsize=10)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False, fontsize=11)
     fig.tight_layout()
     return fig, data
 

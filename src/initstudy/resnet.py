@@ -762,7 +762,7 @@ def plot_first_epoch(finals: pd.DataFrame, gaps: pd.DataFrame, depths, margin: f
     ax.set(xscale="log", ylabel="test accuracy after the budget", xlabel="depth (layers, log scale)", ylim=(0, 1))
     ax.set_xticks(list(depths), [str(d) for d in depths])
     ax.minorticks_off()
-    ax.legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=4, frameon=False, fontsize=10,
+    ax.legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=4, frameon=False, fontsize=11,
               handletextpad=0.3, columnspacing=0.8)
     ax = axes[1]
     wide = finals.pivot_table(index=["depth", "seed"], columns="method", values="accuracy").reset_index()

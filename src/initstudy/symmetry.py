@@ -464,11 +464,11 @@ def plot_by_setting(frame: pd.DataFrame, y: str, ylabel: str, hue: str = "init",
     if hline is not None:
         for ax in g.axes.flat:
             ax.axhline(hline[0], color="k", lw=0.8, ls=":", label=hline[1])
-    g.set_titles("{col_name}, {row_name} hidden layer(s)", size=10)
+    g.set_titles("{col_name}, {row_name} hidden layer(s)", size=11)
     g.set_axis_labels("SGD step", ylabel)
     sns.move_legend(g, "upper center", bbox_to_anchor=(0.5, 0.0), ncol=4, title=None, frameon=False)
     if hline is not None:
-        g.figure.text(0.5, -0.09, f"dotted: {hline[1]}", ha="center", va="top", fontsize=10)
+        g.figure.text(0.5, -0.09, f"dotted: {hline[1]}", ha="center", va="top", fontsize=11)
     return g.figure
 
 
@@ -485,7 +485,7 @@ def plot_zrb_ranks(frame: pd.DataFrame):
                     errorbar=("pi", 100), height=2.1, aspect=1.15, facet_kws={"sharey": "row"},
                     palette="colorblind")
     g.set(xscale="symlog", xlim=(0, None))
-    g.set_titles("{col_name}", size=10)
+    g.set_titles("{col_name}", size=11)
     for (rank, _), ax in g.axes_dict.items():
         ax.set_ylabel(rank)
     for ax in g.axes[1]:
