@@ -214,3 +214,51 @@ def test_every_member_diverging_ends_the_run_cleanly():
         assert r.diverged_at is not None and r.steps_done == r.diverged_at - 1
         assert len(train_losses(r)) == r.diverged_at
         assert 0.0 <= r.final["test_accuracy"] <= 1.0
+
+
+def test_the_gpu_path_gives_the_cpu_paths_numbers(monkeypatch):
+    """Without host checks every step (a GPU's path), a member that diverges is masked until
+    the next evaluation and dropped there: the same numbers as dropping it at once."""
+    data = toy()
+    nets, configs = members("mlp", torch.float64, k=3)
+    configs[1] = TrainConfig(steps=STEPS, batch_size=32, lr=1e200, seed=1, eval_every=25)
+    at_once = ensemble.train_ensemble([copy.deepcopy(n) for n in nets], data, configs)
+    monkeypatch.setattr(ensemble, "_HOST_CHECKS", False)
+    masked = ensemble.train_ensemble([copy.deepcopy(n) for n in nets], data, configs)
+    for a, b in zip(at_once, masked):
+        np.testing.assert_array_equal(train_losses(a), train_losses(b))
+        assert a.final == b.final or (a.diverged_at == b.diverged_at and a.final["test_accuracy"] == b.final["test_accuracy"])
+
+
+@pytest.mark.parametrize("family", ["mlp", "resnet-bn"])  # vmap and per-member passes on the CPU
+def test_k_independence_in_both_modes(family):
+    data = toy()
+    nets, configs = members(family, torch.float64, k=4)
+    alone = ensemble.train_ensemble([copy.deepcopy(nets[3])], data, [configs[3]])[0]
+    together = ensemble.train_ensemble([copy.deepcopy(n) for n in nets], data, configs)[3]
+    np.testing.assert_allclose(train_losses(together), train_losses(alone), rtol=1e-12, atol=0)
+
+
+def test_crop_flip_against_a_hand_built_crop():
+    x = torch.arange(2 * 1 * 4 * 4, dtype=torch.float64).view(2, 1, 4, 4)
+    out = ensemble.crop_flip_at(x, torch.tensor([0, 2]), torch.tensor([1, 2]), torch.tensor([False, True]), pad=1)
+    padded = torch.nn.functional.pad(x, (1, 1, 1, 1))
+    assert torch.equal(out[0], padded[0, :, 0:4, 1:5])  # rows from 0, columns from 1, no flip
+    assert torch.equal(out[1], padded[1, :, 2:6, 2:6].flip(-1))  # rows and columns from 2, flipped
+
+
+def test_signature_sees_settings_that_repr_hides():
+    pre = resnet(8, "he-fan-out", norm="none", order="pre", in_channels=1, width=4, seed=0)
+    post = resnet(8, "he-fan-out", norm="none", order="post", in_channels=1, width=4, seed=0)
+    assert ensemble.signature(pre) != ensemble.signature(post)
+    assert ensemble.signature(post) == ensemble.signature(resnet(8, "he-fan-out", norm="none", in_channels=1,
+                                                                 width=4, seed=1))
+
+
+def test_record_at_generator_serves_every_member():
+    data = toy()
+    nets, configs = members("mlp", torch.float64, k=2)
+    seen = []
+    ensemble.train_ensemble(nets, data, configs, record=lambda m, s: seen.append(s) or [], record_every=1000,
+                            record_at=(s for s in (3, 8)), chunk=1)
+    assert sorted(seen) == [0, 0, 3, 3, 8, 8, STEPS, STEPS]

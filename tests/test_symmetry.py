@@ -167,5 +167,6 @@ def test_zero_init_stays_exactly_symmetric_in_the_chapters_ensemble():
     configs = [TrainConfig(steps=200, batch_size=64, lr=0.5, eval_every=200, seed=s) for s in range(3)]
     members = nets + [broken]
     ensemble.train_ensemble(members, ds, configs, vectorize="loop")
+    assert all(n.fc1.weight.norm() > 0 for n in members[:2])  # they trained
     assert [symmetry.relative_max_pairwise_distance(n.fc1.weight) for n in members[:2]] == [0.0, 0.0]
     assert symmetry.relative_max_pairwise_distance(broken.fc1.weight) > 1e-7

@@ -23,7 +23,8 @@ Data stay on the device: each data set is moved there once, each epoch's batch i
 drawn on the host from the member's generator (so a CPU and a GPU run see the same batches)
 and copied once per epoch, and losses and accuracies accumulate on the device; nothing is
 copied back to the host between evaluation points. Members too large to fit at once are
-split into chunks (:func:`chunk_size`); a member's numbers do not depend on its chunk.
+split into chunks (:func:`chunk_size`); on the CPU a member's numbers do not depend on its
+chunk (tested); a GPU's batched kernels may round differently for another number of members.
 
 Measurements of what one model costs (``lsuv-cheap``'s timings) use
 :func:`initstudy.train.race`, a single-model loop.
@@ -46,7 +47,11 @@ from torch.nn import functional as F
 __all__ = ["member_stream", "train_ensemble", "chunk_size", "signature", "vectorize_mode", "EnsembleResult",
            "MEMORY_BUDGET"]
 
-#: Bytes of working memory an ensemble chunk may use on the CPU; on a GPU, half its free memory.
+#: Whether the host reads the members' state every step (None: on the CPU only, where it costs
+#: nothing); False follows a GPU's path (masks, and drops members at evaluations) on any device.
+_HOST_CHECKS: bool | None = None
+
+#: Bytes of working memory an ensemble chunk may use on the CPU; on a GPU, half its total memory.
 MEMORY_BUDGET = 4 * 2**30
 
 
@@ -70,8 +75,8 @@ def member_stream(seed: int, n: int, batch_size: int, steps: int, *, image_shape
     [s, B] in 0..2 pad and ``flip`` [s, B]; with ``mixup_alpha`` > 0 ``lam`` [s] and
     ``perm`` [s, B]). The data order is a fresh permutation of the ``n`` examples each epoch
     (the last incomplete batch dropped), from ``torch.Generator().manual_seed(seed)``;
-    augmentation from ``seed + 1``, mixup from ``seed + 2`` (NumPy's Beta for the
-    coefficient, as Zhang et al.'s code). The same seed gives the same draws on any device
+    augmentation and mixup from two seeds spawned from ``numpy.random.SeedSequence(seed)``
+    (NumPy's Beta for the mixup coefficient, as Zhang et al.'s code). The same seed gives the same draws on any device
     and in any ensemble.
 
     >>> first = next(member_stream(0, 10, 4, 3))
@@ -81,9 +86,13 @@ def member_stream(seed: int, n: int, batch_size: int, steps: int, *, image_shape
     if batch_size > n:
         raise ValueError(f"batch_size {batch_size} is larger than the {n} examples")
     order_gen = torch.Generator().manual_seed(seed)
-    aug_gen = torch.Generator().manual_seed(seed + 1)
-    mix_gen = torch.Generator().manual_seed(seed + 2)
-    mix_rng = np.random.default_rng(seed + 2)
+    # augmentation and mixup: streams of their own, derived from (seed, purpose), so that
+    # member s's augmentation is not member s + 1's data order
+    aug_seed, mix_seed = (int(s.generate_state(1, dtype=np.uint64)[0] >> np.uint64(1))
+                          for s in np.random.SeedSequence(seed).spawn(2))
+    aug_gen = torch.Generator().manual_seed(aug_seed)
+    mix_gen = torch.Generator().manual_seed(mix_seed)
+    mix_rng = np.random.default_rng(mix_seed)
     per_epoch = n // batch_size
     done = 0
     while done < steps:
@@ -148,10 +157,15 @@ class _Epochs:
 
 def signature(model: nn.Module) -> tuple:
     """What members must share to be stacked: the module tree (types and settings, as
-    ``repr`` shows them) and every parameter's and buffer's name, shape and dtype."""
+    ``repr`` shows them), every parameter's and buffer's name, shape and dtype, and every
+    module's public scalar attributes."""
     tensors = [(n, tuple(t.shape), str(t.dtype)) for n, t in model.named_parameters()]
     tensors += [(n, tuple(t.shape), str(t.dtype)) for n, t in model.named_buffers()]
-    return (type(model).__name__, repr(model), tuple(tensors))
+    # plain settings that change what forward does but that neither repr nor the shapes show
+    # (a block's order, stride or padding): every module's public scalar attributes
+    settings = tuple((n, k, v) for n, m in model.named_modules() for k, v in sorted(vars(m).items())
+                     if not k.startswith("_") and k != "training" and isinstance(v, (bool, int, float, str, tuple)))
+    return (type(model).__name__, repr(model), tuple(tensors), settings)
 
 
 def _member_bytes(model: nn.Module, example: torch.Tensor, batch_size: int) -> int:
@@ -177,12 +191,13 @@ def _member_bytes(model: nn.Module, example: torch.Tensor, batch_size: int) -> i
 def chunk_size(model: nn.Module, example: torch.Tensor, batch_size: int, device: str | torch.device = "cpu",
                budget: int | None = None) -> int:
     """How many members of ``model``'s shape train at once within ``budget`` bytes
-    (:data:`MEMORY_BUDGET` on the CPU, half the free memory on a GPU); at least 1."""
+    (:data:`MEMORY_BUDGET` on the CPU, half the GPU's total memory); at least 1. The budget
+    does not depend on the moment (free memory would), so the same run always forms the
+    same chunks."""
     if budget is None:
         dev = torch.device(device)
         if dev.type == "cuda":
-            free, _ = torch.cuda.mem_get_info(dev)
-            budget = free // 2
+            budget = torch.cuda.get_device_properties(dev).total_memory // 2
         else:
             budget = MEMORY_BUDGET
     return max(1, int(budget // max(1, _member_bytes(model, example, batch_size))))
@@ -235,16 +250,19 @@ def train_ensemble(models: Sequence[nn.Module], data, configs: Sequence, *, reco
             raise ValueError("ensemble members must share an architecture (parameter and buffer names and shapes)")
     if vectorize not in ("auto", "vmap", "loop"):
         raise ValueError(f"vectorize must be 'auto', 'vmap' or 'loop', got {vectorize!r}")
+    record_at = set(record_at)
+    if chunk is None and len(models) == 1:
+        chunk = 1
     if chunk is None:
-        x0 = (datas[0] if datas else data).x_train[:1]
-        x0 = x0.to(next(models[0].parameters()).dtype)
+        p0 = next(models[0].parameters())
+        x0 = (datas[0] if datas else data).x_train[:1].to(device=p0.device, dtype=p0.dtype)
         chunk = chunk_size(models[0], x0, first.batch_size, device)
     results: list[EnsembleResult] = []
     cache: dict = {}
     for start in range(0, len(models), chunk):
         part = slice(start, start + chunk)
         results += _train_chunk(models[part], datas[part] if datas else data, configs[part], record=record,
-                                record_every=record_every, record_at=set(record_at), device=device, cache=cache,
+                                record_every=record_every, record_at=record_at, device=device, cache=cache,
                                 vectorize=vectorize)
     return results
 
@@ -433,7 +451,8 @@ def _train_chunk(models, data, configs, *, record, record_every, record_at, devi
         # On the CPU, reading whether every member is active costs nothing (no device to wait
         # for): a member that diverged is dropped at once. On a GPU the mask is applied, with
         # no sync, until the next evaluation.
-        all_active = dev.type == "cpu" and bool(active.all())
+        host_checks = dev.type == "cpu" if _HOST_CHECKS is None else _HOST_CHECKS
+        all_active = host_checks and bool(active.all())
         with torch.no_grad():
             grads = [torch.zeros_like(p) if g is None else g for p, g in zip(params.values(), grads)]
             if record is not None:
@@ -450,7 +469,7 @@ def _train_chunk(models, data, configs, *, record, record_every, record_at, devi
             evals.append((step, list(live), *evaluate(params, buffers, live_idx)))
         if record is not None and (step % record_every == 0 or step in record_at or last):
             do_record(step)
-        if dev.type == "cpu" and not all_active or (step % first.eval_every == 0 or last):
+        if host_checks and not all_active or (step % first.eval_every == 0 or last):
             drop_frozen()
 
     # ---- back to the host: one copy of the losses, the evaluations and the divergence steps

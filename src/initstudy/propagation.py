@@ -679,7 +679,7 @@ def theory_overflow_layer(scheme: str, activation: str, width: int) -> float:
     value (inf for a gain <= 1)."""
     sigma_w2 = scheme_sigma_w2(scheme, activation, width)
     per_layer = sigma_w2 / (2.0 if activation == "relu" else 1.0)
-    if per_layer <= 1.0:
+    if per_layer <= 1.0 + 1e-12:  # balanced inits (up to the rounding of their std): never
         return math.inf
     return math.log(FLOAT32_MAX) / (0.5 * math.log(per_layer))
 
@@ -715,7 +715,7 @@ def theory_underflow_layer(scheme: str, activation: str, width: int) -> float:
     smallest positive (subnormal) value (inf for a gain >= 1)."""
     sigma_w2 = scheme_sigma_w2(scheme, activation, width)
     per_layer = sigma_w2 / (2.0 if activation == "relu" else 1.0)
-    if per_layer >= 1.0:
+    if per_layer >= 1.0 - 1e-12:  # balanced inits (up to the rounding of their std): never
         return math.inf
     return math.log(FLOAT32_SMALLEST) / (0.5 * math.log(per_layer))
 

@@ -209,6 +209,7 @@ def train_many(models: list[nn.Module], data, configs: list[TrainConfig], device
     from .ensemble import signature, train_ensemble
 
     per_model = isinstance(data, (list, tuple))
+    record_at = set(record_at)  # used by every group
     groups: dict[tuple, list[int]] = {}
     for i, (m, c) in enumerate(zip(models, configs)):
         shared = (c.steps, c.batch_size, c.optimizer, c.eval_every, c.warmup_steps, c.milestones,
