@@ -236,7 +236,7 @@ def _same(value) -> dict[str, Any]:
 
 ZERO_INIT = NotebookSpec(
     name="zero_init",
-    title="Zero initialisation and symmetry",
+    title="Zero initialisation: symmetry, and a second way to fail",
     claims=("zero-symmetry", "zero-random-bias"),
     summary="Zero, constant and zero-weight-random-bias inits against random init: symmetry, rank and accuracy.",
     data_params=("dataset",),

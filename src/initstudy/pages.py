@@ -31,7 +31,9 @@ def _read_json(path: Path, default: Any) -> Any:
 
 
 def _cell(text: Any) -> str:
-    return str(text).replace("|", "\\|").replace("\n", " ")
+    """Text for a Markdown table cell: a "|" (an absolute value in a rule) becomes "∣", which
+    reads the same and, unlike an escaped pipe, shows without its backslash in code spans."""
+    return str(text).replace("|", "\u2223").replace("\n", " ")
 
 
 def _value(value: Any) -> str:
@@ -276,7 +278,8 @@ def figures_index(profile_dir: Path, profile: str, catalog: Mapping | None = Non
                 downloads += f", {{download}}`interactive figure (plotly JSON) <{base}.plotly.json>`"
             out += [
                 f"### `{fid}`", "",
-                f"{{numref}}`{fid}` in {{doc}}`{spec.title} <{chapter_doc(profile, name)}>`.", "",
+                f"{{numref}}`{fid}` in {{doc}}`{spec.title} <{chapter_doc(profile, name)}>`"
+                + ("" if spec.title.endswith(("?", "!", ".")) else "."), "",
                 f"**Caption.** {_cell(_glue_from(captions.get(fid, '(no caption found in the notebook)'), profile, name))}",
                 "",
                 f"**Parameters** ({profile} profile): {_params_text(params)}.", "",
