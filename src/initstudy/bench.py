@@ -91,19 +91,23 @@ def _step_flops(model, x, y) -> float:
 
 def _looped(models, data, configs) -> None:
     """The baseline: one model after another, a plain torch.nn / torch.optim loop per model
-    fed its own batches (what the library did before the ensemble core)."""
+    fed its own batches, with the same test evaluations as the ensemble (at step 0 and at the
+    end): what the library did before the ensemble core, without its per-step bookkeeping."""
     from torch.nn import functional as F
 
     from .ensemble import member_stream
-    from .train import make_optimizer, param_groups
+    from .train import evaluate, make_optimizer, param_groups
 
     for model, cfg in zip(models, configs):
         opt = make_optimizer(param_groups(model, cfg), cfg)
+        evaluate(model, data.x_test, data.y_test)
+        model.train()
         for block in member_stream(cfg.seed, len(data.y_train), cfg.batch_size, cfg.steps):
             for idx in block["idx"]:
                 opt.zero_grad()
                 F.cross_entropy(model(data.x_train[idx]), data.y_train[idx]).backward()
                 opt.step()
+        evaluate(model, data.x_test, data.y_test)
 
 
 def ensemble_bench(add, ks=(1, 5, 20, 100), repeats: int = 3) -> None:

@@ -334,6 +334,26 @@ def _train_chunk(models, data, configs, *, record, record_every, record_at, devi
         return functional_call(base, (p, b), (x,))
 
     vmapped = {True: vmap(forward, in_dims=(0, 0, 0)), False: vmap(forward, in_dims=(0, 0, None))}
+    member_params: list[list[nn.Parameter]] = []
+
+    def bind() -> None:
+        """Loop mode: each live member's own module runs on views of the stacked tensors
+        (parameters and BatchNorm buffers), so a training step is a plain module call per
+        member, with no functional_call overhead, while the optimiser updates the stack."""
+        member_params.clear()
+        if mode != "loop":
+            return
+        for j, i in enumerate(live):
+            own = []
+            for name, t in params.items():
+                owner, attr = _owner(models[i], name)
+                owner._parameters[attr] = nn.Parameter(t.detach()[j])
+                own.append(owner._parameters[attr])
+            for name, t in buffers.items():
+                owner, attr = _owner(models[i], name)
+                owner._buffers[attr] = t[j]
+            member_params.append(own)
+            models[i].train()
 
     def batched(p: dict, b: dict, x: torch.Tensor, per: bool = True) -> torch.Tensor:
         """Every stacked member on its inputs: ``x`` [K, B, ...], or [B, ...] shared by all
@@ -398,7 +418,9 @@ def _train_chunk(models, data, configs, *, record, record_every, record_at, devi
         lr, live_idx, active = lr[keep], live_idx[keep], active[keep]
         live = [i for i, a in zip(live, alive) if a]
         epochs.keep(alive)
+        bind()
 
+    bind()
     evals.append((0, list(live), *evaluate(params, buffers, live_idx)))
     if record is not None:
         do_record(0)
@@ -421,32 +443,35 @@ def _train_chunk(models, data, configs, *, record, record_every, record_at, devi
             xb = crop_flip_at(xb.flatten(0, 1), draw["crop_i"].flatten(), draw["crop_j"].flatten(),
                               draw["flip"].flatten()).view(shape)
         saved = {n: b.clone() for n, b in buffers.items()}  # restored for members that diverge
-        # In "loop" mode each member runs on its own slices of the stacked weights, taken with
-        # unbind so that its gradients come back per slice (a view's gradient would be
-        # scattered into a zero tensor of all K members, K times per step).
-        slices = {n: t.unbind(0) for n, t in params.items()} if mode == "loop" else None
-        weights = params if slices is None else slices
+        # "loop" mode: each member's own module (bound to its views of the stack, see bind);
+        # its gradients come back per member, not scattered into the stack K times.
+        def train_forward(x: torch.Tensor) -> torch.Tensor:
+            if mode == "loop":
+                return torch.stack([models[i](x[j]) for j, i in enumerate(live)])
+            return batched(params, buffers, x)
+
         if "lam" in draw:
             lam = draw["lam"].to(dtype)
             perm = draw["perm"]
             mixed = view(lam, xb) * xb + view(1 - lam, xb) * xb[rows[:, None], perm]
-            out = batched(weights, buffers, mixed)
+            out = train_forward(mixed)
             ce = lambda t: F.cross_entropy(out.flatten(0, 1), t.flatten(), reduction="none").view(k, -1).mean(1)
             loss = lam * ce(yb) + (1 - lam) * ce(yb[rows[:, None], perm])
         else:
-            out = batched(weights, buffers, xb)
+            out = train_forward(xb)
             loss = F.cross_entropy(out.flatten(0, 1), yb.flatten(), reduction="none").view(k, -1).mean(1)
         finite = torch.isfinite(loss)
         diverged_at[live_idx] = torch.where(active & ~finite, step, diverged_at[live_idx])
         active = active & finite
         losses[step - 1, live_idx] = torch.where(active, loss.detach(), torch.nan)
         total = torch.where(active, loss, 0).sum()
-        if slices is None:
+        if mode != "loop":
             grads = torch.autograd.grad(total, list(params.values()), allow_unused=True)
-        else:
-            flat = torch.autograd.grad(total, [v for n in params for v in slices[n]], allow_unused=True)
-            grads = [torch.stack([torch.zeros_like(v) if g is None else g for v, g in zip(slices[n], flat[j * k:(j + 1) * k])])
-                     for j, n in enumerate(params)]
+        else:  # each member's gradients from its own parameters, stacked
+            flat = torch.autograd.grad(total, [p for own in member_params for p in own], allow_unused=True)
+            n_p = len(params)
+            grads = [torch.stack([torch.zeros_like(member_params[j][q]) if flat[j * n_p + q] is None
+                                  else flat[j * n_p + q] for j in range(k)]) for q in range(n_p)]
         factor = first.lr_factor(step)
         # On the CPU, reading whether every member is active costs nothing (no device to wait
         # for): a member that diverged is dropped at once. On a GPU the mask is applied, with
@@ -473,6 +498,14 @@ def _train_chunk(models, data, configs, *, record, record_every, record_at, devi
             drop_frozen()
 
     # ---- back to the host: one copy of the losses, the evaluations and the divergence steps
+    if mode == "loop":  # the modules own their tensors again (no views into the stack)
+        for m in models:
+            for name, t in list(m.named_parameters()):
+                owner, attr = _owner(m, name)
+                owner._parameters[attr] = nn.Parameter(t.detach().clone())
+            for name, t in list(m.named_buffers()):
+                owner, attr = _owner(m, name)
+                owner._buffers[attr] = t.clone()
     for j, i in enumerate(live):
         _load_member(models[i], params, buffers, j, grads=False)
     div = diverged_at.cpu().tolist()
@@ -557,6 +590,12 @@ class _Optimizer:
         if keep is not None:
             updates = [torch.where(k, u, 0) for u, k in zip(updates, keep)]
         torch._foreach_sub_(params, updates)
+
+
+def _owner(model: nn.Module, name: str) -> tuple[nn.Module, str]:
+    """The submodule that holds the parameter or buffer ``name`` and its attribute name."""
+    path, _, attr = name.rpartition(".")
+    return (model.get_submodule(path) if path else model), attr
 
 
 def _load_member(model: nn.Module, params: dict, buffers: dict, i: int, grads: bool = True) -> None:
