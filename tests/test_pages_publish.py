@@ -143,3 +143,15 @@ def test_figures_index_reads_seeds_from_the_figure_data_and_cites_by_id(tmp_path
     assert "@misc{initstudy2026_fig_zero_symmetry_distance," in md and "version = {9.9.9}" in md
     assert "commit abc" in md and "url     = {https://example.org/repo}" in md
     assert "profile=" not in md.split("**Parameters**")[1].split("\n")[0]
+
+
+def test_claims_table_flags_criteria_changed_after_a_preliminary_run(tmp_path, monkeypatch):
+    import dataclasses
+
+    folder = fake_profile(tmp_path)
+    assert "changed after a preliminary run" not in pages.claims_table(folder, "cpu")  # none changed
+    changed = dataclasses.replace(claims.LEDGER["zero-symmetry"], changes=(("old rule", "new rule", "why"),))
+    monkeypatch.setitem(claims.LEDGER, "zero-symmetry", changed)
+    md = pages.claims_table(folder, "cpu")
+    assert "holds (criterion changed after a preliminary run)" in md
+    assert "The criteria of 1 of these claims were changed after a preliminary run" in md

@@ -117,12 +117,20 @@ def claims_table(profile_dir: Path, profile: str, published: list[dict] | None =
              "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
         measured = r["verdict"] != claims_mod.NOT_MEASURED
+        number = _cell(_short_number(r)) if measured else ""
+        if measured and r.get("changes"):
+            number += " (criterion changed after a preliminary run)"
         cells = [verdict_link(r["id"], r.get("notebook"), measured), _cell(r.get("short") or r["statement"]),
-                 badge(r["verdict"]), _cell(_short_number(r)) if measured else ""]
+                 badge(r["verdict"]), number]
         if gpu:
             g = gpu.get(r["id"])
             cells.insert(3, badge(g["verdict"]) if g else "not run")
         lines.append("| " + " | ".join(cells) + " |")
+    changed = [r for r in rows if r.get("changes") and r["verdict"] != claims_mod.NOT_MEASURED]
+    if changed:
+        lines += ["", f"The criteria of {len(changed)} of these claims were changed after a preliminary run; "
+                      "the claims page gives each old rule, new rule and reason. A changed criterion "
+                      "supports \"reproduced\" only where it also holds on seeds it was not tuned on."]
     lines += ["", f"Each claim id links to its verdict in the chapter that measures it. All checks, "
                   f"negative controls and criteria: {{doc}}`/book/claims`. Machine-readable: "
                   f"`results/{profile}/claims.json` and `claims.csv`."]
