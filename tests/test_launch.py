@@ -41,7 +41,7 @@ def test_every_chapter_starts_with_the_colab_install_cell(path):
     assert set(first["metadata"]["tags"]) == {release.INSTALL_TAG, "remove-cell"}  # off the book's pages
     assert first["source"] == release.render_install_cell(meta)["source"]
     source = "".join(first["source"])
-    assert f'"initstudy @ git+{meta.repository}@v{meta.version}"' in source
+    assert f'"initstudy @ git+{meta.repository}@{meta.branch}"' in source
     assert sum(release.is_install_cell(c) for c in cells) == 1
     # papermill injects the run's parameters after the tagged parameters cell, wherever it is
     assert sum("parameters" in c.get("metadata", {}).get("tags", []) for c in cells) == 1
@@ -67,7 +67,7 @@ def test_the_install_cell_installs_only_on_colab(monkeypatch):
     meta = release.read(ROOT)
     source = "".join(install_cell(NOTEBOOKS[0])["source"])
     assert run_cell(source, monkeypatch) == []  # papermill, a local kernel, an offline machine: nothing
-    want = [sys.executable, "-m", "pip", "install", "--quiet", f"initstudy @ git+{meta.repository}@v{meta.version}"]
+    want = [sys.executable, "-m", "pip", "install", "--quiet", f"initstudy @ git+{meta.repository}@{meta.branch}"]
     for how in ({"colab_env": True}, {"colab_module": True}):  # negative control: on Colab it installs
         [(args, kwargs)] = run_cell(source, monkeypatch, **how)
         assert args == (want,) and kwargs == {"check": True}
@@ -95,7 +95,7 @@ def test_the_install_cell_follows_the_repository_setting_and_the_version(repo_co
     assert release.check(repo_copy) == []
     for path in sorted((repo_copy / "notebooks").glob("*.ipynb")):
         source = "".join(install_cell(path)["source"])
-        assert '"initstudy @ git+https://github.com/Example-Org/init-book@v0.3.0"' in source
+        assert '"initstudy @ git+https://github.com/Example-Org/init-book@main"' in source
         assert old not in path.read_text()
         nbformat.validate(nbformat.read(path, as_version=4))
         # only the first cell changed: the rest of the notebook is as it was
@@ -115,7 +115,7 @@ def test_sync_adds_a_missing_install_cell_and_check_says_so(repo_copy):
 
 
 def test_a_release_does_not_change_the_chapters_cache_keys(tmp_path):
-    """The install cell stays out of the runner's cache keys: a new version re-executes nothing,
+    """The install cell stays out of the runner's cache keys: a new repository setting re-executes nothing,
     and a notebook hashes as it did before it had the cell. Any other change does change it."""
     meta = release.read(ROOT)
     source = ROOT / "notebooks" / "zero_init.ipynb"
@@ -128,7 +128,8 @@ def test_a_release_does_not_change_the_chapters_cache_keys(tmp_path):
 
     text = source.read_text()
     now = key(text)
-    bumped = release.with_install_cell(text, release.Metadata(**{**vars(meta), "version": "9.9.9"}))
+    bumped = release.with_install_cell(text, release.Metadata(**{**vars(meta), "repository": "https://github.com/x/y",
+                                                                 "branch": "dev"}))
     assert bumped != text and key(bumped) == now
     nb = json.loads(text)
     without = release.notebook_text({**nb, "cells": nb["cells"][1:]})

@@ -308,13 +308,16 @@ def render_cite_block(meta: Metadata, chapter_list: list[tuple[int, str, str]]) 
 
 
 def install_requirement(meta: Metadata) -> str:
-    """What pip installs on Colab: the library from the repository, at the release's tag.
+    """What pip installs on Colab: the library from the repository, on the branch that the
+    launch links open the notebook from (``repository.branch``), so that the notebook and
+    the library it calls come from the same commit (a release tag would pair a notebook on
+    the branch with older library code).
 
     >>> m = Metadata("0.2.0", "2027-01-15", "https://github.com/a/b", "main", "t", [], [])
     >>> install_requirement(m)
-    'initstudy @ git+https://github.com/a/b@v0.2.0'
+    'initstudy @ git+https://github.com/a/b@main'
     """
-    return f"initstudy @ git+{meta.repository}@v{meta.version}"
+    return f"initstudy @ git+{meta.repository}@{meta.branch}"
 
 
 def render_install_cell(meta: Metadata) -> dict:
@@ -323,9 +326,9 @@ def render_install_cell(meta: Metadata) -> dict:
     runs, local kernels, offline machines) do nothing. Tagged ``remove-cell`` (the book does
     not show it) and :data:`INSTALL_TAG`."""
     source = (
-        "# On Colab only: install the library at this notebook's version. Papermill runs and local kernels\n"
-        "# skip this cell. Written by `python -m initstudy.release sync` from _config.yml (repository.url)\n"
-        "# and pyproject.toml (version): edit those, not this cell.\n"
+        "# On Colab only: install the library from the branch this notebook was opened from. Papermill runs\n"
+        "# and local kernels skip this cell. Written by `python -m initstudy.release sync` from _config.yml\n"
+        "# (repository.url and .branch): edit those, not this cell.\n"
         "import os\n"
         "import sys\n"
         "\n"
