@@ -63,6 +63,10 @@ __all__ = [
     "paired_gaps",
     "ablation_table",
     "check_table",
+    "overflow_blocks",
+    "overflow_text",
+    "first_epoch_glue",
+    "ablation_glue",
 ]
 
 NORMS = ("batchnorm", "none")
@@ -510,6 +514,51 @@ def resnet_sweep(data, *, methods, depths, seeds, width: int, steps: int, lr: fl
 
     runs = [{"method": m, "depth": d, "seed": s} for m, d, s in product(methods, depths, seeds)]
     return sweep(data, runs, build, config, progress=progress, desc="resnets", device=device)
+
+
+def overflow_blocks(kinds, blocks: int, width: int, size: int, batch: int, seeds, device: str = "cpu") -> pd.DataFrame:
+    """Per kind and seed, the first block at which the unrescaled signal of a zero-padded
+    stack of ``blocks`` blocks leaves float32's range (None: it never does)."""
+    rows = []
+    for kind in kinds:
+        for seed in seeds:
+            raw = block_growth(kind, blocks, width, size, batch, seed, padding="zeros", rescale=False, device=device)
+            bad = raw[(raw["metric"] == "finite") & (raw["value"] == 0)]["block"]
+            rows.append({"kind": kind, "seed": seed, "first non-finite block": int(bad.min()) if len(bad) else None,
+                         "blocks run": blocks})
+    return pd.DataFrame(rows)
+
+
+def overflow_text(overflow: pd.DataFrame) -> str:
+    """":func:`overflow_blocks` in words: the range of first non-finite blocks per kind."""
+    hit = overflow.dropna(subset=["first non-finite block"])
+    return ", ".join(f"{k} {int(v.min())}-{int(v.max())}" if v.min() != v.max() else f"{k} {int(v.min())}"
+                     for k, v in hit.groupby("kind")["first non-finite block"]) or "none"
+
+
+def first_epoch_glue(summary: pd.DataFrame, gaps: pd.DataFrame, depths) -> dict:
+    """The first-epoch section's glued values: the deepest depth, each method's per-seed
+    accuracies there, and Fixup minus BN per depth with its interval."""
+    deepest = max(depths)
+    at_deepest = summary[summary["depth"] == deepest].set_index("method")
+    return {"fig3-deepest": deepest, **{f"fig3-{m}-seeds": at_deepest.loc[m, "per_seed"] for m in at_deepest.index},
+            "fig3-gaps": "; ".join(f"{r.depth} layers {r.mean_points:+.1f} [{r.low:+.1f}, {r.high:+.1f}]"
+                                   for r in gaps.itertuples())}
+
+
+def ablation_glue(table: pd.DataFrame) -> dict:
+    """The ablation section's glued values from :func:`ablation_table`: the order, which
+    ablations rank above or tie with full Fixup, and the settled differences."""
+    above = table[table["rank"] < table.set_index("method").loc["fixup", "rank"]]
+    settled = table[table["settled_sign"].isin(["above 0", "below 0"])]
+    return {
+        "ablation-order": ", ".join(f"{r.rank}. {r.method} {100 * r.mean:.1f} %" for r in table.itertuples()),
+        "ablation-above-full": ", ".join(above["method"]) or "none",
+        "ablation-tied-full": ", ".join(table[(table["rank"] == 1) & (table["method"] != "fixup")]["method"])
+                              or "none",
+        "ablation-settled": "; ".join(f"{r.method} {r.minus_full_points:+.1f} [{r.minus_full_low:+.1f}, "
+                                      f"{r.minus_full_high:+.1f}] points" for r in settled.itertuples()) or "none",
+    }
 
 
 def fixup_measurements(growth: pd.DataFrame, fig3_finals: pd.DataFrame, seeds: list[int]) -> dict[str, dict]:
