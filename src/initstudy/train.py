@@ -136,17 +136,15 @@ def make_optimizer(params, config: TrainConfig) -> torch.optim.Optimizer:
 def crop_flip(x: torch.Tensor, generator: torch.Generator, pad: int = 4) -> torch.Tensor:
     """The CIFAR augmentation on a batch, per example: a random crop of the ``pad``-padded
     image back to its size, and a horizontal flip with probability 1/2 (torchvision's
-    RandomCrop(padding=4) and RandomHorizontalFlip, vectorised over the batch)."""
-    n, c, h, w = x.shape
-    padded = F.pad(x, (pad, pad, pad, pad))
+    RandomCrop(padding=4) and RandomHorizontalFlip, vectorised over the batch); the draws
+    from ``generator``, the crop itself :func:`initstudy.ensemble.crop_flip_at`."""
+    from .ensemble import crop_flip_at
+
+    n = len(x)
     i = torch.randint(0, 2 * pad + 1, (n,), generator=generator)
     j = torch.randint(0, 2 * pad + 1, (n,), generator=generator)
-    rows = (i[:, None] + torch.arange(h))[:, None, :, None].to(x.device)
-    cols = (j[:, None] + torch.arange(w))[:, None, None, :].to(x.device)
-    out = padded[torch.arange(n, device=x.device)[:, None, None, None],
-                 torch.arange(c, device=x.device)[None, :, None, None], rows, cols]
-    flip = (torch.rand(n, generator=generator) < 0.5).to(x.device)
-    return torch.where(flip[:, None, None, None], out.flip(-1), out)
+    flip = torch.rand(n, generator=generator) < 0.5
+    return crop_flip_at(x, i, j, flip, pad)
 
 
 @torch.no_grad()
