@@ -82,3 +82,58 @@ def test_every_notebook_declares_seeds_device_and_its_claims():
         assert {"seeds", "device"} <= set(names) and len(names) == len(set(names))
         for cid in spec.claims:
             assert LEDGER[cid].notebook == spec.name
+
+
+def test_a_rule_checks_each_value_and_is_said_in_allowed():
+    rule = catalog.Rule("of the form 6n + 2", lambda d: (d - 2) % 6 == 0)
+    depths = Param("depths", "list[int]", "h", {"smoke": [8], "cpu": [8, 20], "gpu": [110]}, min=8, max=10**5,
+                   rule=rule)
+    depth = Param("depth", "int", "h", {"smoke": 8, "cpu": 8, "gpu": 8}, min=8, max=10**5, rule=rule)
+    assert depths.parse("8,14") == [8, 14] and depth.parse("20") == 20
+    with pytest.raises(ParamError, match=r"^parameter 'depths' must be .*, each of the form 6n \+ 2, got \[8, 9\]$"):
+        depths.parse("8,9")
+    with pytest.raises(ParamError, match=r"^parameter 'depth' must be an integer in \[8, 100000\] of the form 6n"):
+        depth.validate(21)
+    with pytest.raises(ParamError):  # a default that breaks its own rule is a declaration error
+        Param("d", "int", "h", {"smoke": 9, "cpu": 8, "gpu": 8}, rule=rule)
+
+
+def test_fixups_depths_and_the_device_carry_their_rules(monkeypatch):
+    spec = catalog.notebook("fixup")
+    for name in ("fig3_depths", "long_depths"):
+        assert spec.param(name).parse("8,14,20,110,1202") == [8, 14, 20, 110, 1202]
+        for bad in ("9", "8,10", "26,27"):
+            with pytest.raises(ParamError, match=f"parameter '{name}'"):
+                spec.param(name).parse(bad)
+    monkeypatch.setattr(catalog, "cuda_visible", lambda: False)
+    with pytest.raises(ParamError, match=r"cuda only where a CUDA device is visible\), got 'cuda'"):
+        catalog.resolve(spec, "smoke", {"device": "cuda"})
+    monkeypatch.setattr(catalog, "cuda_visible", lambda: True)
+    assert catalog.resolve(spec, "smoke", {"device": "cuda"})["device"] == "cuda"
+    assert catalog.resolve(spec, "smoke", {"device": "cpu"})["device"] == "cpu"
+
+
+def test_constraints_tie_parameters_and_are_checked_on_declaration():
+    spec = catalog.notebook("lsuv")
+    assert catalog.resolve(spec, "smoke", {"train_subset": 0, "batch_sizes": [8, 4096]})["train_subset"] == 0
+    with pytest.raises(ParamError, match=r"^parameters 'batch' and 'train_subset': batch must be at most "
+                                         r"train_subset unless train_subset is 0 \(all examples\), got batch=64, "
+                                         r"train_subset=50$"):
+        catalog.resolve(spec, "smoke", {"train_subset": 50, "batch": 64})
+    bad = catalog.Constraint(("x",), "x must be even", lambda p: p["x"] % 2 == 0)
+    odd = Param("x", "int", "h", {"smoke": 2, "cpu": 3, "gpu": 2})
+    with pytest.raises(ParamError, match="parameters 'x': x must be even, got x=3"):
+        catalog.NotebookSpec("t", "T", (), (odd,), constraints=(bad,))
+    with pytest.raises(ValueError, match="constraint on unknown parameter"):
+        catalog.NotebookSpec("t", "T", (), (odd,), constraints=(catalog.Constraint(("y",), "y", lambda p: True),))
+
+
+def test_transfer_label_cap_is_the_smallest_class_of_the_digits_target():
+    import numpy as np
+
+    from initstudy import data
+
+    digits = data.load("digits", resize=28)
+    counts = np.bincount(np.asarray(digits.y_train))
+    assert catalog.TRANSFER_MAX_PER_CLASS == counts.min()
+    assert catalog.notebook("transfer").param("label_counts").max == counts.min()

@@ -175,3 +175,30 @@ def test_runner_does_not_import_torch():
     code = "import sys, initstudy.runner, initstudy.catalog; print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT).stdout
     assert out.strip() == "False"
+
+
+@pytest.mark.parametrize("notebook, args, message", [
+    ("fixup", ["-p", "fig3_depths", "9"], "parameter 'fig3_depths' must be a comma-separated list of distinct "
+     "integers in [8, 100000], each of the form 6n + 2 (8, 14, 20, 26, 32, ...), got [9] (notebook 'fixup')"),
+    ("fixup", ["-p", "ablation_depth", "21"], "parameter 'ablation_depth' must be an integer in [8, 100000] of the "
+     "form 6n + 2"),
+    ("fixup", ["-p", "device", "cuda"], "parameter 'device' must be one of auto, cpu, cuda (cuda only where a CUDA "
+     "device is visible), got 'cuda'"),
+    ("lsuv", ["-p", "batch_sizes", "8,2000"], "parameters 'batch_sizes' and 'train_subset': batch_sizes must be at "
+     "most train_subset unless train_subset is 0 (all examples), got batch_sizes=[8, 2000], train_subset=1000 "
+     "(notebook 'lsuv')"),
+    ("transfer", ["-p", "label_counts", "5,140"], "parameter 'label_counts' must be a comma-separated list of "
+     "distinct integers in [1, 139]"),
+])
+def test_values_the_experiment_cannot_use_exit_2_before_any_work(tmp_path, monkeypatch, notebook, args, message):
+    """Values that pass their type but not the experiment (a depth that is not 6n + 2, a GPU that
+    is not there, a batch larger than its data) fail before the kernel starts: one line, exit 2."""
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")  # no GPU, even on a machine that has one
+    t0 = time.perf_counter()
+    proc = run_cli("run", notebook, "--profile", "smoke", "--results-dir", str(tmp_path), *args, timeout=120)
+    assert proc.returncode == 2, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in proc.stderr
+    assert message in lines[0]
+    assert not (tmp_path / "smoke").exists()
+    assert time.perf_counter() - t0 < 60  # no kernel was started (a smoke run of fixup takes minutes)

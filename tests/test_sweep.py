@@ -75,8 +75,13 @@ def test_resume_after_some_jobs_failed(tiny, tmp_path):
     (["--grid", "he_depths=6", "--scheduler", "tcp://127.0.0.1:9"], "cannot reach the Dask scheduler"),
     (["--grid", "he_depths=6", "--seeds", "0"], "--seeds must be at least 1"),
     (["--grid", "profile=gpu"], "parameter 'profile' is set by the sweep"),
+    (["--grid", "batch_size=64,2000"], "parameters 'batch_size' and 'train_subset': batch_size must be at most "
+     "train_subset"),
+    (["--grid", "device=cpu,cuda"], "parameter 'device' must be one of auto, cpu, cuda (cuda only where a CUDA "
+     "device is visible), got 'cuda'"),
 ])
-def test_bad_grids_fail_fast(tmp_path, args, message):
+def test_bad_grids_fail_fast(tmp_path, monkeypatch, args, message):
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")  # no GPU, even on a machine that has one
     proc = run_cli("sweep", "xavier_kaiming", "--profile", "smoke", "--results-dir", str(tmp_path), *args,
                    timeout=60)
     assert proc.returncode == 2, proc.stderr

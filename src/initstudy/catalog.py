@@ -18,12 +18,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 __all__ = [
     "PROFILES",
     "ParamError",
     "Param",
+    "Rule",
+    "Constraint",
     "NotebookSpec",
     "NOTEBOOKS",
     "notebook",
@@ -41,6 +43,32 @@ class ParamError(ValueError):
 
 
 @dataclass(frozen=True)
+class Rule:
+    """A condition on each value of a parameter (each element of a list) beyond its type and
+    range, in words and as a test: what makes a value that passes the range check still
+    unusable by the experiment (a ResNet depth that is not 6n + 2, a GPU that is not there)."""
+
+    text: str
+    test: Callable[[Any], bool]
+
+
+@dataclass(frozen=True)
+class Constraint:
+    """A condition that ties parameters of one notebook together (for instance a batch no
+    larger than the training subset), checked with the resolved parameters before any work."""
+
+    params: tuple[str, ...]
+    text: str
+    test: Callable[[Mapping[str, Any]], bool]
+
+    def check(self, params: Mapping[str, Any]) -> None:
+        if not self.test(params):
+            names = " and ".join(f"'{n}'" for n in self.params)
+            got = ", ".join(f"{n}={params[n]!r}" for n in self.params)
+            raise ParamError(f"parameters {names}: {self.text}, got {got}")
+
+
+@dataclass(frozen=True)
 class Param:
     """One notebook parameter: its type, what is allowed, and its default per profile."""
 
@@ -51,6 +79,7 @@ class Param:
     choices: tuple | None = None
     min: float | None = None
     max: float | None = None
+    rule: Rule | None = None  # a further condition on each value (each element of a list)
 
     def __post_init__(self):
         if self.kind not in KINDS:
@@ -71,6 +100,12 @@ class Param:
             hi = "inf" if self.max is None else num(self.max)
             return f"[{lo}, {hi}]"
 
+        base = self._allowed_base(rng)
+        if self.rule is None:
+            return base
+        return f"{base}, each {self.rule.text}" if self.kind.startswith("list") else f"{base} {self.rule.text}"
+
+    def _allowed_base(self, rng) -> str:
         if self.kind == "int":
             return f"an integer in {rng()}"
         if self.kind == "float":
@@ -166,6 +201,10 @@ class Param:
                 value = list(value)
             else:
                 raise self._error(value)
+        if self.rule is not None:
+            items = value if isinstance(value, list) else [value]
+            if not all(self.rule.test(v) for v in items):
+                raise self._error(value)
         return value
 
     def _check_range(self, v, whole=None) -> None:
@@ -196,6 +235,17 @@ class NotebookSpec:
     summary: str = ""
     data_params: tuple[str, ...] = ()  # parameters that name a data set (checked before a run)
     datasets: tuple[str, ...] = ()  # data sets the notebook always uses (checked before a run)
+    constraints: tuple[Constraint, ...] = ()  # conditions across parameters (checked before a run)
+
+    def __post_init__(self):
+        names = {p.name for p in self.params}
+        for c in self.constraints:
+            unknown = [n for n in c.params if n not in names]
+            if unknown:
+                raise ValueError(f"notebook {self.name}: constraint on unknown parameter(s) {unknown}")
+        for profile in PROFILES:
+            for c in self.constraints:
+                c.check(self.defaults(profile))
 
     @property
     def path(self) -> str:
@@ -214,12 +264,41 @@ class NotebookSpec:
         return {p.name: p.default(profile) for p in self.params}
 
 
+def cuda_visible() -> bool:
+    """Whether torch sees a CUDA device (imports torch: called only for the value "cuda")."""
+    import torch
+
+    return bool(torch.cuda.is_available())
+
+
+#: "cuda" is allowed only where a GPU is visible; checked before any work.
+DEVICE_RULE = Rule("(cuda only where a CUDA device is visible)", lambda v: v != "cuda" or cuda_visible())
+
+#: The depth of a CIFAR ResNet of basic blocks: 6n + 2 (three stages of n blocks of 2 layers).
+RESNET_DEPTH_RULE = Rule("of the form 6n + 2 (8, 14, 20, 26, 32, ...)", lambda d: d >= 8 and (d - 2) % 6 == 0)
+
+
+def _subset_fits(batch: str, subset: str = "train_subset") -> Constraint:
+    """A mini-batch (every one of a list of them) no larger than the training subset it is drawn
+    from; a subset of 0 keeps every example."""
+    def test(p: Mapping[str, Any]) -> bool:
+        sizes = p[batch] if isinstance(p[batch], list) else [p[batch]]
+        return p[subset] == 0 or max(sizes) <= p[subset]
+
+    return Constraint((batch, subset), f"{batch} must be at most {subset} unless {subset} is 0 (all examples)", test)
+
+
+#: The fewest training examples of one class in the transfer chapter's smallest target (the
+#: digits' training split: class 8 has 139; tests/test_catalog.py checks it against the data).
+TRANSFER_MAX_PER_CLASS = 139
+
+
 def _common(seeds: tuple[int, int, int], gpu_source: str = "auto") -> tuple[Param, ...]:
     return (
         Param("seeds", "seeds", "random seeds: a count n (seeds 0..n-1) or an explicit list",
               {"smoke": seeds[0], "cpu": seeds[1], "gpu": seeds[2]}, max=1000),
         Param("device", "str", "where to compute: auto picks CUDA when present",
-              {p: "auto" for p in PROFILES}, choices=("auto", "cpu", "cuda")),
+              {p: "auto" for p in PROFILES}, choices=("auto", "cpu", "cuda"), rule=DEVICE_RULE),
         Param("data_source", "str",
               "where the data come from (see initstudy.data.load; torchvision downloads what is missing)",
               {"smoke": "auto", "cpu": "auto", "gpu": gpu_source}, choices=("auto", "local", "torchvision")),
@@ -240,6 +319,7 @@ ZERO_INIT = NotebookSpec(
     claims=("zero-symmetry", "zero-random-bias"),
     summary="Zero, constant and zero-weight-random-bias inits against random init: symmetry, rank and accuracy.",
     data_params=("dataset",),
+    constraints=(_subset_fits("batch_size", "train_subset"),),
     params=(
         *_common((3, 5, 10)),
         Param("dataset", "str", "the real data set to train on",
@@ -270,6 +350,7 @@ SIGNAL_DEPTH = NotebookSpec(
     summary="Activations and gradients through 100 layers and more at init, theory overlaid; sigmoid "
             "saturation; the old uniform rule against Xavier on deep tanh and sigmoid MLPs.",
     data_params=("dataset",),
+    constraints=(_subset_fits("batch_size"),),
     params=(
         *_common((3, 5, 10), gpu_source="torchvision"),
         Param("width", "int", "units per layer of the plain stacks", _per(64, 512, 1024), min=2, max=8192),
@@ -319,6 +400,7 @@ XAVIER_KAIMING = NotebookSpec(
     summary="What ReLU does to the moments of a Gaussian; activation std through ReLU stacks; He et al. "
             "(2015) Figs. 2-3 analogues: 22- and 30-layer ReLU networks without BatchNorm.",
     data_params=("dataset",),
+    constraints=(_subset_fits("batch_size"),),
     params=(
         *_common((3, 6, 6), gpu_source="torchvision"),
         Param("relu_samples", "int", "draws of z ~ N(0, 1) per seed for the ReLU moments",
@@ -359,6 +441,7 @@ FIXUP = NotebookSpec(
     summary="Variance growth through residual blocks up to 10,000 layers; the Fixup paper's Fig. 3 analogue "
             "(first-epoch accuracy against depth); Fixup against BatchNorm and zero-gamma BN; ablations.",
     data_params=("dataset",),
+    constraints=(_subset_fits("batch_size"),),
     params=(
         *_common((2, 3, 5), gpu_source="torchvision"),
         Param("growth_width", "int", "channels of the blocks of the variance experiment (the verdict's width)",
@@ -387,11 +470,13 @@ FIXUP = NotebookSpec(
         Param("fan", "str", "fan of Fixup's He std: fan_out as the official code, or fan_in",
               _same("fan_out"), choices=("fan_out", "fan_in")),
         Param("fig3_depths", "list[int]", "depths 6n+2 of the first-epoch experiment (Fixup Fig. 3 analogue)",
-              _per([8, 14], [8, 20, 56], [20, 56, 110, 1202]), min=8, max=100000),
+              _per([8, 14], [8, 20, 56], [20, 56, 110, 1202]),
+              min=8, max=100000, rule=RESNET_DEPTH_RULE),
         Param("fig3_epochs", "float", "training budget of the first-epoch experiment, in epochs of the subset",
               _same(1.0), min=0.01, max=1000.0),
         Param("long_depths", "list[int]", "depths 6n+2 of the longer training runs",
-              _per([8], [20, 32], [20, 32, 56, 110]), min=8, max=100000),
+              _per([8], [20, 32], [20, 32, 56, 110]),
+              min=8, max=100000, rule=RESNET_DEPTH_RULE),
         Param("long_methods", "list[str]", "methods of the longer runs", _same(["bn", "zero-gamma", "fixup"]),
               choices=("bn", "zero-gamma", "none", "fixup")),
         Param("long_epochs", "float", "training budget of the longer runs, in epochs (lr / 10 at 50 % and 75 %)",
@@ -400,7 +485,8 @@ FIXUP = NotebookSpec(
               _per(0.0, 0.0, 1.0), min=0.0, max=100.0),
         Param("augment", "str", "augmentation of the longer runs (crop-flip: CIFAR's padded crop and flip)",
               _per("none", "none", "crop-flip"), choices=("none", "crop-flip")),
-        Param("ablation_depth", "int", "depth 6n+2 of the Fixup ablations", _per(8, 20, 110), min=8, max=100000),
+        Param("ablation_depth", "int", "depth 6n+2 of the Fixup ablations", _per(8, 20, 110),
+              min=8, max=100000, rule=RESNET_DEPTH_RULE),
         Param("eval_every", "int", "steps between test evaluations in the longer runs", _per(8, 47, 1000), min=1,
               max=1_000_000),
     ),
@@ -414,6 +500,7 @@ LSUV = NotebookSpec(
             "biases; the batch-size claim with an equivalence margin; LSUV's cost against BatchNorm's; training "
             "curves; the authors' package side by side.",
     data_params=("dataset",),
+    constraints=(_subset_fits("batch"), _subset_fits("batch_size"), _subset_fits("batch_sizes")),
     params=(
         *_common((3, 5, 5), gpu_source="torchvision"),
         Param("dataset", "str", "the real data set", _per("digits", "fashion-mnist", "cifar10"),
@@ -465,7 +552,7 @@ TRANSFER = NotebookSpec(
     params=(
         *_common((2, 5, 10)),
         Param("label_counts", "list[int]", "labelled training examples per class of the target (the smallest is "
-              "the verdict's)", _per([5, 20], [5, 10, 20, 50, 100], [5, 10, 20, 50, 100]), min=1, max=100000),
+              "the verdict's)", _per([5, 20], [5, 10, 20, 50, 100], [5, 10, 20, 50, 100]), min=1, max=TRANSFER_MAX_PER_CLASS),
         Param("pretrain_steps", "int", "SGD updates of the pretraining on each source", _per(100, 600, 5000), min=1,
               max=10_000_000),
         Param("finetune_steps", "int", "SGD updates of every fine-tuning and from-scratch run",
@@ -506,4 +593,6 @@ def resolve(spec: NotebookSpec, profile: str, overrides: Mapping[str, Any] | Non
         param = spec.param(name)
         if value is not None:
             params[name] = param.validate(value)
+    for constraint in spec.constraints:
+        constraint.check(params)
     return params

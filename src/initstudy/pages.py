@@ -322,6 +322,10 @@ def rerun_commands(catalog: Mapping | None = None) -> str:
             defaults = " | ".join(f"`{_value(p.default(prof))}`" for prof in catalog_mod.PROFILES)
             out.append(f"| `{p.name}` | {_cell(p.allowed())} | {defaults} | {_cell(p.help)} |")
         out.append("")
+        if spec.constraints:
+            out += ["Checked with the parameters together, before any work:", ""]
+            out += [f"- {c.text}" for c in spec.constraints]
+            out.append("")
     return "\n".join(out)
 
 

@@ -325,7 +325,10 @@ def plan(
     src_hash = source_hash()
     jobs = []
     for spec in specs:
-        params = catalog_mod.resolve(spec, profile, parse_overrides(spec, raw_params))
+        try:
+            params = catalog_mod.resolve(spec, profile, parse_overrides(spec, raw_params))
+        except ParamError as err:
+            raise UsageError(f"{err} (notebook '{spec.name}')") from None
         source = root / spec.path
         if not source.is_file():
             raise UsageError(f"notebook '{spec.name}' has no file {source}")
@@ -377,6 +380,8 @@ def list_text(catalog: Mapping[str, NotebookSpec]) -> str:
             defaults = ", ".join(f"{prof}={_show(p.default(prof))}" for prof in PROFILES)
             lines.append(f"  {p.name:<14} {defaults}")
             lines.append(f"  {'':<14} {p.help}; {p.allowed()}")
+        for c in spec.constraints:
+            lines.append(f"  constraint     {c.text}")
         lines.append("")
     return "\n".join(lines)
 
