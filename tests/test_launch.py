@@ -20,7 +20,8 @@ import pytest
 import yaml
 from conftest import ROOT
 
-from initstudy import bookext, pages, release, runner
+from initstudy import bookext, execution, pages, release, runner
+from initstudy.layout import Layout
 
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 
@@ -124,7 +125,7 @@ def test_a_release_does_not_change_the_chapters_cache_keys(tmp_path):
     def key(text: str) -> str:
         path = tmp_path / "zero_init.ipynb"
         path.write_text(text)
-        return runner.cache_key(path, params, "cpu", src)
+        return execution.cache_key(path, params, "cpu", src)
 
     text = source.read_text()
     now = key(text)
@@ -146,7 +147,7 @@ def test_the_runner_keeps_the_install_cell_off_the_page(tmp_path):
     nb["cells"][0]["metadata"]["tags"] = [release.INSTALL_TAG]  # as if someone had dropped remove-cell
     nb["cells"][0]["outputs"] = [{"output_type": "stream", "name": "stdout", "text": ["installed\n"]}]
     notebook.write_text(release.notebook_text(nb))
-    job = runner.Job("zero_init", "smoke", {}, notebook, tmp_path / "results" / "smoke", tmp_path, "k")
+    job = runner.Job("zero_init", "smoke", {}, notebook, Layout(tmp_path), "k")
     untouched = json.loads(notebook.read_text())["cells"][0]
     assert "remove-cell" not in untouched["metadata"]["tags"] and untouched["outputs"]  # negative control
     runner._tidy_executed(notebook, tmp_path / "staging", job)
@@ -260,4 +261,4 @@ def test_a_sphinx_build_writes_our_repository_into_thebes_configuration(tmp_path
 
 
 def test_the_runner_and_the_release_name_the_same_install_tag():
-    assert runner.INSTALL_TAG == release.INSTALL_TAG == "colab-install"
+    assert execution.INSTALL_TAG == release.INSTALL_TAG == "colab-install"

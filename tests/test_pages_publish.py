@@ -6,6 +6,7 @@ import pytest
 from conftest import ROOT, run_cli
 
 from initstudy import book, catalog, claims, pages, publish
+from initstudy.layout import Layout
 
 
 def fake_profile(tmp_path, verdict=claims.REPRODUCED):
@@ -92,12 +93,32 @@ def test_committed_published_results_are_unedited():
         assert publish.verify(target) == [], target
 
 
-def test_derived_toc_for_another_profile(tmp_path):
+def test_derived_toc_for_another_profile_or_results_folder(tmp_path):
     (tmp_path / "_toc.yml").write_text("root: book/intro\nchapters:\n  - file: results/cpu/a/a\n")
-    assert book.toc_for(tmp_path, "cpu") == tmp_path / "_toc.yml"
-    derived = book.toc_for(tmp_path, "smoke")
+    lay = Layout(tmp_path)
+    assert book.toc_for(lay, "cpu") == tmp_path / "_toc.yml"
+    assert book.output_dir(lay, "cpu") == tmp_path
+    derived = book.toc_for(lay, "smoke")
     assert derived == tmp_path / "results" / "smoke" / "_toc.yml"
     assert "results/smoke/a/a" in derived.read_text() and "results/cpu" not in derived.read_text()
+    assert book.output_dir(lay, "smoke") == tmp_path / "_build" / "smoke"
+    # results in another folder of the repository (a fresh-seed run): their own toc and output
+    fresh = Layout(tmp_path, tmp_path / "fresh")
+    derived = book.toc_for(fresh, "cpu")
+    assert derived == tmp_path / "fresh" / "cpu" / "_toc.yml"
+    assert "file: fresh/cpu/a/a" in derived.read_text() and "results/" not in derived.read_text()
+    assert book.output_dir(fresh, "cpu") == tmp_path / "_build" / "fresh-cpu"
+
+
+def test_book_and_publish_honour_results_dir(tmp_path):
+    outside = tmp_path / "elsewhere"
+    proc = run_cli("book", "--profile", "smoke", "--results-dir", str(outside))
+    assert proc.returncode == 2 and "--results-dir must be inside the repository" in proc.stderr
+    inside = ROOT / "results" / "no-such-results-folder"
+    proc = run_cli("book", "--profile", "smoke", "--results-dir", str(inside))
+    assert proc.returncode == 2 and "no executed notebook for zero_init" in proc.stderr
+    proc = run_cli("publish", "--profile", "smoke", "--results-dir", str(outside))
+    assert proc.returncode == 2 and "no results at the smoke profile" in proc.stderr
 
 
 def test_data_command():

@@ -12,7 +12,7 @@ import pytest
 import tiny_book
 from conftest import ROOT, run_cli
 
-from initstudy import data, runner
+from initstudy import data, execution, runner
 
 
 @pytest.mark.parametrize("args, message", [
@@ -98,22 +98,52 @@ def test_cache_force_and_parameter_changes(tiny, capsys):
     assert (tiny / "results" / "smoke" / "claims.json").is_file()
 
 
+def test_publishing_or_sweeping_reruns_the_chapter_that_reads_them(tiny, capsys):
+    """The published results and the sweep aggregate of a chapter are inputs of its notebook:
+    changing either re-executes it; results of another chapter or profile do not."""
+    assert run_tiny(tiny) == 0
+    capsys.readouterr()
+    published = tiny / "published" / "gpu" / "tiny"
+    published.mkdir(parents=True)
+    (published / "claims.json").write_text("[]")
+    assert run_tiny(tiny) == 0
+    assert "tiny [smoke]: executed" in capsys.readouterr().out
+    (published / "claims.json").write_text('[{"id": "x"}]')  # a published table changes
+    assert run_tiny(tiny) == 0
+    assert "tiny [smoke]: executed" in capsys.readouterr().out
+    other = tiny / "published" / "gpu" / "other"
+    other.mkdir()
+    (other / "claims.json").write_text("[]")
+    (tiny / "results" / "cpu" / "sweeps" / "tiny" / "aggregate").mkdir(parents=True)
+    (tiny / "results" / "cpu" / "sweeps" / "tiny" / "aggregate" / "jobs.csv").write_text("job\n")
+    assert run_tiny(tiny) == 0
+    assert "cached" in capsys.readouterr().out  # another chapter's, another profile's: not inputs
+    aggregate = tiny / "results" / "smoke" / "sweeps" / "tiny" / "aggregate"
+    aggregate.mkdir(parents=True)
+    (aggregate / "measurements.csv").write_text("job,value\na,1\n")
+    assert run_tiny(tiny) == 0
+    assert "tiny [smoke]: executed" in capsys.readouterr().out
+    assert run_tiny(tiny) == 0
+    assert "cached" in capsys.readouterr().out
+
+
 def test_cache_key_covers_notebook_params_profile_and_source(tmp_path):
     nb = tmp_path / "a.ipynb"
     nb.write_text("{}")
-    key = runner.cache_key(nb, {"x": 1}, "smoke", "src")
-    assert key == runner.cache_key(nb, {"x": 1}, "smoke", "src")
-    assert key != runner.cache_key(nb, {"x": 2}, "smoke", "src")
-    assert key != runner.cache_key(nb, {"x": 1}, "cpu", "src")
-    assert key != runner.cache_key(nb, {"x": 1}, "smoke", "src2")
+    key = execution.cache_key(nb, {"x": 1}, "smoke", "src")
+    assert key == execution.cache_key(nb, {"x": 1}, "smoke", "src")
+    assert key != execution.cache_key(nb, {"x": 2}, "smoke", "src")
+    assert key != execution.cache_key(nb, {"x": 1}, "cpu", "src")
+    assert key != execution.cache_key(nb, {"x": 1}, "smoke", "src2")
+    assert key != execution.cache_key(nb, {"x": 1}, "smoke", "src", inputs="published")
     nb.write_text('{"cells": []}')
-    assert key != runner.cache_key(nb, {"x": 1}, "smoke", "src")
+    assert key != execution.cache_key(nb, {"x": 1}, "smoke", "src")
     pkg = tmp_path / "pkg"
     pkg.mkdir()
     (pkg / "m.py").write_text("a = 1\n")
-    h = runner.source_hash(pkg)
+    h = execution.source_hash(pkg)
     (pkg / "m.py").write_text("a = 2\n")
-    assert runner.source_hash(pkg) != h
+    assert execution.source_hash(pkg) != h
 
 
 def test_failed_run_keeps_earlier_results(tiny, capsys):

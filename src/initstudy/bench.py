@@ -23,7 +23,7 @@ from pathlib import Path
 
 from .catalog import NOTEBOOKS
 from .results import atomic_write_json, read_json
-from .study import repo_root
+from .layout import DEFAULT_PROFILE, Layout, repo_root
 
 BUDGET_S = {"smoke": 30.0, "cpu": 300.0, "book": 1800.0, "rebuild": 30.0}
 
@@ -229,7 +229,7 @@ def measure(smoke_repeats: int = 3, skip_cpu: bool = False) -> list[dict]:
             "measured once, when make installed the venv")
     setup = [_timed(["make", "-s", "setup"], root)[0] for _ in range(3)]
     add("set-up check when nothing changed (make setup)", "-", setup, None)
-    if all((root / "results" / "cpu" / n / f"{n}.ipynb").is_file() for n in NOTEBOOKS):
+    if all(Layout(root).executed_notebook(DEFAULT_PROFILE, n).is_file() for n in NOTEBOOKS):
         _timed(["make", "-s", "book"], root)  # bring everything up to date first
         rebuild = [_timed(["make", "-s", "book"], root)[0] for _ in range(3)]
         add("no-change make book", "cpu", rebuild, BUDGET_S["rebuild"])

@@ -1,12 +1,15 @@
-"""``python -m initstudy book --profile P``: build the static HTML book from one profile.
+"""``python -m initstudy book --profile P [--results-dir D]``: build the static HTML book from
+one profile's results.
 
 The root ``_toc.yml`` points at the cpu profile's executed notebooks
-(``results/cpu/<notebook>/<notebook>``). For another profile a derived table of contents,
-with ``results/cpu/`` replaced by ``results/<profile>/``, is written beside that profile's
-results and passed to ``jupyter-book build --toc``; the generated pages read the same
-profile through ``INITSTUDY_PROFILE``. Warnings are errors (``-W -n --keep-going``).
+(``results/cpu/<notebook>/<notebook>``). For another profile, or results in another folder
+``D`` (inside the repository, where Sphinx can read them), a derived table of contents with
+``results/cpu/`` replaced by ``<D>/<profile>/`` is written beside those results and passed to
+``jupyter-book build --toc``; the generated pages read the same profile and folder through
+``INITSTUDY_PROFILE`` and ``INITSTUDY_RESULTS``. Warnings are errors (``-W -n --keep-going``).
 
-The cpu book goes to ``_build/html``; any other profile to ``_build/<profile>/_build/html``.
+The cpu book of ``results/`` goes to ``_build/html``; any other to ``_build/<profile>/_build/html``
+(results elsewhere: ``_build/<D's name>-<profile>/_build/html``).
 """
 
 from __future__ import annotations
@@ -19,40 +22,44 @@ from pathlib import Path
 
 from .catalog import NOTEBOOKS, PROFILES
 from .claims import write_summary
+from .layout import DEFAULT_PROFILE, PROFILE_ENV, RESULTS_ENV, Layout
 
-DEFAULT_PROFILE = "cpu"
+
+def _default_results(layout: Layout) -> bool:
+    return layout.results == layout.root / "results"
 
 
-def toc_for(root: Path, profile: str) -> Path:
+def toc_for(layout: Layout, profile: str) -> Path:
     """The table of contents for ``profile``: the root one, or a derived copy."""
-    toc = root / "_toc.yml"
-    if profile == DEFAULT_PROFILE:
+    toc = layout.root / "_toc.yml"
+    if profile == DEFAULT_PROFILE and _default_results(layout):
         return toc
-    text = toc.read_text(encoding="utf-8").replace(f"results/{DEFAULT_PROFILE}/", f"results/{profile}/")
-    derived = root / "results" / profile / "_toc.yml"
+    where = layout.profile_dir(profile).relative_to(layout.root).as_posix()
+    text = toc.read_text(encoding="utf-8").replace(f"results/{DEFAULT_PROFILE}/", f"{where}/")
+    derived = layout.profile_dir(profile) / "_toc.yml"
     derived.parent.mkdir(parents=True, exist_ok=True)
     derived.write_text(text, encoding="utf-8")
     return derived
 
 
-def output_dir(root: Path, profile: str) -> Path:
-    return root if profile == DEFAULT_PROFILE else root / "_build" / profile
+def output_dir(layout: Layout, profile: str) -> Path:
+    if _default_results(layout):
+        return layout.root if profile == DEFAULT_PROFILE else layout.root / "_build" / profile
+    return layout.root / "_build" / f"{layout.results.name}-{profile}"
 
 
-def missing_notebooks(root: Path, profile: str) -> list[str]:
-    return [name for name in NOTEBOOKS if not (root / "results" / profile / name / f"{name}.ipynb").is_file()]
+def missing_notebooks(layout: Layout, profile: str) -> list[str]:
+    return [name for name in NOTEBOOKS if not layout.executed_notebook(profile, name).is_file()]
 
 
 def build(profile: str = DEFAULT_PROFILE, root: Path | None = None, strict: bool = True,
-          all_pages: bool = False, quiet: bool = False, builder: str = "html") -> int:
+          all_pages: bool = False, quiet: bool = False, builder: str = "html", results_dir: Path | None = None) -> int:
     """Build the book (HTML, or a PDF with ``builder="pdflatex"``); return jupyter-book's
     exit status."""
-    from .study import repo_root
-
-    root = Path(root or repo_root()).resolve()
-    write_summary(root / "results" / profile)
-    cmd = [str(Path(sys.executable).with_name("jupyter-book")), "build", str(root),
-           "--path-output", str(output_dir(root, profile)), "--toc", str(toc_for(root, profile)),
+    layout = Layout.find(root, results_dir)
+    write_summary(layout.profile_dir(profile))
+    cmd = [str(Path(sys.executable).with_name("jupyter-book")), "build", str(layout.root),
+           "--path-output", str(output_dir(layout, profile)), "--toc", str(toc_for(layout, profile)),
            "--builder", builder]
     if strict:
         cmd += ["-W", "-n", "--keep-going"]
@@ -60,8 +67,8 @@ def build(profile: str = DEFAULT_PROFILE, root: Path | None = None, strict: bool
         cmd.append("--all")
     if quiet:
         cmd.append("-q")
-    env = {**os.environ, "INITSTUDY_PROFILE": profile}
-    return subprocess.run(cmd, cwd=root, env=env).returncode
+    env = {**os.environ, PROFILE_ENV: profile, RESULTS_ENV: str(layout.results)}
+    return subprocess.run(cmd, cwd=layout.root, env=env).returncode
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -72,22 +79,26 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("-q", "--quiet", action="store_true")
     parser.add_argument("--builder", default="html", choices=("html", "pdflatex"),
                         help="html (default) or pdflatex (needs a LaTeX toolchain)")
+    parser.add_argument("--results-dir", default=None,
+                        help="where profile folders are (default: <root>/results; must be inside the repository)")
     args = parser.parse_args(argv)
     if args.profile not in PROFILES:
         print(f"initstudy book: error: unknown profile '{args.profile}'; allowed: {', '.join(PROFILES)}",
               file=sys.stderr)
         return 2
-    from .study import repo_root
-
-    root = repo_root()
-    missing = missing_notebooks(root, args.profile)
+    layout = Layout.find(results=args.results_dir)
+    if not layout.results.is_relative_to(layout.root):
+        print(f"initstudy book: error: --results-dir must be inside the repository ({layout.root}), where the "
+              f"book's build can read it; got {layout.results}", file=sys.stderr)
+        return 2
+    missing = missing_notebooks(layout, args.profile)
     if missing:
         print(f"initstudy book: error: no executed notebook for {', '.join(missing)} at the "
               f"{args.profile} profile; run `python -m initstudy run --profile {args.profile}` first",
               file=sys.stderr)
         return 2
-    return build(args.profile, root, strict=not args.no_strict, all_pages=args.all, quiet=args.quiet,
-                 builder=args.builder)
+    return build(args.profile, layout.root, strict=not args.no_strict, all_pages=args.all, quiet=args.quiet,
+                 builder=args.builder, results_dir=layout.results)
 
 
 if __name__ == "__main__":

@@ -48,6 +48,8 @@ from sphinx.util import logging
 
 from . import claims as claims_mod
 from . import pages, statements
+from .catalog import PROFILES
+from .layout import DEFAULT_PROFILE, PROFILE_ENV, Layout
 
 
 class _Generated(SphinxDirective):
@@ -62,11 +64,11 @@ class _Generated(SphinxDirective):
 
     @property
     def profile(self) -> str:
-        return os.environ.get("INITSTUDY_PROFILE") or self.config.initstudy_profile
+        return _profile(self.env)
 
     @property
     def profile_dir(self) -> Path:
-        return Path(self.env.app.srcdir) / "results" / self.profile
+        return _profile_dir(self.env)
 
     @property
     def published_dir(self) -> Path:
@@ -125,9 +127,16 @@ class LimitationsTable(_Generated):
 _log = logging.getLogger(__name__)
 
 
+def _profile(env) -> str:
+    """The profile the book is built from: ``$INITSTUDY_PROFILE`` (set by ``python -m initstudy
+    book``), else the ``initstudy_profile`` setting of ``_config.yml``."""
+    return os.environ.get(PROFILE_ENV) or env.config.initstudy_profile
+
+
 def _profile_dir(env) -> Path:
-    profile = os.environ.get("INITSTUDY_PROFILE") or env.config.initstudy_profile
-    return Path(env.app.srcdir) / "results" / profile
+    """That profile's results, where ``$INITSTUDY_RESULTS`` (``book --results-dir``) or the
+    book's ``results/`` folder holds them."""
+    return Layout.find(env.app.srcdir).profile_dir(_profile(env))
 
 
 def _mark_dynamic(env) -> None:
@@ -242,7 +251,7 @@ def param_role(name, rawtext, text, lineno, inliner, options=None, content=None)
 
 def verdict_role(name, rawtext, text, lineno, inliner, options=None, content=None):
     env = inliner.document.settings.env
-    profile = os.environ.get("INITSTUDY_PROFILE") or env.config.initstudy_profile
+    profile = _profile(env)
     _mark_dynamic(env)
     try:
         verdict = pages.verdict_text(_profile_dir(env), profile, text.strip())
@@ -255,9 +264,9 @@ def verdict_role(name, rawtext, text, lineno, inliner, options=None, content=Non
 def _chapter_name(docname: str) -> str | None:
     from .catalog import NOTEBOOKS
 
-    parts = docname.split("/")
-    if len(parts) == 4 and parts[0] == "results" and parts[2] == parts[3] and parts[3] in NOTEBOOKS:
-        return parts[3]
+    parts = docname.split("/")  # <results>/<profile>/<name>/<name>, the results folder anywhere in the book
+    if len(parts) >= 4 and parts[-3] in PROFILES and parts[-2] == parts[-1] and parts[-1] in NOTEBOOKS:
+        return parts[-1]
     return None
 
 
@@ -401,7 +410,7 @@ def _merge(app, env, docnames, other):
 
 
 def setup(app):
-    app.add_config_value("initstudy_profile", "cpu", "env")
+    app.add_config_value("initstudy_profile", DEFAULT_PROFILE, "env")
     app.add_config_value("initstudy_published", "published", "env")
     app.add_directive("claims-table", ClaimsTable)
     app.add_directive("claims-criteria", ClaimsCriteria)

@@ -278,7 +278,7 @@ def interval(values: Sequence[float], scale: str = "linear", confidence: float =
             return n, 0.0, 0.0, 0.0
         floor = min(positive)
         vals = [math.log10(v if v > 0 else floor) for v in vals]
-        forward, back = (lambda v: v), (lambda v: 10.0 ** v)
+        back = lambda v: 10.0 ** v  # noqa: E731
     elif scale == "proportion":
         vals = [min(max(v, _LOGIT_CLIP), 1 - _LOGIT_CLIP) for v in vals]
         vals = [math.log(v / (1 - v)) for v in vals]

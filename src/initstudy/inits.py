@@ -439,7 +439,7 @@ def initialise(model: nn.Module, name: str, *, seed: int | None = None, **option
 
     >>> net = nn.Sequential(nn.Linear(4, 3), nn.ReLU(), nn.Linear(3, 2))
     >>> _ = initialise(net, "zero-weights-random-bias", seed=0)
-    >>> float(net[0].weight.abs().sum()), bool(net[0].bias.abs().sum() > 0)
+    >>> float(net[0].weight.detach().abs().sum()), bool(net[0].bias.detach().abs().sum() > 0)
     (0.0, True)
     """
     try:

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from .catalog import NOTEBOOKS, PROFILES
 from .claims import write_summary
+from .layout import Layout
 from .results import atomic_write_json, read_json
 
 MAX_TABLE_BYTES = 1_000_000
@@ -71,22 +72,21 @@ def verify(target: Path) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from .study import repo_root
-
     parser = argparse.ArgumentParser(prog="python -m initstudy publish")
     parser.add_argument("--profile", default="gpu")
+    parser.add_argument("--results-dir", default=None, help="where profile folders are (default: <root>/results)")
     args = parser.parse_args(argv)
     if args.profile not in PROFILES:
         print(f"initstudy publish: error: unknown profile '{args.profile}'; allowed: {', '.join(PROFILES)}",
               file=sys.stderr)
         return 2
-    root = repo_root()
-    source = root / "results" / args.profile
+    layout = Layout.find(results=args.results_dir)
+    source = layout.profile_dir(args.profile)
     if not source.is_dir():
         print(f"initstudy publish: error: no results at the {args.profile} profile; run "
               f"`python -m initstudy run --profile {args.profile}` first", file=sys.stderr)
         return 2
-    manifest = publish(source, root / "published" / args.profile)
+    manifest = publish(source, layout.published_dir(args.profile))
     print(f"published {len(manifest['files'])} files to published/{args.profile}/"
           + (f"; left out (too large): {', '.join(manifest['left_out'])}" if manifest["left_out"] else ""))
     return 0

@@ -11,96 +11,41 @@ notebook has succeeded; a failed run's notebook is kept under ``.failed/`` for r
 never replaces earlier results; a killed run leaves only a staging folder, removed by the
 next run.
 
-A notebook whose cache key (its content, its resolved parameters, the profile and a hash of
-the library's source code) matches the key stored with its results is not executed again;
-``--force`` bypasses the cache.
+A notebook whose cache key (its content, its resolved parameters, the profile, a hash of
+the library's source code and of the other files it reads: its published results and its
+sweep's aggregate) matches the key stored with its results is not executed again; ``--force``
+bypasses the cache.
 
-Jobs run behind an :class:`Executor` (one process, or a local process pool with
-``--jobs``), so a cluster engine can take their place without touching the rest.
+Keys, the papermill call and the executors (one process, or a local process pool with
+``--jobs``) come from :mod:`initstudy.execution`, shared with ``sweep``; every path from
+:mod:`initstudy.layout`.
 """
 
 from __future__ import annotations
 
 import argparse
-import hashlib
-import json
 import os
 import shutil
 import sys
-import time
 import uuid
-from abc import ABC, abstractmethod
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from typing import Any, Iterable, Mapping, Sequence
 
 from . import catalog as catalog_mod
 from .catalog import PROFILES, NotebookSpec, ParamError
+from .execution import (INSTALL_TAG, Executor, PoolExecutor, SerialExecutor, UsageError, cache_key,
+                        execute_notebook, source_hash)
+from .layout import DEFAULT_PROFILE, RESULTS_ENV, Layout
 from .results import atomic_write_json, read_json
 
-__all__ = ["main", "Job", "Outcome", "Executor", "SerialExecutor", "PoolExecutor", "cache_key", "source_hash"]
+__all__ = ["main", "Job", "Outcome", "plan", "execute", "promote"]
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_DATA, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 
 
-class UsageError(Exception):
-    """Bad input, reported on one line with exit status 2."""
-
-
 class MissingDataError(Exception):
     """Data a notebook needs is missing, reported with exit status 3."""
-
-
-# ------------------------------------------------------------------------ cache keys
-
-
-def source_hash(package_dir: Path | None = None) -> str:
-    """SHA-256 over the library's source files (paths and contents), not its version."""
-    package_dir = package_dir or Path(__file__).resolve().parent
-    h = hashlib.sha256()
-    for path in sorted(package_dir.rglob("*.py")):
-        h.update(path.relative_to(package_dir).as_posix().encode())
-        h.update(b"\0")
-        h.update(path.read_bytes())
-        h.update(b"\0")
-    return h.hexdigest()
-
-
-#: The tag of a notebook's Colab install cell (:func:`initstudy.release.render_install_cell`).
-INSTALL_TAG = "colab-install"
-
-
-def notebook_bytes_for_key(notebook_path: Path) -> bytes:
-    """The notebook's bytes as its cache key reads them: without its Colab install cell, which
-    does nothing outside Colab and names the release's version, so that a release (a new
-    version in that cell) re-executes no chapter. The notebook without the cell is written as
-    nbformat writes notebooks, so that its key is the one it had before it had the cell. A
-    notebook without that cell, or not written as nbformat writes it, is read as it is."""
-    raw = notebook_path.read_bytes()
-    try:
-        nb = json.loads(raw)
-    except ValueError:
-        return raw
-    cells = nb.get("cells") if isinstance(nb, dict) else None
-    if not isinstance(cells, list):
-        return raw
-
-    def written(notebook) -> bytes:
-        return (json.dumps(notebook, indent=1, sort_keys=True, ensure_ascii=False) + "\n").encode()
-
-    kept = [c for c in cells if INSTALL_TAG not in ((c.get("metadata") or {}).get("tags") or [])]
-    if len(kept) == len(cells) or written(nb) != raw:
-        return raw
-    return written({**nb, "cells": kept})
-
-
-def cache_key(notebook_path: Path, params: Mapping[str, Any], profile: str, src_hash: str) -> str:
-    """The key under which a notebook's outputs are cached (see :func:`notebook_bytes_for_key`)."""
-    h = hashlib.sha256()
-    h.update(hashlib.sha256(notebook_bytes_for_key(notebook_path)).hexdigest().encode())
-    h.update(json.dumps({"params": params, "profile": profile, "src": src_hash}, sort_keys=True).encode())
-    return h.hexdigest()
 
 
 # ------------------------------------------------------------------------------ jobs
@@ -114,13 +59,16 @@ class Job:
     profile: str
     params: dict
     source: Path
-    results_root: Path  # results/<profile>
-    root: Path
+    layout: Layout
     key: str
 
     @property
     def final_dir(self) -> Path:
-        return self.results_root / self.name
+        return self.layout.chapter_dir(self.profile, self.name)
+
+    @property
+    def staging_root(self) -> Path:
+        return self.layout.staging_dir(self.profile)
 
 
 @dataclass
@@ -136,32 +84,16 @@ class Outcome:
 def execute(job: Job) -> Outcome:
     """Execute one job with papermill into a fresh staging folder. Never touches the
     job's final folder; :func:`promote` does that on success."""
-    import papermill as pm
-
-    staging = job.results_root / ".staging" / f"{job.name}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    staging = job.staging_root / f"{job.name}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
     staging.mkdir(parents=True)
     (staging / "owner.pid").write_text(str(os.getpid()))
-    os.environ["INITSTUDY_RUNNER"] = "1"
-    os.environ["TQDM_DISABLE"] = "1"  # progress bars belong to interactive use, not to the book
-    os.environ.setdefault("PYTHONHASHSEED", "0")
     out_nb = staging / f"{job.name}.ipynb"
-    t0 = time.perf_counter()
-    try:
-        pm.execute_notebook(
-            str(job.source),
-            str(out_nb),
-            parameters={"profile": job.profile, "results_dir": str(staging), **job.params},
-            kernel_name="python3",
-            cwd=str(job.root),
-            progress_bar=False,
-            log_output=False,
-            # the kernel talks to papermill over loopback only; keep its start-up chatter out
-            extra_arguments=["--IPKernelApp.log_level=ERROR"],
-        )
-    except Exception as err:  # papermill's execution error carries the cell's exception
-        message = f"{getattr(err, 'ename', type(err).__name__)}: {getattr(err, 'evalue', err)}"
-        return Outcome(job, "failed", time.perf_counter() - t0, message.strip(), staging)
-    wall = time.perf_counter() - t0
+    error, wall = execute_notebook(job.source, out_nb,
+                                   {"profile": job.profile, "results_dir": str(staging), **job.params},
+                                   cwd=job.layout.root,
+                                   env={"INITSTUDY_RUNNER": "1", RESULTS_ENV: str(job.layout.results)})
+    if error is not None:
+        return Outcome(job, "failed", wall, error, staging)
     _tidy_executed(out_nb, staging, job)
     atomic_write_json(
         staging / "run.json",
@@ -182,7 +114,7 @@ def _tidy_executed(notebook: Path, staging: Path, job: Job) -> None:
 
     nb = nbformat.read(notebook, as_version=4)
     try:
-        final = job.final_dir.relative_to(job.root)
+        final = job.final_dir.relative_to(job.layout.root)
     except ValueError:
         final = Path("results") / job.profile / job.name
     for cell in nb.cells:
@@ -200,49 +132,13 @@ def _tidy_executed(notebook: Path, staging: Path, job: Job) -> None:
     nbformat.write(nb, notebook)
 
 
-class Executor(ABC):
-    """Runs jobs and reports each outcome as it arrives."""
-
-    @abstractmethod
-    def run(self, jobs: Sequence[Job], on_done: Callable[[Outcome], None]) -> list[Outcome]: ...
-
-
-class SerialExecutor(Executor):
-    """One job after another, in this process."""
-
-    def run(self, jobs, on_done):
-        outcomes = []
-        for job in jobs:
-            outcome = execute(job)
-            on_done(outcome)
-            outcomes.append(outcome)
-        return outcomes
-
-
-class PoolExecutor(Executor):
-    """Jobs spread over a local pool of worker processes."""
-
-    def __init__(self, workers: int):
-        self.workers = workers
-
-    def run(self, jobs, on_done):
-        outcomes = []
-        with ProcessPoolExecutor(max_workers=self.workers) as pool:
-            futures = [pool.submit(execute, job) for job in jobs]
-            for fut in as_completed(futures):
-                outcome = fut.result()
-                on_done(outcome)
-                outcomes.append(outcome)
-        return outcomes
-
-
 def promote(outcome: Outcome) -> None:
     """Replace the job's final folder by its staging folder (success), or keep the staging
     folder under ``.failed/`` (failure). Earlier results are removed only after the new
     folder is in place."""
     job = outcome.job
     if outcome.status != "executed":
-        failed = job.results_root / ".failed" / job.name
+        failed = job.layout.failed_dir(job.profile, job.name)
         shutil.rmtree(failed, ignore_errors=True)
         failed.parent.mkdir(parents=True, exist_ok=True)
         if outcome.staging is not None and outcome.staging.exists():
@@ -252,17 +148,16 @@ def promote(outcome: Outcome) -> None:
         return
     (outcome.staging / "owner.pid").unlink(missing_ok=True)
     final = job.final_dir
-    old = job.results_root / ".staging" / f"{job.name}-old-{uuid.uuid4().hex[:8]}"
+    old = job.staging_root / f"{job.name}-old-{uuid.uuid4().hex[:8]}"
     if final.exists():
         final.rename(old)
     outcome.staging.rename(final)
     shutil.rmtree(old, ignore_errors=True)
 
 
-def clean_stale_staging(results_root: Path, own: bool = False) -> None:
+def clean_stale_staging(staging: Path, own: bool = False) -> None:
     """Remove staging folders left by runs that were killed (their process is gone), and
     with ``own=True`` those of this process too (after an interruption)."""
-    staging = results_root / ".staging"
     if not staging.is_dir():
         return
     for folder in staging.iterdir():
@@ -293,7 +188,7 @@ class _Parser(argparse.ArgumentParser):
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="python -m initstudy run", description="Execute the book's notebooks with papermill.")
     p.add_argument("notebooks", nargs="*", metavar="NOTEBOOK", help="notebooks to run (default: all)")
-    p.add_argument("--profile", default="cpu", help="smoke | cpu | gpu (default: cpu)")
+    p.add_argument("--profile", default=DEFAULT_PROFILE, help=f"smoke | cpu | gpu (default: {DEFAULT_PROFILE})")
     p.add_argument("-p", "--param", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
                    help="override a parameter (repeatable)")
     p.add_argument("--force", action="store_true", help="execute even when cached results match")
@@ -309,8 +204,7 @@ def plan(
     profile: str,
     raw_params: Sequence[tuple[str, str]],
     catalog: Mapping[str, NotebookSpec],
-    root: Path,
-    results_dir: Path,
+    layout: Layout,
 ) -> list[Job]:
     """Validate everything and build the job list; raise :class:`UsageError` on bad input."""
     if profile not in PROFILES:
@@ -329,11 +223,12 @@ def plan(
             params = catalog_mod.resolve(spec, profile, parse_overrides(spec, raw_params))
         except ParamError as err:
             raise UsageError(f"{err} (notebook '{spec.name}')") from None
-        source = root / spec.path
+        source = layout.notebook_source(spec.path)
         if not source.is_file():
             raise UsageError(f"notebook '{spec.name}' has no file {source}")
-        jobs.append(Job(spec.name, profile, params, source, results_dir / profile, root,
-                        cache_key(source, params, profile, src_hash)))
+        inputs = layout.inputs_digest(profile, spec.name)
+        jobs.append(Job(spec.name, profile, params, source, layout, cache_key(source, params, profile, src_hash,
+                                                                              inputs)))
     return jobs
 
 
@@ -398,8 +293,6 @@ def main(
     root: Path | None = None,
     executor: Executor | None = None,
 ) -> int:
-    from .study import repo_root
-
     catalog = catalog_mod.NOTEBOOKS if catalog is None else catalog
     try:
         args = build_parser().parse_args(argv)
@@ -408,9 +301,8 @@ def main(
             return EXIT_OK
         if args.jobs < 1:
             raise UsageError(f"--jobs must be at least 1, got {args.jobs}")
-        root = Path(root or repo_root()).resolve()
-        results_dir = Path(args.results_dir).resolve() if args.results_dir else root / "results"
-        jobs = plan(args.notebooks, args.profile, args.param, catalog, root, results_dir)
+        layout = Layout.find(root, args.results_dir)
+        jobs = plan(args.notebooks, args.profile, args.param, catalog, layout)
         check_data([(job.name, job.params) for job in jobs], catalog)
     except (UsageError, ParamError) as err:
         print(f"initstudy run: error: {err}", file=sys.stderr)
@@ -419,8 +311,8 @@ def main(
         print(f"initstudy run: missing data: {err}", file=sys.stderr)
         return EXIT_DATA
 
-    for profile_root in {job.results_root for job in jobs}:
-        clean_stale_staging(profile_root)
+    for staging in {job.staging_root for job in jobs}:
+        clean_stale_staging(staging)
     todo = [job for job in jobs if args.force or not is_cached(job)]
     for job in jobs:
         if job not in todo:
@@ -444,17 +336,17 @@ def main(
 
         executor = executor or (SerialExecutor() if args.jobs == 1 else PoolExecutor(args.jobs))
         try:
-            outcomes = executor.run(todo, on_done)
+            outcomes = executor.run(todo, execute, on_done)
         except KeyboardInterrupt:
             bar.close()
             print("initstudy run: interrupted; earlier results left as they were", file=sys.stderr)
-            for profile_root in {job.results_root for job in todo}:
-                clean_stale_staging(profile_root, own=True)
+            for staging in {job.staging_root for job in todo}:
+                clean_stale_staging(staging, own=True)
             return EXIT_INTERRUPTED
         bar.close()
     from .claims import write_summary
 
-    for profile_root in sorted({job.results_root for job in jobs}):
-        write_summary(profile_root, catalog)
+    for profile in sorted({job.profile for job in jobs}):
+        write_summary(layout.profile_dir(profile), catalog)
     failed = [o for o in outcomes if o.status != "executed"]
     return EXIT_FAILED if failed else EXIT_OK

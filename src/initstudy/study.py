@@ -24,20 +24,9 @@ from typing import Any, Mapping
 import pandas as pd
 
 from . import catalog, claims, figures, results
+from .layout import DEFAULT_PROFILE, Layout
 
-__all__ = ["Run", "repo_root", "resolve_device"]
-
-
-def repo_root(start: str | os.PathLike | None = None) -> Path:
-    """The book's root: $INITSTUDY_ROOT, else the nearest folder upwards (from ``start`` or
-    the current folder) holding ``_toc.yml`` and ``notebooks/``, else the current folder."""
-    if os.environ.get("INITSTUDY_ROOT"):
-        return Path(os.environ["INITSTUDY_ROOT"]).resolve()
-    here = Path(start or os.getcwd()).resolve()
-    for folder in (here, *here.parents):
-        if (folder / "_toc.yml").is_file() and (folder / "notebooks").is_dir():
-            return folder
-    return here
+__all__ = ["Run", "resolve_device"]
 
 
 def resolve_device(device: str) -> str:
@@ -66,7 +55,7 @@ class Run:
         self.measurements: dict[str, dict] = {}
         self._t0 = time.perf_counter()
         self.provenance = results.provenance(
-            notebook=spec.name, profile=profile, params=params, device=device, root=repo_root()
+            notebook=spec.name, profile=profile, params=params, device=device, root=Layout.find().root
         )
 
     @classmethod
@@ -75,11 +64,11 @@ class Run:
         ``globals()``; ``None`` means the profile's default), seed nothing yet, set the
         figure style and record provenance."""
         spec = catalog.notebook(notebook)
-        profile = namespace.get("profile", "cpu")
+        profile = namespace.get("profile", DEFAULT_PROFILE)
         overrides = {p.name: namespace.get(p.name) for p in spec.params}
         params = catalog.resolve(spec, profile, overrides)
         device = resolve_device(params["device"])
-        results_dir = namespace.get("results_dir") or repo_root() / "results" / profile / "manual" / notebook
+        results_dir = namespace.get("results_dir") or Layout.find().manual_dir(profile, notebook)
         results_dir = Path(results_dir)
         results_dir.mkdir(parents=True, exist_ok=True)
         import torch
@@ -226,7 +215,7 @@ class Run:
     def published_verdicts(self, profile: str = "gpu") -> pd.DataFrame | None:
         """This notebook's verdicts from results published under ``published/<profile>/``
         (a run made elsewhere, e.g. at paper scale), or ``None`` when there are none."""
-        path = repo_root() / "published" / profile / self.spec.name / "claims.json"
+        path = Layout.find().published_dir(profile, self.spec.name) / "claims.json"
         if not path.is_file():
             return None  # (the notebook shows its own sentence for this case)
         rows = results.read_json(path)

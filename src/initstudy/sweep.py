@@ -32,7 +32,6 @@ table concatenated over jobs (``aggregate/tables/<name>.csv``) and one provenanc
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
 import shutil
@@ -43,16 +42,17 @@ import uuid
 from dataclasses import dataclass
 from itertools import product
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 from . import catalog as catalog_mod
 from .catalog import PROFILES, NotebookSpec, ParamError
+from .execution import DaskExecutor, SerialExecutor, UsageError, cache_key, execute_notebook, source_hash
+from .layout import DEFAULT_PROFILE, Layout
 from .results import atomic_write_bytes, atomic_write_json, atomic_write_text, read_json
-from .runner import EXIT_DATA, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, MissingDataError, UsageError
-from .runner import _Parser, check_data, parse_overrides, source_hash
+from .runner import EXIT_DATA, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, MissingDataError
+from .runner import _Parser, check_data, parse_overrides
 
-__all__ = ["SweepJob", "expand", "run_job", "DaskExecutor", "SerialExecutor", "aggregate", "read_aggregate",
-           "engine_overhead", "main"]
+__all__ = ["SweepJob", "expand", "run_job", "aggregate", "read_aggregate", "engine_overhead", "main"]
 
 
 @dataclass
@@ -69,12 +69,6 @@ class SweepJob:
 
     def as_dict(self) -> dict:
         return dict(self.__dict__)
-
-
-def job_key(source_text: str, params: Mapping[str, Any], profile: str, src_hash: str) -> str:
-    h = hashlib.sha256(hashlib.sha256(source_text.encode()).hexdigest().encode())
-    h.update(json.dumps({"params": params, "profile": profile, "src": src_hash}, sort_keys=True).encode())
-    return h.hexdigest()[:24]
 
 
 def parse_grid(spec: NotebookSpec, grid_args: Sequence[str]) -> dict[str, list]:
@@ -118,7 +112,8 @@ def expand(spec: NotebookSpec, profile: str, grid: Mapping[str, list], seeds: in
     if seeds is not None:
         dims["seeds"] = [[s] for s in range(seeds)]
     names = list(dims)
-    source_text = spec_path(spec, root).read_text(encoding="utf-8")
+    source = Layout.find(root).notebook_source(spec.path)
+    source_text = source.read_text(encoding="utf-8")
     src_hash = source_hash()
     jobs = []
     for combo in product(*(dims[n] for n in names)) if names else [()]:
@@ -127,15 +122,10 @@ def expand(spec: NotebookSpec, profile: str, grid: Mapping[str, list], seeds: in
             params = catalog_mod.resolve(spec, profile, {**overrides, **values})
         except ParamError as err:
             raise UsageError(f"{err} (notebook '{spec.name}')") from None
+        # the run's key (without the chapter's other inputs: a job must not depend on its own sweep's aggregate)
         jobs.append(SweepJob(spec.name, profile, params, values, source_text,
-                             job_key(source_text, params, profile, src_hash), threads))
+                             cache_key(source, params, profile, src_hash)[:24], threads))
     return jobs
-
-
-def spec_path(spec: NotebookSpec, root: Path | None = None) -> Path:
-    from .study import repo_root
-
-    return Path(root or repo_root()) / spec.path
 
 
 # ---------------------------------------------------------------------- on the worker
@@ -144,91 +134,32 @@ def spec_path(spec: NotebookSpec, root: Path | None = None) -> Path:
 def run_job(job: dict) -> dict:
     """Execute one job in a temporary folder and return everything it produced (runs on a
     worker: it needs the package and the data, not the repository)."""
-    import papermill as pm
+    import platform
 
-    os.environ.update({"INITSTUDY_RUNNER": "1", "TQDM_DISABLE": "1", "OMP_NUM_THREADS": str(job["threads"]),
-                       "MKL_NUM_THREADS": str(job["threads"])})
-    t0 = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="initstudy-job-") as tmp:
         tmp = Path(tmp)
         source = tmp / "source.ipynb"
         source.write_text(job["source_text"], encoding="utf-8")
         out_dir = tmp / "out"
         out_dir.mkdir()
-        status, error = "ok", None
-        try:
-            pm.execute_notebook(str(source), str(out_dir / f"{job['notebook']}.ipynb"),
-                                parameters={"profile": job["profile"], "results_dir": str(out_dir), **job["params"]},
-                                kernel_name="python3", cwd=str(tmp), progress_bar=False, log_output=False,
-                                extra_arguments=["--IPKernelApp.log_level=ERROR"])
-        except Exception as err:  # the job's own failure: recorded, never raised to the client
-            status = "failed"
-            error = f"{getattr(err, 'ename', type(err).__name__)}: {getattr(err, 'evalue', err)}".strip()
+        # the job's own failure is recorded, never raised to the client
+        error, wall = execute_notebook(
+            source, out_dir / f"{job['notebook']}.ipynb",
+            {"profile": job["profile"], "results_dir": str(out_dir), **job["params"]}, cwd=tmp,
+            env={"INITSTUDY_RUNNER": "1", "OMP_NUM_THREADS": str(job["threads"]),
+                 "MKL_NUM_THREADS": str(job["threads"])})
         files = {p.relative_to(out_dir).as_posix(): p.read_bytes() for p in sorted(out_dir.rglob("*")) if p.is_file()}
-    import platform
-
-    return {"key": job["key"], "status": status, "error": error, "wall_s": round(time.perf_counter() - t0, 3),
-            "worker": platform.node(), "pid": os.getpid(), "files": files}
+    return {"key": job["key"], "status": "ok" if error is None else "failed", "error": error,
+            "wall_s": round(wall, 3), "worker": platform.node(), "pid": os.getpid(), "files": files}
 
 
-# ---------------------------------------------------------------------- executors
-
-
-class SerialExecutor:
-    """Jobs one after another in this process (the baseline, and for debugging)."""
-
-    def run(self, jobs: Sequence[SweepJob], on_done: Callable[[dict], None]) -> None:
-        for job in jobs:
-            on_done(run_job(job.as_dict()))
-
-
-class DaskExecutor:
-    """Jobs submitted to a Dask cluster: an existing one at ``address``, or a LocalCluster of
-    ``workers`` processes with one thread each, started and closed here."""
-
-    def __init__(self, address: str | None = None, workers: int | None = None):
-        self.address, self.workers = address, workers
-
-    def connect(self):
-        from distributed import Client, LocalCluster
-
-        if self.address:
-            try:
-                return Client(self.address, timeout="5s"), None
-            except (OSError, TimeoutError) as err:
-                raise UsageError(f"cannot reach the Dask scheduler at {self.address} ({type(err).__name__})") from None
-        cluster = LocalCluster(n_workers=self.workers or os.cpu_count() or 1, threads_per_worker=1, processes=True,
-                               host="127.0.0.1", dashboard_address=None, silence_logs=40)
-        return Client(cluster), cluster
-
-    def run(self, jobs: Sequence[SweepJob], on_done: Callable[[dict], None], client=None) -> None:
-        from distributed import as_completed
-
-        own = client is None
-        cluster = None
-        if own:
-            client, cluster = self.connect()
-        try:
-            futures = [client.submit(run_job, job.as_dict(), key=f"initstudy-{job.key}", pure=False) for job in jobs]
-            for fut in as_completed(futures):
-                try:
-                    on_done(fut.result())
-                except Exception as err:  # a worker lost mid-job: that job only is lost
-                    key = next(j.key for j, f in zip(jobs, futures) if f is fut)
-                    on_done({"key": key, "status": "failed", "error": f"{type(err).__name__}: {err}", "wall_s": None,
-                             "files": {}})
-        finally:
-            if own:
-                client.close()
-                if cluster is not None:
-                    cluster.close()
+def _lost(job: dict, err: Exception) -> dict:
+    """The result of a job whose worker was lost mid-job: that job only is lost."""
+    return {"key": job["key"], "status": "failed", "error": f"{type(err).__name__}: {err}", "wall_s": None,
+            "files": {}}
 
 
 # ---------------------------------------------------------------------- the client's side
-
-
-def sweep_dir(results_dir: Path, profile: str, notebook: str) -> Path:
-    return results_dir / profile / "sweeps" / notebook
 
 
 def is_done(folder: Path, key: str) -> bool:
@@ -298,7 +229,7 @@ def aggregate(folder: Path, jobs: Sequence[SweepJob]) -> dict[str, int]:
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="python -m initstudy sweep", description="Run a notebook over a parameter grid on Dask.")
     p.add_argument("notebook", metavar="NOTEBOOK")
-    p.add_argument("--profile", default="cpu")
+    p.add_argument("--profile", default=DEFAULT_PROFILE)
     p.add_argument("--grid", action="append", default=[], metavar="NAME=V1,V2,...")
     p.add_argument("--seeds", type=int, default=None, help="seeds 0..N-1, one per job")
     p.add_argument("-p", "--param", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
@@ -346,13 +277,11 @@ def check_scheduler(address: str) -> None:
 
 def main(argv: Sequence[str] | None = None, catalog: Mapping[str, NotebookSpec] | None = None,
          root: Path | None = None, executor=None) -> int:
-    from .study import repo_root
-
     catalog = catalog_mod.NOTEBOOKS if catalog is None else catalog
     try:
         args = build_parser().parse_args(argv)
-        root = Path(root or repo_root()).resolve()
-        jobs = plan(args, catalog, root)
+        layout = Layout.find(root, args.results_dir)
+        jobs = plan(args, catalog, layout.root)
         check_data([(j.notebook, j.params) for j in jobs], catalog)
         if args.scheduler and args.engine == "dask":
             check_scheduler(args.scheduler)
@@ -363,8 +292,7 @@ def main(argv: Sequence[str] | None = None, catalog: Mapping[str, NotebookSpec] 
         print(f"initstudy sweep: missing data: {err}", file=sys.stderr)
         return EXIT_DATA
 
-    results_dir = Path(args.results_dir).resolve() if args.results_dir else root / "results"
-    folder = sweep_dir(results_dir, args.profile, jobs[0].notebook)
+    folder = layout.sweep_dir(args.profile, jobs[0].notebook)
     todo = [j for j in jobs if not is_done(folder, j.key)]
     print(f"sweep {jobs[0].notebook} [{args.profile}]: {len(jobs)} jobs, {len(jobs) - len(todo)} already finished, "
           f"{len(todo)} to run", flush=True)
@@ -388,9 +316,9 @@ def main(argv: Sequence[str] | None = None, catalog: Mapping[str, NotebookSpec] 
                             remaining=len(todo) - counts["done"] - counts["failed"])
 
         executor = executor or (SerialExecutor() if args.engine == "serial"
-                                else DaskExecutor(args.scheduler, args.workers))
+                                else DaskExecutor(args.scheduler, args.workers, lost=_lost, key=lambda j: j["key"]))
         try:
-            executor.run(todo, on_done)
+            executor.run([j.as_dict() for j in todo], run_job, on_done)
         except UsageError as err:
             bar.close()
             print(f"initstudy sweep: error: {err}", file=sys.stderr)
@@ -414,10 +342,7 @@ def read_aggregate(profile: str, notebook: str, table: str = "measurements",
     paper-scale figures from a sweep run elsewhere."""
     import pandas as pd
 
-    from .study import repo_root
-
-    base = Path(results_dir) if results_dir else repo_root() / "results"
-    path = sweep_dir(base, profile, notebook) / "aggregate" / f"{table}.csv"
+    path = Layout.find(results=results_dir).sweep_dir(profile, notebook) / "aggregate" / f"{table}.csv"
     return pd.read_csv(path) if path.is_file() else None
 
 

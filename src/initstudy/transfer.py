@@ -74,7 +74,7 @@ class PretrainSpec:
     shuffled_labels: bool = False
 
     def key(self) -> str:
-        from .runner import source_hash
+        from .execution import source_hash
 
         text = json.dumps({**asdict(self), "src": source_hash()}, sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
