@@ -104,7 +104,9 @@ def test_bottleneck_uses_m_3():
     assert net.branch_layers == 3 and net.num_branches == 3
     b = net.layer1[0]
     assert b.conv3.weight.abs().max().item() == 0.0
-    assert b.conv1.weight.std().item() == pytest.approx(R.he_std(b.conv1.weight, "fan_out") * 3 ** -0.25, rel=0.1)
+    w = b.conv1.weight
+    fan_out = w.shape[0] * w.shape[2] * w.shape[3]
+    assert w.std().item() == pytest.approx(math.sqrt(2 / fan_out) * 3 ** -0.25, rel=0.1)  # He (fan-out) x L^(-1/(2m-2))
     assert net(torch.randn(2, 3, 16, 16)).shape == (2, 10)
 
 
@@ -114,7 +116,11 @@ def test_block_growth_kinds():
     assert R.mean_growth(R.block_growth("fixup", 50, seed=0))["geometric_mean_ratio"].item() == 1.0
     bn = R.block_growth("bn", 50, seed=0)
     assert not bn["rescaled"].any()
-    assert R.padding_theory(8) == pytest.approx(1.7415123456790125)
+    # zero padding on 8 x 8: a pixel has a(i) a(j) valid taps, a = 2 at the border and 3 inside;
+    # two conv-ReLU layers give a mean second moment sum(n^2) / (64 * 81) = (2*2^2 + 6*3^2)^2 / 5184
+    assert R.padding_theory(8) == pytest.approx(1 + (2 * 2**2 + 6 * 3**2) ** 2 / (64 * 81), rel=1e-12)
+    # circular padding, 9 taps everywhere, would give exactly 2; zero padding is less
+    assert R.padding_theory(64) < 2 and R.padding_theory(64) > R.padding_theory(8)
     raw = R.block_growth("post", 400, seed=0, rescale=False)
     assert (raw[raw["metric"] == "finite"]["value"] == 0).any()  # float32 overflows without rescaling
     with pytest.raises(ValueError):

@@ -1,4 +1,5 @@
 import dataclasses
+import pickle
 
 import pandas as pd
 import pytest
@@ -38,7 +39,7 @@ def test_checkpoints_are_cached_and_loaded_safely(digits28, tmp_path):
             return (print, ("this ran",))
 
     torch.save({"x": Boom()}, evil)
-    with pytest.raises(Exception):
+    with pytest.raises(pickle.UnpicklingError, match="Weights only load failed"):
         transfer.load_checkpoint(evil)
     other = transfer.PretrainSpec("digits", steps=6, lr=0.05, batch_size=32, seed=0)
     assert transfer.checkpoint_path(other, tmp_path) != transfer.checkpoint_path(spec, tmp_path)
@@ -72,7 +73,18 @@ def test_sweep_measurements_and_pair_verdicts(digits28, tmp_path):
     both = pd.concat([finals, finals[finals["method"] != transfer.SHUFFLED].assign(pair="dissimilar")])
     m = transfer.transfer_measurements(both, [0, 1])
     assert set(m) == {"transfer_gain_similar", "transfer_gain_dissimilar", "shuffled_source_gain_similar"}
-    assert all(len(v) == 2 for v in m.values())
+    # each gain, derived here from the run table: the method's accuracy minus the best from-scratch
+    # init's of the same seed, in points (the control pair from the shuffled-label source)
+    for metric, pair, method in (("transfer_gain_similar", "similar", "transfer"),
+                                 ("transfer_gain_dissimilar", "dissimilar", "transfer"),
+                                 ("shuffled_source_gain_similar", "similar", transfer.SHUFFLED)):
+        expected = []
+        for seed in (0, 1):
+            rows = both[(both["pair"] == pair) & (both["seed"] == seed)]
+            acc = {r.method: r.accuracy for r in rows.itertuples()}
+            expected.append(100 * (acc[method] - max(acc["xavier-uniform"], acc["lsuv"])))
+        assert m[metric] == pytest.approx(expected, abs=1e-9), metric
+    assert m["shuffled_source_gain_similar"] != m["transfer_gain_similar"]  # the control is its own run
     table = transfer.pair_verdicts({"transfer_gain_similar": [5.0, 6.0, 5.5],
                                     "transfer_gain_dissimilar": [-9, -8, -10],
                                     "shuffled_source_gain_similar": [-20, -25, -22]})

@@ -523,7 +523,7 @@ LSUV = NotebookSpec(
         Param("batch_sizes", "list[int]", "LSUV batch sizes of the batch-size experiment",
               _per([8, 32, 128], [8, 16, 32, 64, 128, 256, 512, 1024], [8, 16, 32, 64, 128, 256, 512, 1024]),
               min=2, max=65536),
-        Param("batch_seeds", "int", "seeds of the batch-size experiment (paired comparisons)", _per(3, 10, 30),
+        Param("batch_seeds", "int", "seeds of the batch-size experiment (paired comparisons)", _per(2, 10, 30),
               min=1, max=10000),
         Param("batch_depth", "int", "hidden layers of the batch-size experiment's tanh MLP", _per(4, 8, 11), min=1,
               max=1000),

@@ -238,6 +238,8 @@ class Run:
                     "measurements": self.measurements[cid],
                     "profile": self.profile,
                     "seeds": self.claim_seeds[cid][0],
+                    # the sample count of each metric (its seeds, or its repeats when unseeded)
+                    "samples": {metric: len(values) for metric, values in self.measurements[cid].items()},
                     "notebook": self.spec.name,
                     "figures": list(figures_shown or claim.figures),
                 }
