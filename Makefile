@@ -56,7 +56,7 @@ test: data $(MATHJAX)
 	$(PY) -m pytest
 
 bench: data
-	$(PY) -m initstudy.bench
+	$(PY) -m initstudy.study.bench
 
 # A PDF of the book through LaTeX (Debian's TeX Live, installed here when root on Debian).
 pdf: data $(MATHJAX)
@@ -69,11 +69,11 @@ pdf: data $(MATHJAX)
 
 # A release: `make release VERSION=x.y.z [DATE=YYYY-MM-DD]` sets the version and its date in
 # pyproject.toml (their one place) and rewrites CITATION.cff, .zenodo.json, the book's entry of
-# references.bib and book/cite.md from them (python -m initstudy.release; README "Publishing").
+# references.bib and book/cite.md from them (python -m initstudy.book.release; README "Publishing").
 release: $(STAMP)
 	@if [ -z "$(VERSION)" ]; then echo "usage: make release VERSION=x.y.z [DATE=YYYY-MM-DD]" >&2; exit 2; fi
-	$(PY) -m initstudy.release bump $(VERSION) $(if $(DATE),--date $(DATE))
-	$(PY) -m initstudy.release check
+	$(PY) -m initstudy.book.release bump $(VERSION) $(if $(DATE),--date $(DATE))
+	$(PY) -m initstudy.book.release check
 
 clean:
 	rm -rf _build results/smoke

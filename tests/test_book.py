@@ -11,7 +11,7 @@ import pytest
 from bs4 import BeautifulSoup
 from conftest import ROOT, run_cli
 
-from initstudy import catalog, claims
+from initstudy.study import catalog, claims
 
 HTML = ROOT / "_build" / "smoke" / "_build" / "html"
 
@@ -90,7 +90,7 @@ def test_book_refuses_a_profile_without_results(tmp_path):
 
 
 def test_publication_pages(smoke_book):
-    from initstudy.paper import PAPER_NUMBERS
+    from initstudy.study.paper import PAPER_NUMBERS
 
     papers = page(smoke_book, "book/papers.html").get_text(" ")
     for n in PAPER_NUMBERS:
@@ -237,7 +237,7 @@ def test_claims_page_shows_every_negative_control(smoke_book):
 
 
 def test_every_statement_of_the_book_holds_on_the_smoke_results(smoke_results):
-    from initstudy import statements
+    from initstudy.book import statements
 
     files = sorted((ROOT / "book").glob("*.md")) + sorted((ROOT / "notebooks").glob("*.ipynb"))
     found = statements.scan_files(files, smoke_results)
@@ -301,7 +301,7 @@ def test_the_interactive_figure_works_in_the_book_from_disk(smoke_book):
     from headless import Browser, network_requests
     from test_interactive import check_slider_moves_the_plot
 
-    from initstudy.propagation import SLIDER_GAINS
+    from initstudy.chapters.signal_depth import SLIDER_GAINS
 
     chapter = smoke_book / "results" / "smoke" / "signal_depth" / "signal_depth.html"
     soup = page(smoke_book, "results/smoke/signal_depth/signal_depth.html")

@@ -1,7 +1,7 @@
 import pytest
 
-from initstudy import catalog
-from initstudy.catalog import Param, ParamError
+from initstudy.study import catalog
+from initstudy.study.catalog import Param, ParamError
 
 
 INT = Param("steps", "int", "h", {"smoke": 1, "cpu": 2, "gpu": 3}, min=1, max=100)
@@ -75,7 +75,7 @@ def test_resolve_and_errors():
 
 
 def test_every_notebook_declares_seeds_device_and_its_claims():
-    from initstudy.claims import LEDGER
+    from initstudy.study.claims import LEDGER
 
     for spec in catalog.NOTEBOOKS.values():
         names = [p.name for p in spec.params]
@@ -131,9 +131,10 @@ def test_constraints_tie_parameters_and_are_checked_on_declaration():
 def test_transfer_label_cap_is_the_smallest_class_of_the_digits_target():
     import numpy as np
 
-    from initstudy import data
+    from initstudy.chapters import transfer as transfer_chapter
+    from initstudy.core import data
 
     digits = data.load("digits", resize=28)
     counts = np.bincount(np.asarray(digits.y_train))
-    assert catalog.TRANSFER_MAX_PER_CLASS == counts.min()
+    assert transfer_chapter.TRANSFER_MAX_PER_CLASS == counts.min()
     assert catalog.notebook("transfer").param("label_counts").max == counts.min()

@@ -14,8 +14,8 @@ import pytest
 import yaml
 from pybtex.database import BibliographyData, Entry, Person, parse_file
 
-from initstudy import bibstyle
-from initstudy.paper import PAPER_NUMBERS
+from initstudy.book import bibstyle
+from initstudy.study.paper import PAPER_NUMBERS
 
 ROOT = Path(__file__).resolve().parents[1]
 BIB = ROOT / "references.bib"
@@ -68,8 +68,8 @@ def test_the_garbage_check_catches_the_alpha_labels(bib):
 
 def test_configured_bibliography_style_gives_readable_labels(bib, config):
     sphinx = config["sphinx"]
-    assert "initstudy.bookext" in sphinx["extra_extensions"]
-    assert "initstudy.bibstyle" in sphinx["extra_extensions"]
+    assert "initstudy.book.ext" in sphinx["extra_extensions"]
+    assert "initstudy.book.bibstyle" in sphinx["extra_extensions"]
     assert sphinx["config"]["bibtex_reference_style"] == "author_year"
     style = sphinx["config"].get("bibtex_default_style", "alpha")  # sphinxcontrib-bibtex's default
     labels = labels_of(style, bib.entries.values())
@@ -161,7 +161,7 @@ def test_sphinx_bibliography_labels(tmp_path):
     """A minimal Sphinx project citing every key: the HTML labels are the author-year ones."""
     keys = list(parse_file(str(BIB)).entries)
     (tmp_path / "conf.py").write_text(
-        "extensions = ['sphinxcontrib.bibtex', 'initstudy.bibstyle']\n"
+        "extensions = ['sphinxcontrib.bibtex', 'initstudy.book.bibstyle']\n"
         f"bibtex_bibfiles = [{str(BIB)!r}]\n"
         "bibtex_reference_style = 'author_year'\n"
         "bibtex_default_style = 'authoryear'\n")

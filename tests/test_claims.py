@@ -2,8 +2,8 @@ import pytest
 
 import re
 
-from initstudy import catalog, claims
-from initstudy.claims import Check, Claim, Criterion, judge
+from initstudy.study import catalog, claims, summary
+from initstudy.study.claims import Check, Claim, Criterion, judge
 
 #: The ledger's ids as the chapters declare them, in reading order.
 STUDY_IDS = [cid for spec in catalog.NOTEBOOKS.values() for cid in spec.claims]
@@ -94,7 +94,7 @@ def test_summary_lists_every_claim(tmp_path):
            "measurements": {},
            "profile": "cpu", "seeds": [0, 1, 2], "notebook": "zero_init", "figures": []}
     (tmp_path / "zero_init" / "claims.json").write_text(__import__("json").dumps([row]))
-    rows = claims.write_summary(tmp_path)
+    rows = summary.write_summary(tmp_path)
     assert [r["id"] for r in rows] == STUDY_IDS
     by_id = {r["id"]: r for r in rows}
     assert by_id["zero-symmetry"]["verdict"] == claims.REPRODUCED

@@ -4,7 +4,7 @@ import shutil
 import pytest
 import torch
 
-from initstudy import data
+from initstudy.core import data
 
 
 def test_digits_literal_sizes():

@@ -32,5 +32,5 @@ def test_docstring_examples(name):
 def test_the_library_has_examples_and_this_test_finds_them():
     counts = {name: sum(len(t.examples) for t in _examples(name)) for name in MODULES}
     assert sum(counts.values()) >= 40, counts
-    for name in ("initstudy.inits", "initstudy.claims", "initstudy.layout", "initstudy.catalog"):
+    for name in ("initstudy.core.inits", "initstudy.study.claims", "initstudy.study.layout", "initstudy.study.catalog"):
         assert counts[name] > 0, name

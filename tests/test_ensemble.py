@@ -8,10 +8,10 @@ import pytest
 import torch
 from torch.nn import functional as F
 
-from initstudy import ensemble, models
-from initstudy.data import Dataset
-from initstudy.resnet import resnet
-from initstudy.train import TrainConfig, make_optimizer, param_groups, train, train_many
+from initstudy.core import ensemble, models
+from initstudy.core.data import Dataset
+from initstudy.core.resnets import resnet
+from initstudy.core.train import TrainConfig, make_optimizer, param_groups, train, train_many
 
 STEPS = 50
 

@@ -7,7 +7,7 @@ import pytest
 import torch
 from torch import nn
 
-from initstudy import inits
+from initstudy.core import inits
 
 SHAPE = (500, 2000)  # fan_in 2000, fan_out 500: a million draws
 
@@ -157,10 +157,12 @@ def test_apply_init_bad_input():
 # ----------------------------------------------------------------- the one registry
 
 def test_every_chapter_condition_is_a_registered_init():
-    from initstudy import resnet, symmetry, transfer
-    from initstudy.inits import MODEL_INITS
+    from initstudy.chapters import fixup as fixup_chapter
+    from initstudy.chapters import transfer, zero_init as symmetry
+    from initstudy.core import resnets as resnet
+    from initstudy.core.inits import MODEL_INITS
 
-    for name in transfer.SCRATCH_INITS + resnet.INITS + tuple(m["init"] for m in resnet.METHODS.values()):
+    for name in transfer.SCRATCH_INITS + resnet.INITS + tuple(m["init"] for m in fixup_chapter.METHODS.values()):
         assert name in MODEL_INITS, name
     # the zero-init chapter's labels map onto registry names (its "kaiming" is fan-in He with
     # the activation's gain, the registry's "kaiming-normal" with gain=gain_for(activation))
@@ -172,8 +174,8 @@ def test_every_chapter_condition_is_a_registered_init():
 
 
 def test_one_he_std():
-    from initstudy import resnet
-    from initstudy.inits import he_std
+    from initstudy.core import resnets as resnet
+    from initstudy.core.inits import he_std
 
     assert resnet.he_std is he_std
     w = torch.empty(32, 16, 3, 3)
@@ -183,7 +185,7 @@ def test_one_he_std():
 
 
 def test_initialise_and_draw():
-    from initstudy.inits import draw, initialise
+    from initstudy.core.inits import draw, initialise
 
     build = lambda: torch.nn.Sequential(torch.nn.Linear(50, 40), torch.nn.ReLU(), torch.nn.Linear(40, 10))
     members = draw(build, "kaiming-normal", [3, 4])
@@ -197,7 +199,7 @@ def test_initialise_and_draw():
 
 
 def test_weight_std_matches_the_drawn_weights():
-    from initstudy.inits import SCHEMES, weight_std
+    from initstudy.core.inits import SCHEMES, weight_std
 
     g = torch.Generator().manual_seed(0)
     for scheme in ("old-uniform", "xavier-uniform", "xavier-normal", "xavier-fanin", "kaiming-normal",

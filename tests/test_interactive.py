@@ -18,8 +18,10 @@ import pandas as pd
 import pytest
 from headless import Browser, network_requests
 
-from initstudy import bookext, figures, propagation as P
-from initstudy.study import INTERACTIVE_CLASS, interactive_html
+from initstudy.book import ext as bookext
+from initstudy.chapters import signal_depth as SD
+from initstudy.study import figures
+from initstudy.study.run import INTERACTIVE_CLASS, interactive_html
 
 ACTS = ["identity", "relu", "tanh", "sigmoid"]
 GAINS = (0.8, 0.9, 1.0, 1.1, 1.2)
@@ -27,12 +29,12 @@ GAINS = (0.8, 0.9, 1.0, 1.1, 1.2)
 
 @pytest.fixture(scope="module")
 def grid() -> pd.DataFrame:
-    return P.gain_grid(ACTS, GAINS, [0, 1, 2], width=64, depth=12, batch=16)
+    return SD.gain_grid(ACTS, GAINS, [0, 1, 2], width=64, depth=12, batch=16)
 
 
 @pytest.fixture(scope="module")
 def summary(grid) -> pd.DataFrame:
-    return P.gain_grid_summary(grid)
+    return SD.gain_grid_summary(grid)
 
 
 # ------------------------------------------------------------------------------ the grid
@@ -45,8 +47,8 @@ def test_the_grid_has_every_activation_gain_seed_and_layer(grid):
     assert sorted(grid["layer"].unique()) == list(range(13))
     assert len(grid) == len(ACTS) * len(GAINS) * 3 * 13
     assert (grid[grid["layer"] == 0]["rms_ratio"] == 1.0).all()
-    assert P.SLIDER_GAINS[0] == 0.5 and P.SLIDER_GAINS[-1] == 1.5 and len(P.SLIDER_GAINS) == 21
-    assert {0.9, 0.95, 1.0, 1.05, 1.1} <= set(P.SLIDER_GAINS)  # the static figure's gains are on the slider
+    assert SD.SLIDER_GAINS[0] == 0.5 and SD.SLIDER_GAINS[-1] == 1.5 and len(SD.SLIDER_GAINS) == 21
+    assert {0.9, 0.95, 1.0, 1.05, 1.1} <= set(SD.SLIDER_GAINS)  # the static figure's gains are on the slider
 
 
 @pytest.mark.parametrize("activation", ["identity", "relu"])
@@ -62,16 +64,16 @@ def test_one_draw_serves_every_gain(grid, activation):
 
 
 def test_the_grid_is_reproducible_and_seeded():
-    a = P.gain_grid(["tanh"], (0.9, 1.1), [3], 32, 5, 8)
-    b = P.gain_grid(["tanh"], (0.9, 1.1), [3], 32, 5, 8)
-    c = P.gain_grid(["tanh"], (0.9, 1.1), [4], 32, 5, 8)
+    a = SD.gain_grid(["tanh"], (0.9, 1.1), [3], 32, 5, 8)
+    b = SD.gain_grid(["tanh"], (0.9, 1.1), [3], 32, 5, 8)
+    c = SD.gain_grid(["tanh"], (0.9, 1.1), [4], 32, 5, 8)
     pd.testing.assert_frame_equal(a, b)
     assert not np.allclose(a["rms_ratio"], c["rms_ratio"])
 
 
 def test_the_grid_follows_the_mean_field_theory_at_width():
     """Wide layers: the measured ratio is close to the theory (for the linear stack g^L)."""
-    wide = P.gain_grid_summary(P.gain_grid(["identity", "tanh"], (0.9, 1.1), [0, 1, 2], 512, 10, 64))
+    wide = SD.gain_grid_summary(SD.gain_grid(["identity", "tanh"], (0.9, 1.1), [0, 1, 2], 512, 10, 64))
     last = wide[wide["layer"] == 10]
     for _, row in last.iterrows():
         assert row["gmean"] == pytest.approx(row["theory"], rel=0.15), row.to_dict()
@@ -80,16 +82,16 @@ def test_the_grid_follows_the_mean_field_theory_at_width():
 
 
 def test_a_curve_ends_where_float32_overflows():
-    deep = P.gain_grid(["identity"], (1.0, 1.5), [0], 16, 250, 4)
+    deep = SD.gain_grid(["identity"], (1.0, 1.5), [0], 16, 250, 4)
     big = deep[deep["gain"] == 1.5].set_index("layer")["rms_ratio"]
     assert math.isfinite(big[100]) and math.isnan(big[250])  # 1.5^250 > 3.4e38
     assert deep[deep["gain"] == 1.0]["rms_ratio"].notna().all()
-    summ = P.gain_grid_summary(deep)
+    summ = SD.gain_grid_summary(deep)
     assert summ[(summ["gain"] == 1.5) & (summ["layer"] == 250)]["gmean"].isna().all()
 
 
 def test_long_stacks_are_recorded_at_most_every_few_layers():
-    g = P.gain_grid(["identity"], (1.0,), [0], 8, 1000, 2, max_layers=100)
+    g = SD.gain_grid(["identity"], (1.0,), [0], 8, 1000, 2, max_layers=100)
     layers = sorted(g["layer"].unique())
     assert layers[0] == 0 and layers[-1] == 1000 and len(layers) == 101
 
@@ -103,7 +105,7 @@ def test_long_stacks_are_recorded_at_most_every_few_layers():
 def test_bad_input_is_one_line(kwargs, message):
     args = {"activations": ["tanh"], "gains": (1.0,), "seeds": [0], "width": 4, "depth": 3, "batch": 2, **kwargs}
     with pytest.raises(ValueError) as err:
-        P.gain_grid(**args)
+        SD.gain_grid(**args)
     assert message in str(err.value) and "\n" not in str(err.value)
 
 
@@ -111,7 +113,7 @@ def test_bad_input_is_one_line(kwargs, message):
 
 
 def test_each_slider_step_shows_that_gains_curves(summary):
-    fig = P.interactive_gain_figure(summary)
+    fig = SD.interactive_gain_figure(summary)
     slider = fig.layout.sliders[0]
     assert [s.label for s in slider.steps] == [f"{g:g}" for g in GAINS]
     assert GAINS[slider.active] == 1.0
@@ -132,7 +134,7 @@ def test_each_slider_step_shows_that_gains_curves(summary):
 
 
 def test_the_menu_shows_one_activation_or_all(summary):
-    fig = P.interactive_gain_figure(summary)
+    fig = SD.interactive_gain_figure(summary)
     buttons = fig.layout.updatemenus[0].buttons
     assert [b.label for b in buttons] == ["all activations", "linear", "ReLU", "tanh", "sigmoid"]
     assert buttons[0].args[0]["visible"] == [True] * 8
@@ -141,29 +143,29 @@ def test_the_menu_shows_one_activation_or_all(summary):
 
 def test_the_still_version_reads_at_page_width(summary):
     figures.set_style()
-    fig = P.plot_gain_grid(summary)
+    fig = SD.plot_gain_grid(summary)
     assert figures.readability_problems(fig) == []
     assert len(fig.axes[0].lines) == len(GAINS)
 
 
 def test_the_book_html_needs_plotly_from_the_page_and_nothing_else(summary):
-    html = interactive_html(P.interactive_gain_figure(summary), "fig-test-slider")
+    html = interactive_html(SD.interactive_gain_figure(summary), "fig-test-slider")
     assert html.startswith(f'<div class="{INTERACTIVE_CLASS}" data-figure="fig-test-slider"')
     assert 'id="fig-test-slider-plot"' in html and 'id="fig-test-slider"' not in html  # the book's figure has that id
     assert "Plotly.newPlot" in html
     assert "<script src" not in html and "http" not in html.replace("http://www.w3.org", "")  # nothing to fetch
-    assert interactive_html(P.interactive_gain_figure(summary), "fig-test-slider") == html  # deterministic
+    assert interactive_html(SD.interactive_gain_figure(summary), "fig-test-slider") == html  # deterministic
 
 
 def test_run_interactive_publishes_files_and_manifest(summary, tmp_path, monkeypatch):
-    from initstudy.study import Run
+    from initstudy.study.run import Run
 
     monkeypatch.setattr(figures, "_in_notebook", lambda: False)
     run = Run.__new__(Run)  # only what interactive() uses
     run.spec = type("Spec", (), {"claims": ("depth-explode-vanish",)})()
     run.params, run.profile, run.results_dir = {"seeds": 3, "width": 64}, "smoke", tmp_path
     figures.set_style()
-    run.interactive(P.interactive_gain_figure(summary), "fig-depth-explode-vanish-slider", P.plot_gain_grid(summary),
+    run.interactive(SD.interactive_gain_figure(summary), "fig-depth-explode-vanish-slider", SD.plot_gain_grid(summary),
                     data=summary, params=("seeds", "width"))
     folder = tmp_path / "figures"
     [entry] = figures.read_manifest(folder)
@@ -192,7 +194,7 @@ def write_page(folder, summary, script_src: str | None = None):
     static.mkdir(parents=True, exist_ok=True)
     shutil.copy(bookext.plotly_js_source(), static / "plotly.min.js")
     src = script_src or "_static/plotly/plotly.min.js"
-    body = interactive_html(P.interactive_gain_figure(summary), "fig-test-slider")
+    body = interactive_html(SD.interactive_gain_figure(summary), "fig-test-slider")
     page = folder / "page.html"
     page.write_text(f'<!doctype html><html><head><meta charset="utf-8"><script src="{src}"></script></head>'
                     f'<body><main style="width: 780px">{body}</main></body></html>')
@@ -282,7 +284,7 @@ def test_the_book_loads_plotly_only_on_pages_with_an_interactive_figure(tmp_path
 
     src = tmp_path / "src"
     src.mkdir()
-    (src / "conf.py").write_text("extensions = ['initstudy.bookext']\nhtml_theme = 'basic'\n")
+    (src / "conf.py").write_text("extensions = ['initstudy.book.ext']\nhtml_theme = 'basic'\n")
     (src / "index.rst").write_text("Index\n=====\n\n.. toctree::\n\n   figure\n   plain\n")
     (src / "figure.rst").write_text(f'Figure\n======\n\n.. raw:: html\n\n   <div class="{INTERACTIVE_CLASS}"></div>\n')
     (src / "plain.rst").write_text("Plain\n=====\n\nNo figure here.\n")

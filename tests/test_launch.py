@@ -20,8 +20,9 @@ import pytest
 import yaml
 from conftest import ROOT
 
-from initstudy import bookext, execution, pages, release, runner
-from initstudy.layout import Layout
+from initstudy.book import ext as bookext, pages, release
+from initstudy.study import execution, runner
+from initstudy.study.layout import Layout
 
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 
@@ -109,7 +110,7 @@ def test_sync_adds_a_missing_install_cell_and_check_says_so(repo_copy):
     nb = json.loads(path.read_text())
     nb["cells"] = nb["cells"][1:]
     path.write_text(release.notebook_text(nb))
-    assert "notebooks/lsuv.ipynb: not as derived from the sources (run python -m initstudy.release sync)" in \
+    assert "notebooks/lsuv.ipynb: not as derived from the sources (run python -m initstudy.book.release sync)" in \
         release.check(repo_copy)
     assert release.sync(repo_copy) == ["notebooks/lsuv.ipynb"]
     assert release.check(repo_copy) == [] and release.is_install_cell(install_cell(path))
@@ -253,7 +254,7 @@ def test_a_sphinx_build_writes_our_repository_into_thebes_configuration(tmp_path
         assert proc.returncode == 0, proc.stderr[-3000:]
         return (out / "index.html").read_text()
 
-    html = build(["sphinx_thebe", "sphinx_book_theme", "initstudy.bookext"])
+    html = build(["sphinx_thebe", "sphinx_book_theme", "initstudy.book.ext"])
     assert 'repo: "Example-Org/init-book"' in html
     assert "binder-examples" not in html
     # negative control: without this extension sphinx-thebe names its example repository

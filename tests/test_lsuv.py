@@ -7,7 +7,8 @@ import pytest
 import torch
 from torch import nn
 
-from initstudy import data, lsuv, models
+from initstudy.chapters import lsuv as chapter
+from initstudy.core import data, lsuv, models
 
 
 @pytest.fixture(scope="module")
@@ -31,7 +32,7 @@ def test_every_layer_within_tolerance_on_a_held_out_batch(digits):
 
 
 def test_one_rescale_is_exact_on_a_fixed_batch_with_zero_bias(digits):
-    net = lsuv.build("mlp-relu", digits, 4, 32, seed=0)  # zero biases
+    net = chapter.build("mlp-relu", digits, 4, 32, seed=0)  # zero biases
     rec = lsuv.lsuv_init(net, digits.x_train[:128], tol_var=1e-6, t_max=10, seed=0)
     assert (rec["iterations"] <= 1).all()
     assert rec["var_after"].sub(1).abs().max() < 1e-6
@@ -95,7 +96,7 @@ def test_bad_cases_are_clear_errors(digits):
 def test_conv_nets_and_batchnorm_run(digits):
     big = data.load("digits", subset=200, resize=14)
     for arch in ("cnn", "resnet", "resnet-bn"):
-        net = lsuv.build(arch, big, 4, 32, seed=0)
+        net = chapter.build(arch, big, 4, 32, seed=0)
         rec = lsuv.lsuv_init(net, big.x_train[:64], seed=0)
         assert rec["converged"].all() and len(rec) == len(lsuv.eligible_layers(net))
     conv1d = nn.Sequential(nn.Conv1d(1, 4, 3), nn.ReLU(), nn.Conv1d(4, 4, 3))
@@ -115,7 +116,7 @@ def test_package_side_by_side(digits):
     x, held = digits.x_train[:128], digits.x_test[:128]
     build = lambda: models.mlp(64, [32, 32], 10)  # noqa: E731
     for seed in (0, 1, 2):
-        out = lsuv.compare_with_package(build, x, held, seed=seed)
+        out = chapter.compare_with_package(build, x, held, seed=seed)
         assert out["layer"].tolist() == ["fc1", "fc2", "out"]
         # both land every layer near unit variance on the held-out batch (the package stops when
         # the std is within 0.1 of 1 on its own batch: variance in [0.81, 1.21])
@@ -136,50 +137,50 @@ def test_final_accuracy_summary_counts_every_seed_and_states_its_rule():
         {"init": "b", "seed": 0, "accuracy": 0.105, "diverged_at": float("nan")},  # stuck at chance
         {"init": "b", "seed": 1, "accuracy": 0.60, "diverged_at": float("nan")},
     ])
-    s = lsuv.final_accuracy_summary(finals, ["init"], num_classes=10).set_index("init")
+    s = chapter.final_accuracy_summary(finals, ["init"], num_classes=10).set_index("init")
     assert s.loc["a", "seeds"] == 3 and s.loc["a", "diverged"] == 1 and s.loc["a", "stuck_at_chance"] == 0
     assert s.loc["a", "mean_accuracy"] == pytest.approx((0.8 + 0.7 + 0.1) / 3)
     assert s.loc["a", "min_accuracy"] == pytest.approx(0.1) and s.loc["a", "learned"] == 2
     assert s.loc["b", "stuck_at_chance"] == 1 and s.loc["b", "mean_learned_accuracy"] == pytest.approx(0.6)
     assert "diverged run counted at chance (10 %)" in s.loc["a", "rule"]
-    text = lsuv.describe_accuracies(s.reset_index())
+    text = chapter.describe_accuracies(s.reset_index())
     assert text == "a 53.3 % (1 of 3 diverged); b 35.2 % (1 of 2 stuck at chance)"
 
 
 def test_batch_size_summaries_match_the_check():
     scales = pd.DataFrame([{"seed": s, "batch_size": b, "layer": layer, "scale": sc * (1.1 if layer == "fc2" else 1)}
                            for s in (0, 1) for b, sc in ((8, 1.2), (64, 1.05), (1024, 1.0)) for layer in ("fc1", "fc2")])
-    spread = lsuv.scale_spread(scales).set_index(["seed", "batch_size"])["max_abs_log_scale_ratio"]
+    spread = chapter.scale_spread(scales).set_index(["seed", "batch_size"])["max_abs_log_scale_ratio"]
     assert spread[(0, 8)] == pytest.approx(math.log(1.2))
     assert spread[(1, 1024)] == 0.0
     finals = pd.DataFrame([{"seed": 0, "batch_size": 8, "variant": "lsuv", "accuracy": 0.50, "diverged_at": None},
                            {"seed": 0, "batch_size": 1024, "variant": "lsuv", "accuracy": 0.52, "diverged_at": None},
                            {"seed": 0, "batch_size": 1024, "variant": "lr x0.5", "accuracy": 0.45,
                             "diverged_at": None}])
-    d = lsuv.accuracy_diffs(finals).set_index(["batch_size", "variant"])["diff_points"]
+    d = chapter.accuracy_diffs(finals).set_index(["batch_size", "variant"])["diff_points"]
     assert d[(8, "lsuv")] == pytest.approx(-2.0) and d[(1024, "lr x0.5")] == pytest.approx(-7.0)
-    m = lsuv.lsuv_measurements(
+    m = chapter.lsuv_measurements(
         pd.DataFrame({"tol_var": [0.1], "t_max": [10], "seed": [0], "iterations": [1]}),
         pd.DataFrame({"tol_var": [0.1], "t_max": [10], "seed": [0], "variance": [1.0]}),
         scales[scales["seed"] == 0], finals,
         pd.DataFrame({"fraction_of_bn_overhead": [0.01], "fraction_of_bn_step_overhead": [5.0]}), [0], [0])
     assert m["lsuv-batch-size"]["lsuv_small_batch_scale_diff"] == [pytest.approx(spread[(0, 8)])]
     assert m["lsuv-batch-size"]["lsuv_halved_lr_accuracy_diff"] == [pytest.approx(-7.0)]
-    ci = lsuv.mean_intervals(pd.DataFrame({"g": [1, 1, 1], "v": [1.0, 2.0, 3.0]}), ["g"], "v")
+    ci = chapter.mean_intervals(pd.DataFrame({"g": [1, 1, 1], "v": [1.0, 2.0, 3.0]}), ["g"], "v")
     assert ci.loc[0, "mean"] == 2.0 and ci.loc[0, "low"] < 2.0 < ci.loc[0, "high"] and ci.loc[0, "n"] == 3
 
 
 def test_iteration_summary_and_the_tight_control(digits):
     kw = dict(archs=["mlp-relu"], seeds=[0], depth=3, width=16, batch_size=32, progress=False)
-    records, held = lsuv.iteration_sweep(digits, tolerances=[lsuv.PAPER], batch_modes=["fixed"],
+    records, held = chapter.iteration_sweep(digits, tolerances=[lsuv.PAPER], batch_modes=["fixed"],
                                          bias_modes=["zero"], **kw)
-    tight, _ = lsuv.iteration_sweep(digits, tolerances=[lsuv.TIGHT], batch_modes=["fresh"], bias_modes=["zero"], **kw)
-    s = lsuv.iteration_summary(pd.concat([records, tight]), heldout=held).set_index("tolerance")
+    tight, _ = chapter.iteration_sweep(digits, tolerances=[lsuv.TIGHT], batch_modes=["fresh"], bias_modes=["zero"], **kw)
+    s = chapter.iteration_summary(pd.concat([records, tight]), heldout=held).set_index("tolerance")
     assert s.loc["paper", "max_iterations"] <= 1 and s.loc["paper", "not_converged"] == 0
     assert s.loc["paper", "layers"] == 4 and abs(s.loc["paper", "heldout_variance_mean"] - 1) < 0.3
     assert s.loc["tight (control)", "max_iterations"] == lsuv.TIGHT[1]  # fresh batches of 32: noise >> 0.001
-    pre = lsuv.preinit_variances(digits, archs=["mlp-relu"], seeds=[0], depth=3, width=16, batch_size=32)
+    pre = chapter.preinit_variances(digits, archs=["mlp-relu"], seeds=[0], depth=3, width=16, batch_size=32)
     assert len(pre) == 4 and set(pre.columns) >= {"arch", "seed", "variance"}
     demo = pd.concat([records.assign(variant="paper"), tight.assign(variant="tight")])
-    v = lsuv.variant_summary(demo).set_index("variant")
+    v = chapter.variant_summary(demo).set_index("variant")
     assert v.loc["paper", "not_converged"] == 0 and v.loc["paper", "max_abs_var_error"] < 0.1

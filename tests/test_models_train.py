@@ -4,9 +4,9 @@ import pytest
 import torch
 from torch import nn
 
-from initstudy import data, inits
-from initstudy.models import hidden_activations, hidden_linears, mlp
-from initstudy.train import TrainConfig, evaluate, train
+from initstudy.core import data, inits
+from initstudy.core.models import hidden_activations, hidden_linears, mlp
+from initstudy.core.train import TrainConfig, evaluate, train
 
 
 def test_mlp_structure():

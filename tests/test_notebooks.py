@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 from conftest import ROOT
 
-from initstudy import catalog, claims
-from initstudy.figures import FIGURE_ID, captions_from_notebook, read_manifest
+from initstudy.study import catalog, claims
+from initstudy.study.figures import FIGURE_ID, captions_from_notebook, read_manifest
 
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 

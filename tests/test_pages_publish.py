@@ -5,8 +5,9 @@ import json
 import pytest
 from conftest import ROOT, run_cli
 
-from initstudy import book, catalog, claims, pages, publish
-from initstudy.layout import Layout
+from initstudy.book import build as book, pages, publish
+from initstudy.study import catalog, claims
+from initstudy.study.layout import Layout
 
 
 def fake_profile(tmp_path, verdict=claims.REPRODUCED):
@@ -141,7 +142,7 @@ def test_publish_command_refuses_a_profile_without_results():
 
 
 def test_paper_numbers_and_limitations_pages(tmp_path):
-    from initstudy.paper import PAPER_NUMBERS
+    from initstudy.study.paper import PAPER_NUMBERS
 
     folder = fake_profile(tmp_path)
     md = pages.paper_numbers(folder, "cpu")
@@ -177,7 +178,7 @@ def test_claims_table_flags_criteria_changed_after_a_preliminary_run(tmp_path, m
     folder = fake_profile(tmp_path)
     assert "changed after a preliminary run" not in pages.claims_table(folder, "cpu")  # none changed
     changed = dataclasses.replace(claims.LEDGER["zero-symmetry"], changes=(("old rule", "new rule", "why"),))
-    monkeypatch.setitem(claims.LEDGER, "zero-symmetry", changed)
+    monkeypatch.setitem(claims.LEDGER._all(), "zero-symmetry", changed)  # the loaded ledger, restored after
     md = pages.claims_table(folder, "cpu")
     assert "holds (criterion changed after a preliminary run)" in md
     assert "The criteria of 1 of these claims were changed after a preliminary run" in md

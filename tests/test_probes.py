@@ -3,8 +3,8 @@ import pytest
 import torch
 from torch import nn
 
-from initstudy import inits
-from initstudy.probes import Probe, backward_stats, forward_stats, tensor_stats
+from initstudy.core import inits
+from initstudy.core.probes import Probe, backward_stats, forward_stats, tensor_stats
 
 
 def test_tensor_stats_literal():

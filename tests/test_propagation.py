@@ -7,7 +7,9 @@ import pandas as pd
 import pytest
 import torch
 
-from initstudy import propagation as P
+from initstudy.chapters import signal_depth as SD
+from initstudy.chapters import xavier_kaiming as XK
+from initstudy.core import propagation as P
 
 
 def rms_at(df, layer):
@@ -77,16 +79,16 @@ def test_shared_matrix_is_one_matrix():
     a = P.depth_profile("identity", "xavier-normal", 64, 5, 16, 3, shared=True)
     b = P.depth_profile("identity", "xavier-normal", 64, 5, 16, 3, shared=False)
     assert not a.equals(b)
-    r = P.shared_matrix_spectral_radius("xavier-normal", "identity", 64, 16, 3)
+    r = SD.shared_matrix_spectral_radius("xavier-normal", "identity", 64, 16, 3)
     assert 0.8 < r < 1.3  # circular law: the spectrum of W fills the unit disc
 
 
 def test_sigmoid_flat_region_and_relu_moments():
-    assert P.sigmoid_flat_z(0.01) == pytest.approx(5.986445692252742)
-    z = P.sigmoid_flat_z(0.01)
+    assert SD.sigmoid_flat_z(0.01) == pytest.approx(5.986445692252742)
+    z = SD.sigmoid_flat_z(0.01)
     s = 1 / (1 + math.exp(-z))
     assert s * (1 - s) == pytest.approx(0.0025)
-    m = P.relu_moments(400_000, 0)
+    m = XK.relu_moments(400_000, 0)
     assert m["second_moment"] == pytest.approx(0.5, abs=0.005)
     assert m["variance"] == pytest.approx(0.5 - 1 / (2 * math.pi), abs=0.005)
     assert m["mean"] == pytest.approx(1 / math.sqrt(2 * math.pi), abs=0.005)
@@ -94,11 +96,11 @@ def test_sigmoid_flat_region_and_relu_moments():
 
 def test_gradient_profile_and_saturation_sweep():
     x, y = torch.randn(64, 1, 8, 8), torch.randint(0, 10, (64,))
-    stats, hist = P.gradient_profile(x, y, 10, "tanh", "old-uniform", 32, 4, seed=0)
+    stats, hist = SD.gradient_profile(x, y, 10, "tanh", "old-uniform", 32, 4, seed=0)
     std = stats[stats["metric"] == "grad_std"].set_index("layer")["value"]
     assert list(std.index) == [1, 2, 3, 4] and std[1] < std[4]  # gradients shrink towards the input
     assert hist.groupby("layer")["density"].sum().round(6).eq(1.0).all()
-    sat = P.saturation_sweep(x, y, 10, [0.01, 10.0], 32, 3, [0])
+    sat = SD.saturation_sweep(x, y, 10, [0.01, 10.0], 32, 3, [0])
     big = sat[(sat["std"] == 10.0) & (sat["metric"] == "saturated")]["value"].mean()
     small = sat[(sat["std"] == 0.01) & (sat["metric"] == "saturated")]["value"].mean()
     assert big > 0.5 and small == 0.0
@@ -115,7 +117,7 @@ def test_he_fig3_per_seed_counts_a_late_learner_by_its_final_accuracy():
                 rows.append({"activation": "relu", "init": "xavier-normal", "depth": 30, "lr": lr, "seed": seed,
                              "step": step, "split": "test", "metric": "accuracy", "value": a,
                              "diverged_at": float("nan")})
-    table = P.he_fig3_per_seed(pd.DataFrame(rows), [0, 1, 2]).set_index("seed")
+    table = XK.he_fig3_per_seed(pd.DataFrame(rows), [0, 1, 2]).set_index("seed")
     assert table["stalled"].tolist() == [1.0, 0.0, 1.0]  # the late learner is not stalled; the one that fell back is
     assert table.loc[1, "first_step_above"] == 60 and table.loc[1, "budget"] == 60
     assert table.loc[2, "peak_accuracy"] == pytest.approx(0.40)
@@ -124,7 +126,7 @@ def test_he_fig3_per_seed_counts_a_late_learner_by_its_final_accuracy():
 
 def test_range_exits_see_overflow_and_underflow_where_the_theory_says():
     deep = pd.concat([P.depth_profile("identity", s, 64, 80, 16, 0) for s in ("normal-1", "normal-0.01", "gain-1")])
-    exits = P.range_exits(deep, 64).set_index("scheme")
+    exits = SD.range_exits(deep, 64).set_index("scheme")
     assert exits.loc["normal-1", "overflowed_runs"] == 1 and exits.loc["normal-1", "underflowed_runs"] == 0
     assert abs(exits.loc["normal-1", "first_overflow_layer"] - exits.loc["normal-1", "theory_overflow_layer"]) <= 3
     assert exits.loc["normal-0.01", "underflowed_runs"] == 1 and exits.loc["normal-0.01", "overflowed_runs"] == 0
@@ -133,7 +135,7 @@ def test_range_exits_see_overflow_and_underflow_where_the_theory_says():
     assert 0 <= under_at - exits.loc["normal-0.01", "theory_underflow_layer"] <= 6
     assert exits.loc["gain-1", ["overflowed_runs", "underflowed_runs"]].sum() == 0
     assert P.theory_underflow_layer("gain-1.1", "identity", 64) == math.inf
-    ratios = P.rms_ratio_by_layer(deep, ["identity"], ["normal-1", "normal-0.01"])
+    ratios = SD.rms_ratio_by_layer(deep, ["identity"], ["normal-1", "normal-0.01"])
     over = ratios[ratios["scheme"] == "normal-1"].set_index("layer")["rms_ratio"]
     assert np.isinf(over[exits.loc["normal-1", "first_overflow_layer"]])
     under = ratios[ratios["scheme"] == "normal-0.01"].set_index("layer")["rms_ratio"]
@@ -149,9 +151,9 @@ def test_geometric_summary_never_reaches_zero_and_flags_exits():
 
 def test_xavier_scale_in_sweep_is_the_nearest_on_a_log_scale():
     stds = [0.003, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0]
-    assert P.xavier_scale_in_sweep(stds, 256) == 0.1  # 1/16 = 0.0625
-    assert P.xavier_scale_in_sweep(stds, 10000) == 0.01
-    assert math.isnan(P.xavier_scale_in_sweep(stds, None))
+    assert SD.xavier_scale_in_sweep(stds, 256) == 0.1  # 1/16 = 0.0625
+    assert SD.xavier_scale_in_sweep(stds, 10000) == 0.01
+    assert math.isnan(SD.xavier_scale_in_sweep(stds, None))
 
 
 def test_accuracy_gap_by_depth_and_its_glue():
@@ -163,14 +165,14 @@ def test_accuracy_gap_by_depth_and_its_glue():
                     rows.append({"activation": "tanh", "init": init, "depth": depth, "seed": seed, "step": step,
                                  "split": "test", "metric": "accuracy", "value": value, "diverged_at": math.nan})
     history = pd.DataFrame(rows)
-    from initstudy.train import final_accuracy
+    from initstudy.core.train import final_accuracy
 
     finals = final_accuracy(history, ["activation", "init", "depth", "seed"])
-    gaps = P.accuracy_gap_by_depth(history, finals).set_index("depth")
+    gaps = SD.accuracy_gap_by_depth(history, finals).set_index("depth")
     assert gaps.loc[20, "gap_mean"] == pytest.approx(71.0) and gaps.loc[20, "old_stalled"]
     assert gaps.loc[5, "gap_mean"] == pytest.approx(2.0) and not gaps.loc[5, "old_stalled"]
     assert gaps.loc[20, "deepest"] and gaps.loc[1, "reference"]
-    glue = P.accuracy_gap_glue(gaps.reset_index())
+    glue = SD.accuracy_gap_glue(gaps.reset_index())
     assert glue["gap-tanh-5"] == pytest.approx(2.0) and glue["gap-deepest-depth"] == 20.0
     assert glue["gap-lines-tanh"].count("\n") == 2 and "71.00 points" in glue["gap-lines-tanh"]
 
@@ -179,21 +181,21 @@ def test_signal_depth_figures_read_at_page_width():
     import matplotlib
 
     matplotlib.use("Agg")
-    from initstudy.figures import readability_problems, set_style
+    from initstudy.study.figures import readability_problems, set_style
 
     set_style()
     profiles = P.stack_sweep(["identity", "tanh", "sigmoid"], ["gain-0.9", "gain-1.1", "normal-0.01"], [0, 1], 32, 40,
                              16, progress=False)
     theory = P.theory_frame(["identity", "tanh", "sigmoid"], ["gain-0.9", "gain-1.1", "normal-0.01"], 32, 40)
-    ratios = P.rms_ratio_by_layer(profiles, ["identity", "tanh", "sigmoid"], ["gain-0.9", "gain-1.1", "normal-0.01"])
-    fig = P.plot_rms_ratio(ratios, theory, ["identity", "tanh", "sigmoid"], ["gain-0.9", "gain-1.1", "normal-0.01"],
+    ratios = SD.rms_ratio_by_layer(profiles, ["identity", "tanh", "sigmoid"], ["gain-0.9", "gain-1.1", "normal-0.01"])
+    fig = SD.plot_rms_ratio(ratios, theory, ["identity", "tanh", "sigmoid"], ["gain-0.9", "gain-1.1", "normal-0.01"],
                            hlines=((10.0, "x10"), (0.1, "")))
     assert readability_problems(fig) == []
     x, y = torch.randn(64, 1, 8, 8), torch.randint(0, 10, (64,))
-    sat = P.saturation_sweep(x, y, 10, [0.001, 0.1, 10.0], 16, 4, [0, 1])
-    fig, data = P.plot_saturation(sat, 0.3)
+    sat = SD.saturation_sweep(x, y, 10, [0.001, 0.1, 10.0], 16, 4, [0, 1])
+    fig, data = SD.plot_saturation(sat, 0.3)
     assert readability_problems(fig) == [] and set(data["seed"]) == {0, 1}
-    stats, hists = zip(*[P.gradient_profile(x, y, 10, "tanh", init, 16, 3, seed)
+    stats, hists = zip(*[SD.gradient_profile(x, y, 10, "tanh", init, 16, 3, seed)
                          for init in ("old-uniform", "xavier-uniform") for seed in (0, 1)])
-    fig, data = P.plot_gradient_profiles(pd.concat(stats), pd.concat(hists), 0)
+    fig, data = SD.plot_gradient_profiles(pd.concat(stats), pd.concat(hists), 0)
     assert readability_problems(fig) == [] and "seed" in data

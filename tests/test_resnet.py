@@ -3,11 +3,14 @@ cifar/models/fixup_resnet_cifar.py and cifar/cifar_train.py), with literal expec
 
 import math
 
+import pandas as pd
+
 import pytest
 import torch
 from torch import nn
 
-from initstudy import resnet as R
+from initstudy.chapters import fixup as FX
+from initstudy.core import resnets as R
 
 
 def fixup_recipe_check(net: R.ResNet, L: int, first_std: float) -> None:
@@ -111,20 +114,20 @@ def test_bottleneck_uses_m_3():
 
 
 def test_block_growth_kinds():
-    pre = R.mean_growth(R.block_growth("pre", 100, width=32, seed=0))["geometric_mean_ratio"].item()
+    pre = FX.mean_growth(FX.block_growth("pre", 100, width=32, seed=0))["geometric_mean_ratio"].item()
     assert 1.6 < pre < 2.2
-    assert R.mean_growth(R.block_growth("fixup", 50, seed=0))["geometric_mean_ratio"].item() == 1.0
-    bn = R.block_growth("bn", 50, seed=0)
+    assert FX.mean_growth(FX.block_growth("fixup", 50, seed=0))["geometric_mean_ratio"].item() == 1.0
+    bn = FX.block_growth("bn", 50, seed=0)
     assert not bn["rescaled"].any()
     # zero padding on 8 x 8: a pixel has a(i) a(j) valid taps, a = 2 at the border and 3 inside;
     # two conv-ReLU layers give a mean second moment sum(n^2) / (64 * 81) = (2*2^2 + 6*3^2)^2 / 5184
-    assert R.padding_theory(8) == pytest.approx(1 + (2 * 2**2 + 6 * 3**2) ** 2 / (64 * 81), rel=1e-12)
+    assert FX.padding_theory(8) == pytest.approx(1 + (2 * 2**2 + 6 * 3**2) ** 2 / (64 * 81), rel=1e-12)
     # circular padding, 9 taps everywhere, would give exactly 2; zero padding is less
-    assert R.padding_theory(64) < 2 and R.padding_theory(64) > R.padding_theory(8)
-    raw = R.block_growth("post", 400, seed=0, rescale=False)
+    assert FX.padding_theory(64) < 2 and FX.padding_theory(64) > FX.padding_theory(8)
+    raw = FX.block_growth("post", 400, seed=0, rescale=False)
     assert (raw[raw["metric"] == "finite"]["value"] == 0).any()  # float32 overflows without rescaling
     with pytest.raises(ValueError):
-        R.block_growth("nope", 3)
+        FX.block_growth("nope", 3)
 
 
 def test_recipe_table_reads_detached_weights_without_warnings():
@@ -132,13 +135,13 @@ def test_recipe_table_reads_detached_weights_without_warnings():
 
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # e.g. converting a tensor that requires grad to a number
-        table = R.recipe_table((20, 110))
+        table = FX.recipe_table((20, 110))
     rows = table.set_index("ResNet")
     assert rows.loc[20, "L (branches)"] == 9 and rows.loc[110, "L (branches)"] == 54
     assert rows.loc[20, "first-stage conv1 std (recipe)"] == pytest.approx(0.0393, abs=5e-5)
     assert rows.loc[20, "conv1 std (drawn)"] == pytest.approx(0.0393, rel=0.1)
     assert rows["every conv2 zero"].all() and rows["classifier zero"].all()
-    assert R.identity_at_init(20)["max |block(x) - x|"].max() == 0.0
+    assert FX.identity_at_init(20)["max |block(x) - x|"].max() == 0.0
 
 
 def _finals(acc: dict) -> "pd.DataFrame":
@@ -149,14 +152,14 @@ def _finals(acc: dict) -> "pd.DataFrame":
 
 
 def test_paired_gaps_and_summaries_use_the_judges_intervals():
-    from initstudy import claims
+    from initstudy.study import claims
 
     finals = _finals({"fixup": [0.50, 0.60, 0.55], "bn": [0.70, 0.72, 0.71]})
-    gaps = R.paired_gaps(finals, "fixup", "bn", ["depth"]).iloc[0]
+    gaps = FX.paired_gaps(finals, "fixup", "bn", ["depth"]).iloc[0]
     n, mean, low, high = claims.interval([-20.0, -12.0, -16.0], "linear")
     assert (gaps["seeds"], gaps["mean_points"], gaps["low"], gaps["high"]) == pytest.approx((n, mean, low, high))
     assert gaps["settled_sign"] == "below 0"
-    summary = R.accuracy_summary(finals, ["method"]).set_index("method")
+    summary = FX.accuracy_summary(finals, ["method"]).set_index("method")
     assert summary.loc["bn", "per_seed"] == "70.0 / 72.0 / 71.0"
     assert summary.loc["bn", "low"] == pytest.approx(claims.interval([0.70, 0.72, 0.71], "proportion")[2])
 
@@ -164,7 +167,7 @@ def test_paired_gaps_and_summaries_use_the_judges_intervals():
 def test_ablation_table_ranks_and_compares_with_the_full_recipe():
     finals = _finals({"fixup": [0.55, 0.58, 0.57], "fixup-no-zero-init": [0.68, 0.70, 0.66],
                       "fixup-no-scaling": [0.45, 0.72, 0.60]})
-    table = R.ablation_table(finals).set_index("method")
+    table = FX.ablation_table(finals).set_index("method")
     assert list(table.index) == ["fixup-no-zero-init", "fixup-no-scaling", "fixup"]
     assert table.loc["fixup", "rank"] == 3
     assert table.loc["fixup-no-zero-init", "settled_sign"] == "above 0"
@@ -175,7 +178,7 @@ def test_check_table_names_an_unmet_precondition():
     m = {"nonorm_deep_accuracy": [0.1, 0.1, 0.1], "deepest_depth": [56.0],
          "fixup_minus_bn_deep": [-25.0, -20.0, -30.0], "nonorm_minus_bn_deep": [-60.0, -55.0, -50.0],
          "bn_deep_accuracy": [0.745, 0.664, 0.597]}
-    table = R.check_table("fixup-trains-without-bn", m).set_index("metric")
+    table = FX.check_table("fixup-trains-without-bn", m).set_index("metric")
     gap = table.loc["fixup_minus_bn_deep"]
     assert gap["status"] == "unsettled" and gap["requires"] == "bn_deep_accuracy"
     assert gap["requires_status"] != "holds" and gap["requires_low"] < 0.5 < gap["requires_mean"]

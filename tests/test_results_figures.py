@@ -8,7 +8,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 
-from initstudy import figures, results  # noqa: E402
+from initstudy.study import figures, results  # noqa: E402
 
 
 def test_save_table_round_trip_and_bytes(tmp_path):

@@ -12,7 +12,8 @@ import pytest
 import tiny_book
 from conftest import ROOT, run_cli
 
-from initstudy import data, execution, runner
+from initstudy.core import data
+from initstudy.study import execution, runner
 
 
 @pytest.mark.parametrize("args, message", [
@@ -202,14 +203,14 @@ def test_same_seed_and_profile_give_identical_tables(smoke_results, tmp_path):
 
 
 def test_runner_does_not_import_torch():
-    code = "import sys, initstudy.runner, initstudy.catalog; print('torch' in sys.modules)"
+    code = "import sys, initstudy.study.runner, initstudy.study.catalog; print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT).stdout
     assert out.strip() == "False"
 
 
 @pytest.mark.parametrize("notebook, args, message", [
     ("fixup", ["-p", "fig3_depths", "9"], "parameter 'fig3_depths' must be a comma-separated list of distinct "
-     "integers in [8, 100000], each of the form 6n + 2 (8, 14, 20, 26, 32, ...), got [9] (notebook 'fixup')"),
+     "integers in [8, 100000], each of the form 6n + 2 (8, 14, 20, 26, 32 and so on), got [9] (notebook 'fixup')"),
     ("fixup", ["-p", "ablation_depth", "21"], "parameter 'ablation_depth' must be an integer in [8, 100000] of the "
      "form 6n + 2"),
     ("fixup", ["-p", "device", "cuda"], "parameter 'device' must be one of auto, cpu, cuda (cuda only where a CUDA "

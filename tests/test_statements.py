@@ -4,7 +4,8 @@ import json
 
 import pytest
 
-from initstudy import claims, statements
+from initstudy.book import statements
+from initstudy.study import claims
 
 
 @pytest.fixture

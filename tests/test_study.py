@@ -5,8 +5,8 @@ import json
 import pandas as pd
 import pytest
 
-from initstudy import catalog, claims
-from initstudy.study import Run, provenance_table
+from initstudy.study import catalog, claims
+from initstudy.study.run import Run, provenance_table
 
 
 def test_run_validates_records_and_writes(tmp_path):

@@ -5,7 +5,7 @@ import pytest
 import tiny_book
 from conftest import run_cli
 
-from initstudy import sweep
+from initstudy.study import sweep
 
 
 def run_tiny(root, results, *args):

@@ -3,7 +3,7 @@ import pytest
 import torch
 from torch import nn
 
-from initstudy import symmetry
+from initstudy.chapters import zero_init as symmetry
 
 
 def test_distances_literal():
@@ -134,7 +134,7 @@ def test_chapter_figures_read_at_page_width():
     import matplotlib
 
     matplotlib.use("Agg")
-    from initstudy.figures import readability_problems, set_style
+    from initstudy.study.figures import readability_problems, set_style
 
     set_style()
     df = _fake_sweep()
@@ -151,10 +151,10 @@ def test_zero_init_stays_exactly_symmetric_in_the_chapters_ensemble():
     control: a symmetry broken by 1e-7 in one weight is seen."""
     import copy
 
-    from initstudy import ensemble
-    from initstudy.data import Dataset
-    from initstudy.models import mlp
-    from initstudy.train import TrainConfig
+    from initstudy.core import ensemble
+    from initstudy.core.data import Dataset
+    from initstudy.core.models import mlp
+    from initstudy.core.train import TrainConfig
 
     g = torch.Generator().manual_seed(0)
     ds = Dataset(name="toy", source="test", x_train=torch.rand(512, 1, 8, 8, generator=g),

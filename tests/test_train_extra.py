@@ -1,10 +1,10 @@
 import pytest
 import torch
 
-from initstudy import data
-from initstudy.models import plain_cnn
-from initstudy.probes import capture
-from initstudy.train import compare_inits, final_accuracy, steps_to_reach
+from initstudy.core import data
+from initstudy.core.models import plain_cnn
+from initstudy.core.probes import capture
+from initstudy.core.train import compare_inits, final_accuracy, steps_to_reach
 
 
 @pytest.fixture(scope="module")

@@ -5,8 +5,9 @@ import pandas as pd
 import pytest
 import torch
 
-from initstudy import data, transfer
-from initstudy.train import TrainConfig
+from initstudy.chapters import transfer
+from initstudy.core import data
+from initstudy.core.train import TrainConfig
 
 
 @pytest.fixture(scope="module")

@@ -1,12 +1,12 @@
 """initstudy: the library behind the book "Does this init claim actually hold?".
 
-Modules, one concept each: :mod:`~initstudy.inits` (initialisers), :mod:`~initstudy.data`
-(data sets), :mod:`~initstudy.models`, :mod:`~initstudy.train`, :mod:`~initstudy.probes`
-(activation and gradient statistics), :mod:`~initstudy.symmetry` (the zero-init measures),
-:mod:`~initstudy.results` (atomic tables, provenance), :mod:`~initstudy.claims` (the
-ledger and verdicts), :mod:`~initstudy.figures`, :mod:`~initstudy.catalog` (notebooks and
-their parameters), :mod:`~initstudy.study` (one notebook run), :mod:`~initstudy.runner`
-and :mod:`~initstudy.book` (the command line).
+Modules, one concept each: :mod:`~initstudy.core.inits` (initialisers), :mod:`~initstudy.core.data`
+(data sets), :mod:`~initstudy.core.models`, :mod:`~initstudy.core.train`, :mod:`~initstudy.core.probes`
+(activation and gradient statistics), :mod:`~initstudy.chapters.zero_init` (the zero-init measures),
+:mod:`~initstudy.study.results` (atomic tables, provenance), :mod:`~initstudy.study.claims` (the
+ledger and verdicts), :mod:`~initstudy.study.figures`, :mod:`~initstudy.study.catalog` (notebooks and
+their parameters), :mod:`~initstudy.study.run` (one notebook run), :mod:`~initstudy.study.runner`
+and :mod:`~initstudy.book.build` (the command line).
 """
 
 from pathlib import Path as _Path

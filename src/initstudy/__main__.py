@@ -21,23 +21,23 @@ def main(argv: list[str] | None = None) -> int:
         return 0 if argv else 2
     command, rest = argv[0], argv[1:]
     if command == "run":
-        from .runner import main as run
+        from initstudy.study.runner import main as run
 
         return run(rest)
     if command == "sweep":
-        from .sweep import main as sweep
+        from initstudy.study.sweep import main as sweep
 
         return sweep(rest)
     if command == "book":
-        from .book import main as book
+        from initstudy.book.build import main as book
 
         return book(rest)
     if command == "data":
-        from .data_cli import main as data
+        from initstudy.study.data_cli import main as data
 
         return data(rest)
     if command == "publish":
-        from .publish import main as publish
+        from initstudy.book.publish import main as publish
 
         return publish(rest)
     print(f"initstudy: error: unknown command '{command}'; allowed: run, sweep, book, data, publish", file=sys.stderr)

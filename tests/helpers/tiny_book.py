@@ -8,7 +8,7 @@ from pathlib import Path
 import nbformat
 from nbformat.v4 import new_code_cell, new_notebook
 
-from initstudy.catalog import PROFILES, NotebookSpec, Param
+from initstudy.study.catalog import PROFILES, NotebookSpec, Param
 
 
 def _same(value):
@@ -43,7 +43,7 @@ def make_root(root: Path) -> Path:
     body = new_code_cell(
         "import os, time\n"
         "import pandas as pd\n"
-        "from initstudy.results import save_table, atomic_write_json\n"
+        "from initstudy.study.results import save_table, atomic_write_json\n"
         "seed_list = list(range(seeds)) if isinstance(seeds, int) else list(seeds)\n"
         "if counter:\n"
         "    with open(counter, 'a') as f:\n"
@@ -67,7 +67,7 @@ def make_root(root: Path) -> Path:
 
 def main(argv: list[str]) -> int:
     """Run the runner on the tiny book: ``python -m tiny_book ROOT ARGS...``."""
-    from initstudy.runner import main as run
+    from initstudy.study.runner import main as run
 
     return run(argv[1:], catalog=CATALOG, root=Path(argv[0]))
 

@@ -1,0 +1,2 @@
+"""The book: its build command, Sphinx extension, generated pages, checked statements,
+publishing, citations and releases."""

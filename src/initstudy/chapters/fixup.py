@@ -1,0 +1,669 @@
+"""Residual networks without BatchNorm: the chapter's declarations, the variance through residual
+blocks at init, the training sweeps (the Fixup paper's Fig. 3 analogue, longer runs, ablations),
+and the chapter's tables, figures and glue. The networks and Fixup itself are
+:mod:`initstudy.core.resnets`'s.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+
+from initstudy.core.resnets import SCALAR_LR_FACTOR, fixup_constants, fixup_scale, param_groups, resnet
+from initstudy.study.catalog import NotebookSpec, Param, Rule, common_params, per, same, subset_fits
+from initstudy.study.claims import Check, Claim, Criterion
+
+__all__ = [
+    "SPEC",
+    "CLAIMS",
+    "GROWTH_KINDS",
+    "HOMOGENEOUS",
+    "block_growth",
+    "growth_sweep",
+    "mean_growth",
+    "padding_theory",
+    "METHODS",
+    "resnet_sweep",
+    "overflow_blocks",
+    "overflow_text",
+    "first_epoch_glue",
+    "ablation_glue",
+    "fixup_measurements",
+    "recipe_table",
+    "identity_at_init",
+    "growth_geometric_means",
+    "accuracy_summary",
+    "paired_gaps",
+    "ablation_table",
+    "check_table",
+    "plot_growth",
+    "plot_depth_rms",
+    "plot_first_epoch",
+    "plot_training_curves",
+]
+
+
+# ------------------------------------------------------------------ the chapter's declarations
+# The notebook's parameters, validated before any work (run, sweep and the notebook itself), and
+# the claims it settles, each with its criterion and negative control, written before the runs
+# that measure them. initstudy.chapters wires them into the catalog and the ledger.
+
+#: The depth of a CIFAR ResNet of basic blocks: 6n + 2 (three stages of n blocks of 2 layers).
+RESNET_DEPTH_RULE = Rule("of the form 6n + 2 (8, 14, 20, 26, 32 and so on)", lambda d: d >= 8 and (d - 2) % 6 == 0)
+
+
+SPEC = NotebookSpec(
+    name="fixup",
+    title="Residual networks without BatchNorm: Fixup",
+    summary="Variance growth through residual blocks up to 10,000 layers; the Fixup paper's Fig. 3 analogue "
+            "(first-epoch accuracy against depth); Fixup against BatchNorm and zero-gamma BN; ablations.",
+    data_params=("dataset",),
+    constraints=(subset_fits("batch_size"),),
+    params=(
+        *common_params((2, 3, 5), gpu_source="torchvision"),
+        Param("growth_width", "int", "channels of the blocks of the variance experiment (the verdict's width)",
+              per(16, 64, 128), min=2, max=1024),
+        Param("growth_blocks", "int", "residual blocks of the variance experiment's verdict runs",
+              per(50, 500, 5000), min=2, max=100000),
+        Param("range_blocks", "int", "blocks of the 16-channel runs drawn to the paper's 10,000-layer range",
+              per(100, 5000, 5000), min=2, max=100000),
+        Param("growth_size", "int", "map size (pixels per side) of the variance experiment", same(8), min=2, max=256),
+        Param("growth_batch", "int", "examples in the variance experiment's batch", same(8), min=2, max=4096),
+        Param("dataset", "str", "the real data set of the training runs", per("digits", "fashion-mnist", "cifar10"),
+              choices=("digits", "mnist-5k", "fashion-mnist", "mnist", "cifar10")),
+        Param("resize", "int", "resize images to this many pixels per side (0: keep)", per(14, 14, 0), min=0,
+              max=512),
+        Param("train_subset", "int", "training examples kept (0 = all)", per(500, 6000, 0), min=0, max=1_000_000),
+        Param("test_subset", "int", "test examples kept (0 = all)", per(300, 2000, 0), min=0, max=1_000_000),
+        Param("width", "int", "channels of the first stage of the trained ResNets (16 in the paper)",
+              per(8, 16, 16), min=1, max=1024),
+        Param("batch_size", "int", "training mini-batch size", per(32, 64, 128), min=1, max=65536),
+        Param("base_lr", "float", "learning rate per 128 examples (the default BN lr 0.1; scaled by batch/128)",
+              same(0.1), min=1e-6, max=10.0),
+        Param("weight_decay", "float", "weight decay (the official script's default 1e-4)", same(1e-4), min=0.0,
+              max=1.0),
+        Param("warmup_steps", "int", "linear learning-rate warm-up steps (0: none, as the paper)", same(0), min=0,
+              max=1_000_000),
+        Param("fan", "str", "fan of Fixup's He std: fan_out as the official code, or fan_in",
+              same("fan_out"), choices=("fan_out", "fan_in")),
+        Param("fig3_depths", "list[int]", "depths 6n+2 of the first-epoch experiment (Fixup Fig. 3 analogue)",
+              per([8, 14], [8, 20, 56], [20, 56, 110, 1202]),
+              min=8, max=100000, rule=RESNET_DEPTH_RULE),
+        Param("fig3_epochs", "float", "training budget of the first-epoch experiment, in epochs of the subset",
+              same(1.0), min=0.01, max=1000.0),
+        Param("long_depths", "list[int]", "depths 6n+2 of the longer training runs",
+              per([8], [20, 32], [20, 32, 56, 110]),
+              min=8, max=100000, rule=RESNET_DEPTH_RULE),
+        Param("long_methods", "list[str]", "methods of the longer runs", same(["bn", "zero-gamma", "fixup"]),
+              choices=("bn", "zero-gamma", "none", "fixup")),
+        Param("long_epochs", "float", "training budget of the longer runs, in epochs (lr / 10 at 50 % and 75 %)",
+              per(1.0, 2.0, 200.0), min=0.01, max=10000.0),
+        Param("mixup_alpha", "float", "mixup's alpha in the longer runs (0: off; the official default is 1.0)",
+              per(0.0, 0.0, 1.0), min=0.0, max=100.0),
+        Param("augment", "str", "augmentation of the longer runs (crop-flip: CIFAR's padded crop and flip)",
+              per("none", "none", "crop-flip"), choices=("none", "crop-flip")),
+        Param("ablation_depth", "int", "depth 6n+2 of the Fixup ablations", per(8, 20, 110),
+              min=8, max=100000, rule=RESNET_DEPTH_RULE),
+        Param("eval_every", "int", "steps between test evaluations in the longer runs", per(8, 47, 1000), min=1,
+              max=1_000_000),
+    ),
+)
+
+CLAIMS: tuple[Claim, ...] = (
+    Claim(
+        "resnet-variance-doubles",
+        "Without BatchNorm, a Kaiming-initialised ResNet doubles the variance of its output at "
+        "each residual block, so it explodes exponentially with depth.",
+        "Fixup initialisation",
+        "Geometric-mean per-block growth of the output's second moment at init (the growth that "
+        "compounds with depth), over hundreds of blocks, for pre-activation and post-activation "
+        "(ReLU after the add) basic blocks of a no-normalisation Kaiming ResNet, at the profile's width (64 channels on the cpu profile). "
+        "Convolutions use circular padding here, so that no image boundary shrinks the branch and the "
+        "number measures the topology the claim is about; zero-padded and narrower (16-channel) "
+        "numbers are reported beside it.",
+        Criterion(
+            (
+                Check("preact_block_growth", "within", 2.0, "pre-activation blocks double it", margin=0.2,
+                      scale="log", control="bn_block_growth"),
+                Check("postact_block_growth", "within", 2.0, "post-activation blocks double it", margin=0.2,
+                      scale="log", control="bn_block_growth"),
+            )
+        ),
+        control="The same Kaiming ResNet with BatchNorm in every branch: each block adds about one unit of "
+                "variance instead of doubling it, so its per-block growth must not pass the doubling check.",
+        changes=(("zero padding, width 16", "circular padding, width 64 (zero-padded and 16-channel numbers beside)",
+                  "at width 16 the compounded pre-activation growth is 1.76, a finite-width effect, and zero "
+                  "padding lowers it further: neither is the topology the claim is about"),),
+        figures=("fig-resnet-variance-doubles-growth", "fig-resnet-variance-doubles-depth"),
+        short='Without BatchNorm, a Kaiming ResNet doubles its output variance per block.',
+    ),
+    Claim(
+        "fixup-trains-without-bn",
+        "Standard-init ResNets train only with BatchNorm; Fixup trains deep ResNets without any "
+        "normalisation.",
+        "Fixup initialisation",
+        "Test accuracy after the profile's first-epoch budget at the deepest depth tested (at least "
+        "50 layers for a verdict), at the default BN learning rate (Fixup paper, Fig. 3 analogue), for "
+        "no-norm Kaiming, BN and Fixup.",
+        Criterion(
+            (
+                Check("nonorm_deep_accuracy", "<=", 0.2, "no-norm Kaiming fails (diverges or stays near chance)",
+                      requires=Check("deepest_depth", ">=", 50.0, "the deepest network has at least 50 layers",
+                                     scale="exact"),
+                      scale="proportion", control="bn_deep_accuracy"),
+                Check("fixup_minus_bn_deep", ">=", -5.0, "Fixup comes within 5 points of BN", unit="points",
+                      requires=Check("bn_deep_accuracy", ">=", 0.5, "the BN network learned within the budget",
+                                     scale="proportion"),
+                      control="nonorm_minus_bn_deep"),
+            )
+        ),
+        control="BN must not pass the 'fails without normalisation' check, and the no-norm Kaiming ResNet "
+                "(the claim's known failure) must not come within 5 points of BN.",
+        changes=(("no preconditions", "BN must have learned (>= 50 %) and the deepest net have >= 50 layers",
+                  "a run too short for BN itself to learn cannot say anything about Fixup against BN"),),
+        figures=("fig-fixup-trains-without-bn-depth", "fig-fixup-trains-without-bn-training"),
+        short='Standard ResNets need BatchNorm; Fixup trains deep ResNets without it.',
+    ),
+)
+
+# ------------------------------------------------------------------ measurements
+
+# ------------------------------------------------------------ variance through residual blocks
+
+#: Block kinds of the variance experiment: no-norm Kaiming with the ReLU after the addition
+#: ("post", the original ResNet) or pre-activation ("pre"); BatchNorm post-activation ("bn",
+#: batch statistics, as in training); zero-gamma BN; Fixup; Fixup without its zero init.
+GROWTH_KINDS = ("post", "pre", "bn", "zero-gamma", "fixup", "fixup-no-zero-init")
+#: Kinds whose block is positively homogeneous at init (f(c x) = c f(x) for c > 0), so the
+#: activation can be rescaled after every block without changing any ratio.
+HOMOGENEOUS = ("post", "pre", "fixup", "fixup-no-zero-init")
+
+
+def _conv(x: torch.Tensor, w: torch.Tensor, padding: str) -> torch.Tensor:
+    if padding == "circular":
+        return F.conv2d(F.pad(x, (1, 1, 1, 1), mode="circular"), w)
+    return F.conv2d(x, w, padding=1)
+
+
+def _bn(x: torch.Tensor, weight: float = 1.0) -> torch.Tensor:
+    out = F.batch_norm(x, None, None, training=True)
+    return out * weight
+
+
+@torch.no_grad()
+def block_growth(kind: str, blocks: int, width: int = 16, size: int = 8, batch: int = 8, seed: int = 0,
+                 padding: str = "circular", rescale: bool = True, record_every: int = 1,
+                 device: str = "cpu") -> pd.DataFrame:
+    """Push a batch through ``blocks`` residual basic blocks (``width`` channels, ``size`` x
+    ``size`` maps, no downsampling) initialised as ``kind`` (see :data:`GROWTH_KINDS`), and
+    record, per block, the growth of the output's second moment and variance over the
+    input's, and the cumulative log10 RMS. Fixup uses L = ``blocks``.
+
+    With ``rescale`` (homogeneous kinds only) the activation is divided by its RMS after each
+    block, so float32 never overflows and the product of the ratios is the growth at any
+    depth; without it, the pass stops at the first non-finite block. BatchNorm kinds are
+    never rescaled (a BN branch does not scale with its input)."""
+    if kind not in GROWTH_KINDS:
+        raise ValueError(f"unknown kind {kind!r}; allowed: {', '.join(GROWTH_KINDS)}")
+    rescale = rescale and kind in HOMOGENEOUS
+    gen = torch.Generator(device=device).manual_seed(seed)
+    x = torch.randn(batch, width, size, size, generator=gen, device=device)
+    if kind != "pre":
+        x = F.relu(x)  # after the stem's ReLU, a post-activation block sees non-negative inputs
+    shape = (width, width, 3, 3)
+    std = math.sqrt(2.0 / (width * 9))  # He, fan-in = fan-out here
+    scale = fixup_scale(blocks, 2)
+    log10_rms = 0.5 * math.log10((x * x).mean().item())
+    rows = []
+    for b in range(1, blocks + 1):
+        w1 = torch.empty(shape, device=device).normal_(0.0, std * (scale if kind.startswith("fixup") else 1.0),
+                                                        generator=gen)
+        if kind == "fixup":
+            w2 = torch.zeros(shape, device=device)
+        else:
+            w2 = torch.empty(shape, device=device).normal_(
+                0.0, std * (scale if kind == "fixup-no-zero-init" else 1.0), generator=gen)
+        if kind == "pre":
+            out = x + _conv(F.relu(_conv(F.relu(x), w1, padding)), w2, padding)
+        elif kind in ("bn", "zero-gamma"):
+            gamma = 0.0 if kind == "zero-gamma" else 1.0
+            out = F.relu(x + _bn(_conv(F.relu(_bn(_conv(x, w1, padding))), w2, padding), gamma))
+        else:
+            out = F.relu(x + _conv(F.relu(_conv(x, w1, padding)), w2, padding))
+        sm_in, sm_out = (x * x).mean().item(), (out * out).mean().item()
+        var_in, var_out = x.var(unbiased=False).item(), out.var(unbiased=False).item()
+        finite = math.isfinite(sm_out)
+        log10_rms += 0.5 * math.log10(sm_out / sm_in) if finite and sm_in > 0 and sm_out > 0 else math.nan
+        if b % record_every == 0 or b == blocks or not finite:
+            rows += [{"block": b, "metric": "second_moment_ratio", "value": sm_out / sm_in if sm_in else math.nan},
+                     {"block": b, "metric": "variance_ratio", "value": var_out / var_in if var_in else math.nan},
+                     {"block": b, "metric": "log10_rms", "value": log10_rms},
+                     {"block": b, "metric": "finite", "value": float(finite)}]
+        if not finite:
+            break
+        x = out / math.sqrt(sm_out) if rescale else out
+    df = pd.DataFrame(rows)
+    for i, (k, v) in enumerate({"kind": kind, "padding": padding, "rescaled": rescale, "seed": seed}.items()):
+        df.insert(i, k, v)
+    return df
+
+
+def growth_sweep(kinds, blocks: int, seeds, width: int = 16, size: int = 8, batch: int = 8,
+                 padding: str = "circular", rescale: bool = True, record_every: int = 1, progress: bool = True,
+                 device: str = "cpu") -> pd.DataFrame:
+    """:func:`block_growth` over kinds x seeds, one table."""
+    from itertools import product
+
+    from initstudy.core.progress import tqdm
+
+    grid = list(product(kinds, seeds))
+    return pd.concat([block_growth(k, blocks, width, size, batch, s, padding, rescale, record_every, device)
+                      for k, s in tqdm(grid, desc="blocks", disable=not progress)], ignore_index=True)
+
+
+def mean_growth(growth: pd.DataFrame, metric: str = "second_moment_ratio") -> pd.DataFrame:
+    """Geometric mean of the per-block ratio, per kind, padding and seed."""
+    sel = growth[growth["metric"] == metric].copy()
+    sel["log"] = np.log(sel["value"])
+    out = sel.groupby(["kind", "padding", "seed"])["log"].mean().apply(np.exp).rename("geometric_mean_ratio")
+    return out.reset_index()
+
+
+def padding_theory(size: int, blocks_kind: str = "pre") -> float:
+    """Mean-field growth of the second moment through one no-norm Kaiming pre-activation
+    block with zero padding on a ``size`` x ``size`` map: 1 + (branch gain), where each 3x3
+    conv multiplies the per-pixel second moment by 2/9 times the sum over its valid taps and
+    each ReLU halves it (He init; circular padding gives exactly 2)."""
+    ones = torch.ones(1, 1, size, size, dtype=torch.float64)
+    kernel = torch.ones(1, 1, 3, 3, dtype=torch.float64) / 9.0
+    s = F.conv2d(ones * 0.5, kernel, padding=1) * 2.0  # relu halves, conv: valid-tap mean times 2
+    s = F.conv2d(s * 0.5, kernel, padding=1) * 2.0
+    return 1.0 + s.mean().item()
+
+
+# ------------------------------------------------------------------------- training
+
+#: The methods the chapter trains: how each network is built and initialised.
+METHODS: dict[str, dict] = {
+    "bn": {"init": "he-fan-out", "norm": "batchnorm"},
+    "zero-gamma": {"init": "zero-gamma", "norm": "batchnorm"},
+    "none": {"init": "he-fan-out", "norm": "none"},
+    "fixup": {"init": "fixup"},
+    "fixup-no-zero-init": {"init": "fixup-no-zero-init"},
+    "fixup-no-scaling": {"init": "fixup-no-scaling"},
+    "fixup-no-scalars": {"init": "fixup", "scalars": False},
+}
+
+
+def resnet_sweep(data, *, methods, depths, seeds, width: int, steps: int, lr: float, batch_size: int = 128,
+                 momentum: float = 0.9, weight_decay: float = 1e-4, warmup_steps: int = 0,
+                 milestones: tuple[float, ...] = (), mixup_alpha: float = 0.0, augment: str | None = None,
+                 eval_every: int = 50, fan: str = "fan_out", progress: bool = True, device: str = "cpu") -> pd.DataFrame:
+    """Train a ResNet per method x depth x seed with the official CIFAR recipe's optimiser
+    (SGD, momentum, weight decay; Fixup's scalars at lr / 10, see :data:`SCALAR_LR_FACTOR`)
+    and return every run's history (:func:`initstudy.core.train.sweep`; diverged runs recorded)."""
+    from itertools import product
+
+    from initstudy.core.train import TrainConfig, sweep
+
+    def build(run: dict) -> nn.Module:
+        spec = METHODS[run["method"]]
+        return resnet(run["depth"], spec["init"], norm=spec.get("norm"), in_channels=data.input_shape[0],
+                      num_classes=data.num_classes, width=width, scalars=spec.get("scalars"), fan=fan,
+                      seed=run["seed"])
+
+    def config(run: dict) -> TrainConfig:
+        fixup = METHODS[run["method"]]["init"].startswith("fixup")
+        return TrainConfig(steps=steps, batch_size=batch_size, lr=lr, momentum=momentum, weight_decay=weight_decay,
+                           eval_every=eval_every, seed=run["seed"], warmup_steps=warmup_steps,
+                           milestones=tuple(milestones), scalar_lr_factor=SCALAR_LR_FACTOR if fixup else None,
+                           mixup_alpha=mixup_alpha, augment=augment)
+
+    runs = [{"method": m, "depth": d, "seed": s} for m, d, s in product(methods, depths, seeds)]
+    return sweep(data, runs, build, config, progress=progress, desc="resnets", device=device)
+
+
+def overflow_blocks(kinds, blocks: int, width: int, size: int, batch: int, seeds, device: str = "cpu") -> pd.DataFrame:
+    """Per kind and seed, the first block at which the unrescaled signal of a zero-padded
+    stack of ``blocks`` blocks leaves float32's range (None: it never does)."""
+    rows = []
+    for kind in kinds:
+        for seed in seeds:
+            raw = block_growth(kind, blocks, width, size, batch, seed, padding="zeros", rescale=False, device=device)
+            bad = raw[(raw["metric"] == "finite") & (raw["value"] == 0)]["block"]
+            rows.append({"kind": kind, "seed": seed, "first non-finite block": int(bad.min()) if len(bad) else None,
+                         "blocks run": blocks})
+    return pd.DataFrame(rows)
+
+
+def overflow_text(overflow: pd.DataFrame) -> str:
+    """":func:`overflow_blocks` in words: the range of first non-finite blocks per kind."""
+    hit = overflow.dropna(subset=["first non-finite block"])
+    return ", ".join(f"{k} {int(v.min())}-{int(v.max())}" if v.min() != v.max() else f"{k} {int(v.min())}"
+                     for k, v in hit.groupby("kind")["first non-finite block"]) or "none"
+
+
+def first_epoch_glue(summary: pd.DataFrame, gaps: pd.DataFrame, depths) -> dict:
+    """The first-epoch section's glued values: the deepest depth, each method's per-seed
+    accuracies there, and Fixup minus BN per depth with its interval."""
+    deepest = max(depths)
+    at_deepest = summary[summary["depth"] == deepest].set_index("method")
+    return {"fig3-deepest": deepest, **{f"fig3-{m}-seeds": at_deepest.loc[m, "per_seed"] for m in at_deepest.index},
+            "fig3-gaps": "; ".join(f"{r.depth} layers {r.mean_points:+.1f} [{r.low:+.1f}, {r.high:+.1f}]"
+                                   for r in gaps.itertuples())}
+
+
+def ablation_glue(table: pd.DataFrame) -> dict:
+    """The ablation section's glued values from :func:`ablation_table`: the order, which
+    ablations rank above or tie with full Fixup, and the settled differences."""
+    above = table[table["rank"] < table.set_index("method").loc["fixup", "rank"]]
+    settled = table[table["settled_sign"].isin(["above 0", "below 0"])]
+    return {
+        "ablation-order": ", ".join(f"{r.rank}. {r.method} {100 * r.mean:.1f} %" for r in table.itertuples()),
+        "ablation-above-full": ", ".join(above["method"]) or "none",
+        "ablation-tied-full": ", ".join(table[(table["rank"] == 1) & (table["method"] != "fixup")]["method"])
+                              or "none",
+        "ablation-settled": "; ".join(f"{r.method} {r.minus_full_points:+.1f} [{r.minus_full_low:+.1f}, "
+                                      f"{r.minus_full_high:+.1f}] points" for r in settled.itertuples()) or "none",
+    }
+
+
+def fixup_measurements(growth: pd.DataFrame, fig3_finals: pd.DataFrame, seeds: list[int]) -> dict[str, dict]:
+    """Per-seed values of the ledger's metrics for ``resnet-variance-doubles`` (from the
+    circular-padding growth runs) and ``fixup-trains-without-bn`` (from the first-epoch
+    runs at the deepest depth)."""
+    geo = mean_growth(growth[growth["padding"] == "circular"]).set_index(["kind", "seed"])["geometric_mean_ratio"]
+    deepest = int(fig3_finals["depth"].max())
+    acc = fig3_finals[fig3_finals["depth"] == deepest].set_index(["method", "seed"])["accuracy"]
+
+    def per_seed(series, key) -> list[float]:
+        return [float(series.get((key, s), float("nan"))) for s in seeds]
+
+    bn, fixup = per_seed(acc, "bn"), per_seed(acc, "fixup")
+    return {
+        "resnet-variance-doubles": {
+            "preact_block_growth": per_seed(geo, "pre"),
+            "postact_block_growth": per_seed(geo, "post"),
+            "bn_block_growth": per_seed(geo, "bn"),
+        },
+        "fixup-trains-without-bn": {
+            "nonorm_deep_accuracy": per_seed(acc, "none"),
+            "deepest_depth": [float(deepest)],
+            "fixup_minus_bn_deep": [100 * (f - b) for f, b in zip(fixup, bn)],
+            "nonorm_minus_bn_deep": [100 * (n - b) for n, b in zip(per_seed(acc, "none"), bn)],
+            "bn_deep_accuracy": bn,
+        },
+    }
+
+
+# --------------------------------------------------------------- the chapter's tables and figures
+
+
+@torch.no_grad()
+def recipe_table(depths=(20, 32, 56, 110, 1202), fan: str = "fan_out", lr: float = 0.1) -> pd.DataFrame:
+    """Fixup's constants for the CIFAR family, one row per depth: L, m, the branch scaling, the
+    recipe's first-stage conv1 std beside the std actually drawn, whether every conv2 and the
+    classifier are zero, the number of scalar parameters and the learning-rate groups (all
+    read from detached weights)."""
+    rows = []
+    for depth in depths:
+        net = resnet(depth, "fixup", fan=fan, seed=0)
+        c = fixup_constants(net, fan)
+        groups = param_groups(net, lr)
+        rows.append({"ResNet": depth, "L (branches)": c.L, "m": c.m, "scale L^(-1/(2m-2))": c.scale,
+                     "first-stage conv1 std (recipe)": c.first_stage_std,
+                     "conv1 std (drawn)": net.layer1[0].conv1.weight.detach().std().item(),
+                     "every conv2 zero": all(b.conv2.weight.detach().abs().max().item() == 0 for b in net.blocks),
+                     "classifier zero": (net.fc.weight.detach().abs().max().item() == 0
+                                         and net.fc.bias.detach().abs().max().item() == 0),
+                     "scalar parameters": sum(p.numel() for n, p in net.named_parameters()
+                                              if "bias" in n or "scale" in n),
+                     "lr groups (x base lr)": " / ".join(f"{g['name']} {g['lr'] / lr:g}" for g in groups)})
+    return pd.DataFrame(rows)
+
+
+@torch.no_grad()
+def identity_at_init(depth: int = 20, in_channels: int = 1, width: int = 16, size: int = 14, batch: int = 4,
+                     seed: int = 0) -> pd.DataFrame:
+    """Push a non-negative batch through the first stage of a freshly built Fixup ResNet and
+    record, per block, the largest |block(x) - x| (0 when the block is the identity)."""
+    net = resnet(depth, "fixup", in_channels=in_channels, width=width, seed=seed)
+    gen = torch.Generator().manual_seed(seed)
+    h = torch.relu(torch.randn(batch, width, size, size, generator=gen))
+    rows = []
+    for i, block in enumerate(net.layer1, start=1):
+        out = block(h)
+        rows.append({"block": i, "max |block(x) - x|": (out - h).abs().max().item()})
+        h = out
+    return pd.DataFrame(rows)
+
+
+def growth_geometric_means(frames: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    """Per setting (a label: e.g. "circular", "zeros", "zeros_16"), kind and seed: the geometric
+    mean of the per-block growth of the second moment over the chain (over the blocks recorded),
+    the number of blocks of the chain and the compounded growth over all of them (log10)."""
+    out = []
+    for setting, growth in frames.items():
+        sel = growth[growth["metric"] == "second_moment_ratio"]
+        geo = mean_growth(sel)
+        blocks = sel.groupby(["kind", "padding", "seed"])["block"].max().rename("blocks").reset_index()
+        geo = geo.merge(blocks, on=["kind", "padding", "seed"])
+        geo["log10_compounded"] = geo["blocks"] * np.log10(geo["geometric_mean_ratio"])
+        out.append(geo.assign(setting=setting))
+    return pd.concat(out, ignore_index=True)[["setting", "kind", "padding", "seed", "blocks", "geometric_mean_ratio",
+                                              "log10_compounded"]]
+
+
+def accuracy_summary(finals: pd.DataFrame, by: list[str]) -> pd.DataFrame:
+    """Final test accuracy per group (e.g. depth x method): seeds, the mean and 95 % interval on
+    the logit scale (the judge's ``proportion`` rule, :func:`initstudy.study.claims.interval`), min,
+    max, the per-seed values in seed order, and how many runs diverged. Every seed counts: a
+    diverged run at the test accuracy of its network at the step it diverged."""
+    from initstudy.study.claims import interval
+
+    rows = []
+    for key, grp in finals.sort_values("seed").groupby(by):
+        key = key if isinstance(key, tuple) else (key,)
+        acc = grp["accuracy"].astype(float).tolist()
+        n, centre, low, high = interval(acc, "proportion")
+        rows.append({**dict(zip(by, key)), "seeds": n, "mean": float(np.mean(acc)), "logit_centre": centre,
+                     "low": low, "high": high, "min": min(acc), "max": max(acc),
+                     "per_seed": " / ".join(f"{100 * a:.1f}" for a in acc),
+                     "diverged": int(grp["diverged_at"].notna().sum())})
+    return pd.DataFrame(rows)
+
+
+def paired_gaps(finals: pd.DataFrame, a: str, b: str, by: list[str] | None = None, key: str = "method") -> pd.DataFrame:
+    """``a`` minus ``b`` in points of test accuracy, paired by seed, per group of ``by``: the
+    mean and 95 % t interval of the per-seed differences (the judge's ``linear`` rule,
+    :func:`initstudy.study.claims.interval`), the per-seed differences, and whether the interval
+    excludes 0 (``settled_sign``: "above 0", "below 0" or "contains 0")."""
+    from initstudy.study.claims import interval
+
+    by = by or []
+    groups = finals.groupby(by) if by else [((), finals)]
+    rows = []
+    for k, grp in groups:
+        k = k if isinstance(k, tuple) else (k,)
+        wide = grp.pivot_table(index="seed", columns=key, values="accuracy")
+        d = (100 * (wide[a] - wide[b])).dropna()
+        n, mean, low, high = interval(d.tolist(), "linear")
+        sign = "above 0" if low > 0 else "below 0" if high < 0 else "contains 0"
+        rows.append({**dict(zip(by, k)), "a": a, "b": b, "seeds": n, "mean_points": mean, "low": low, "high": high,
+                     "per_seed": " / ".join(f"{v:+.1f}" for v in d), "settled_sign": sign})
+    return pd.DataFrame(rows)
+
+
+def ablation_table(finals: pd.DataFrame, full: str = "fixup") -> pd.DataFrame:
+    """The ablations against the full recipe: per method, the accuracy summary
+    (:func:`accuracy_summary`), its rank by mean accuracy (1 = highest), and the method minus
+    ``full`` in points, paired by seed, with its 95 % interval (:func:`paired_gaps`)."""
+    acc = accuracy_summary(finals, ["method"])
+    acc["rank"] = acc["mean"].rank(ascending=False, method="min").astype(int)
+    gaps = pd.concat([paired_gaps(finals, m, full) for m in acc["method"] if m != full], ignore_index=True)
+    gaps = gaps.rename(columns={"a": "method", "mean_points": "minus_full_points", "low": "minus_full_low",
+                                "high": "minus_full_high", "per_seed": "minus_full_per_seed"})
+    out = acc.merge(gaps[["method", "minus_full_points", "minus_full_low", "minus_full_high", "minus_full_per_seed",
+                          "settled_sign"]], on="method", how="left")
+    return out.sort_values("rank").reset_index(drop=True)
+
+
+def check_table(claim_id: str, measurements) -> pd.DataFrame:
+    """Every check of ``claim_id`` judged on ``measurements`` as :func:`initstudy.study.claims.judge`
+    does, with its precondition (``requires``) judged on its own: status, n, centre, interval,
+    so that the text can say which check or precondition decided the verdict."""
+    from initstudy.study import claims
+
+    c = claims.claim(claim_id)
+    judged = claims.judge(c, measurements)
+    rows = []
+    for chk, res in zip(c.criterion.checks, judged.checks):
+        row = {"metric": chk.metric, "rule": chk.rule_text(), "status": res.status, "n": res.n, "mean": res.mean,
+               "low": res.low, "high": res.high, "requires": "none", "requires_rule": "", "requires_status": "none",
+               "requires_n": 0, "requires_mean": math.nan, "requires_low": math.nan, "requires_high": math.nan}
+        if chk.requires is not None:
+            pre = claims.Claim(f"{claim_id}-precondition", "", "", "", claims.Criterion((chk.requires,)))
+            r = claims.judge(pre, measurements).checks[0]
+            row.update(requires=chk.requires.metric, requires_rule=chk.requires.rule_text(), requires_status=r.status,
+                       requires_n=r.n, requires_mean=r.mean, requires_low=r.low, requires_high=r.high)
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _method_palette(methods) -> dict:
+    import seaborn as sns
+
+    # one colour per method across every figure of the chapter
+    order = ["bn", "fixup", "none", "fixup-no-zero-init", "zero-gamma", "fixup-no-scaling", "fixup-no-scalars"]
+    colours = dict(zip(order, sns.color_palette("colorblind", len(order))))
+    methods = sorted(dict.fromkeys(methods), key=lambda m: order.index(m) if m in order else len(order))
+    extra = iter(sns.color_palette("colorblind", 10)[len(order):])
+    return {m: colours[m] if m in colours else next(extra) for m in methods}
+
+
+def plot_growth(geo: pd.DataFrame, ratios: pd.DataFrame, kinds, band: tuple[float, float] = (1.8, 2.2)):
+    """Left: the per-block growth of the second moment at init, block by block over the chain
+    and the seeds (boxes), by kind of block and padding; right: the verdict's quantity, each
+    seed's geometric mean over the chain, with the criterion's band around 2 (shaded). Log
+    scales. Returns ``(figure, plotted data)``."""
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+
+    kinds = list(kinds)
+    fig, axes = plt.subplots(1, 2, figsize=(8, 4.2), sharey=True, gridspec_kw={"width_ratios": [1.3, 1]})
+    palette = dict(zip(sorted(ratios["padding"].unique()), sns.color_palette("colorblind", 2)))
+    sns.boxplot(data=ratios, y="kind", x="value", hue="padding", order=kinds, ax=axes[0], fliersize=1,
+                palette=palette, orient="h")
+    sns.stripplot(data=geo, y="kind", x="geometric_mean_ratio", hue="padding", order=kinds, ax=axes[1],
+                  palette=palette, dodge=True, orient="h", size=6, legend=False)
+    from matplotlib.ticker import FixedLocator, NullLocator
+
+    for ax, values in zip(axes, (ratios["value"], geo["geometric_mean_ratio"])):
+        ax.axvline(2.0, color="k", ls=":", lw=1)
+        ax.set(xscale="log")
+        lo, hi = float(values[values > 0].min()), float(values.max())
+        ticks = [t for t in (0.5, 0.7, 1, 1.5, 2, 3, 5, 10, 20, 50, 100) if lo / 1.5 <= t <= hi * 1.5]
+        ax.xaxis.set_major_locator(FixedLocator(ticks))
+        ax.xaxis.set_minor_locator(NullLocator())
+        ax.set_xticklabels([f"{t:g}" for t in ticks])
+    axes[1].axvspan(*band, color="grey", alpha=0.2, lw=0)
+    axes[0].set(xlabel="growth per block\n(second moment, log scale)", ylabel="kind of block")
+    axes[1].set(xlabel="geometric mean per seed\n(log scale; shaded: 2 ± 0.2)", ylabel="")
+    sns.move_legend(axes[0], "lower center", bbox_to_anchor=(0.5, 1.0), ncol=2, title="padding", frameon=False)
+    fig.tight_layout()
+    data = pd.concat([ratios.assign(quantity="per-block growth"),
+                      geo.rename(columns={"geometric_mean_ratio": "value"}).assign(quantity="geometric mean per seed")],
+                     ignore_index=True)
+    return fig, data
+
+
+def plot_depth_rms(depth_rms: pd.DataFrame, kinds, layers_max: int):
+    """log10 of the RMS after each block of the long chains, by kind, against the article's
+    doubling of the variance per block (dotted) and float32's largest value (dashed). Returns
+    ``(figure, plotted data)``."""
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+
+    kinds = list(kinds)
+    fig, ax = plt.subplots(figsize=(8, 4.2))
+    sns.lineplot(data=depth_rms, x="layers", y="value", hue="kind", hue_order=kinds, ax=ax, errorbar=None,
+                 palette=dict(zip(kinds, sns.color_palette("colorblind", len(kinds)))))
+    layers = np.array([0, layers_max])
+    ax.plot(layers, 0.5 * np.log10(2) * layers / 2, "k:", lw=1, label="article: variance x2 per block")
+    ax.axhline(np.log10(np.finfo(np.float32).max), color="grey", lw=0.8, ls="--", label="float32 limit")
+    ax.set(ylabel="log10 RMS of the block output", xlabel="layers (two per block)")
+    ax.legend(loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False)
+    fig.tight_layout()
+    return fig, depth_rms
+
+
+def plot_first_epoch(finals: pd.DataFrame, gaps: pd.DataFrame, depths, margin: float = -5.0):
+    """Left: test accuracy after the first-epoch budget against depth (log axis), one dot per
+    seed and a line through the means per method, crosses on runs that diverged; right: the
+    verdict's quantity, Fixup minus BN in points per depth (dots: seeds; bar: mean and 95 %
+    interval from :func:`paired_gaps`), with the criterion's -5 points dashed. Returns
+    ``(figure, plotted data)``."""
+    import matplotlib.pyplot as plt
+
+    palette = _method_palette(finals["method"])
+    fig, axes = plt.subplots(1, 2, figsize=(8, 3.8), gridspec_kw={"width_ratios": [1.3, 1]})
+    ax = axes[0]
+    for method, grp in finals.groupby("method"):
+        means = grp.groupby("depth")["accuracy"].mean()
+        ax.plot(means.index, means.values, "-", color=palette[method], label=method)
+        ax.plot(grp["depth"], grp["accuracy"], "o", color=palette[method], ms=4, alpha=0.7)
+    div = finals[finals["diverged_at"].notna()]
+    if len(div):
+        ax.plot(div["depth"], div["accuracy"], "x", color="k", ms=8, label="diverged", ls="")
+    ax.set(xscale="log", ylabel="test accuracy after the budget", xlabel="depth (layers, log scale)", ylim=(0, 1))
+    ax.set_xticks(list(depths), [str(d) for d in depths])
+    ax.minorticks_off()
+    ax.legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=4, frameon=False, fontsize=11,
+              handletextpad=0.3, columnspacing=0.8)
+    ax = axes[1]
+    wide = finals.pivot_table(index=["depth", "seed"], columns="method", values="accuracy").reset_index()
+    per_seed = wide.assign(gap=100 * (wide["fixup"] - wide["bn"]))[["depth", "seed", "gap"]]
+    pos = {d: i for i, d in enumerate(depths)}
+    ax.plot(per_seed["depth"].map(pos), per_seed["gap"], "o", color=palette["fixup"], ms=4, alpha=0.7)
+    g = gaps.set_index("depth")
+    ax.errorbar(g.index.map(pos), g["mean_points"], yerr=[g["mean_points"] - g["low"], g["high"] - g["mean_points"]],
+                fmt="s", color="k", ms=5, capsize=4, lw=1.2)
+    ax.axhline(0, color="grey", lw=0.8)
+    ax.axhline(margin, color="k", ls="--", lw=1)
+    ax.set_xticks(range(len(depths)), [str(d) for d in depths])
+    ax.set(xlabel="depth (layers)", ylabel="Fixup minus BN (points)")
+    fig.tight_layout()
+    data = pd.concat([finals.assign(quantity="accuracy"),
+                      per_seed.rename(columns={"gap": "fixup_minus_bn_points"}).assign(quantity="fixup minus bn")],
+                     ignore_index=True)
+    return fig, data
+
+
+def plot_training_curves(history: pd.DataFrame, facet: str = "depth", title: str = "ResNet-{}"):
+    """Test accuracy during training, one panel per ``facet`` value, one thin line per seed and
+    colour per method. Returns ``(figure, plotted data)``."""
+    import matplotlib.pyplot as plt
+
+    data = history[(history["split"] == "test") & (history["metric"] == "accuracy")][
+        ["method", "depth", "seed", "step", "value", "diverged_at"]].rename(columns={"value": "test_accuracy"})
+    palette = _method_palette(data["method"])
+    panels = sorted(data[facet].unique())
+    fig, axes = plt.subplots(1, len(panels), figsize=(min(8, 1.0 + 3.4 * len(panels)), 3.6), sharey=True,
+                             squeeze=False)
+    for ax, value in zip(axes[0], panels):
+        for method in palette:
+            for _, d in data[(data[facet] == value) & (data["method"] == method)].groupby("seed"):
+                ax.plot(d["step"], d["test_accuracy"], color=palette[method], lw=0.9, alpha=0.8)
+        ax.set_title(title.format(value), fontsize=11)
+        ax.set(xlabel="SGD step", ylim=(0, 1))
+    axes[0][0].set_ylabel("test accuracy")
+    handles = [plt.Line2D([], [], color=c, lw=2) for c in palette.values()]
+    fig.legend(handles, list(palette), loc="lower center", ncol=len(palette), frameon=False, bbox_to_anchor=(0.5, 0.0))
+    fig.tight_layout(rect=(0, 0.1, 1, 1))
+    return fig, data

@@ -1,0 +1,551 @@
+"""LSUV's chapter: the declarations, the experiments on Mishkin & Matas's claims (iterations
+per layer, the batch size, the cost against BatchNorm), their summaries, and the authors'
+package side by side. The algorithm is :mod:`initstudy.core.lsuv`'s.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Callable
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+
+from initstudy.core.inits import init_layers, orthogonal_
+
+from initstudy.core.lsuv import CAFFE, PAPER, TIGHT, eligible_layers, lsuv_init, output_variances
+from initstudy.study.catalog import NotebookSpec, Param, common_params, per, same, subset_fits
+from initstudy.study.claims import Check, Claim, Criterion, Measured
+
+__all__ = [
+    "SPEC",
+    "CLAIMS",
+    "ARCHS",
+    "build",
+    "iteration_sweep",
+    "preinit_variances",
+    "batch_size_sweep",
+    "TRAIN_INITS",
+    "training_sweep",
+    "lsuv_measurements",
+    "variant_summary",
+    "TOLERANCE_NAMES",
+    "mean_intervals",
+    "iteration_summary",
+    "scale_spread",
+    "accuracy_diffs",
+    "CHANCE_MARGIN",
+    "final_accuracy_summary",
+    "describe_accuracies",
+    "cost_comparison",
+    "compare_with_package",
+]
+
+
+# ------------------------------------------------------------------ the chapter's declarations
+# The notebook's parameters, validated before any work (run, sweep and the notebook itself), and
+# the claims it settles, each with its criterion and negative control, written before the runs
+# that measure them. initstudy.chapters wires them into the catalog and the ledger.
+
+SPEC = NotebookSpec(
+    name="lsuv",
+    title="LSUV: layer-sequential unit variance",
+    summary="Mishkin & Matas's Algorithm 1: iterations per layer across architectures, tolerances, batches and "
+            "biases; the batch-size claim with an equivalence margin; LSUV's cost against BatchNorm's; training "
+            "curves; the authors' package side by side.",
+    data_params=("dataset",),
+    constraints=(subset_fits("batch"), subset_fits("batch_size"), subset_fits("batch_sizes")),
+    params=(
+        *common_params((3, 5, 5), gpu_source="torchvision"),
+        Param("dataset", "str", "the real data set", per("digits", "fashion-mnist", "cifar10"),
+              choices=("digits", "mnist-5k", "fashion-mnist", "mnist", "cifar10")),
+        Param("resize", "int", "resize images to this many pixels per side (0: keep)", per(0, 14, 0), min=0, max=512),
+        Param("train_subset", "int", "training examples kept (0 = all)", per(1000, 6000, 0), min=0, max=1_000_000),
+        Param("test_subset", "int", "test examples kept (0 = all)", per(300, 2000, 0), min=0, max=1_000_000),
+        Param("archs", "list[str]", "architectures of the iteration experiment",
+              same(["mlp-relu", "mlp-tanh", "mlp-sigmoid", "cnn", "resnet", "resnet-bn"]),
+              choices=("mlp-relu", "mlp-tanh", "mlp-sigmoid", "cnn", "resnet", "resnet-bn")),
+        Param("depth", "int", "hidden layers (MLPs) or conv layers (plain CNN) of the iteration experiment",
+              per(4, 10, 20), min=3, max=1000),
+        Param("width", "int", "units per hidden layer of the MLPs", per(32, 128, 512), min=2, max=8192),
+        Param("batch", "int", "LSUV's mini-batch size (iteration experiment, cost)", per(32, 128, 256), min=2,
+              max=65536),
+        Param("batch_modes", "list[str]", "one fixed mini-batch, or a fresh one for every forward pass",
+              same(["fixed", "fresh"]), choices=("fixed", "fresh")),
+        Param("bias_modes", "list[str]", "zero biases, or PyTorch's default non-zero ones",
+              same(["zero", "default"]), choices=("zero", "default")),
+        Param("batch_sizes", "list[int]", "LSUV batch sizes of the batch-size experiment",
+              per([8, 32, 128], [8, 16, 32, 64, 128, 256, 512, 1024], [8, 16, 32, 64, 128, 256, 512, 1024]),
+              min=2, max=65536),
+        Param("batch_seeds", "int", "seeds of the batch-size experiment (paired comparisons)", per(2, 10, 30),
+              min=1, max=10000),
+        Param("batch_depth", "int", "hidden layers of the batch-size experiment's tanh MLP", per(4, 8, 11), min=1,
+              max=1000),
+        Param("train_steps", "int", "SGD updates of the training runs", per(40, 400, 20000), min=1, max=10_000_000),
+        Param("lr", "float", "SGD learning rate (momentum 0.9)", same(0.05), min=1e-6, max=10.0),
+        Param("batch_size", "int", "training mini-batch size", per(32, 64, 128), min=1, max=65536),
+        Param("eval_every", "int", "steps between test evaluations", per(20, 50, 500), min=1, max=1_000_000),
+        Param("relu_depth", "int", "hidden layers of the deep ReLU MLP of the training curves", per(6, 20, 30),
+              min=1, max=1000),
+        Param("sigmoid_depth", "int", "hidden layers of the sigmoid MLP of the training curves", per(4, 10, 11),
+              min=1, max=1000),
+        Param("cost_repeats", "int", "repeats of the cost measurement", per(3, 3, 5), min=1, max=1000),
+        Param("target_accuracy", "float", "test accuracy of the time-to-target race, LSUV against BN",
+              per(0.3, 0.7, 0.8), min=0.0, max=1.0),
+    ),
+)
+
+CLAIMS: tuple[Claim, ...] = (
+    Claim(
+        "lsuv-1-5-iterations",
+        "LSUV reaches unit output variance in one to five iterations per layer.",
+        "LSUV initialisation",
+        "Iterations (rescalings T_i of Algorithm 1) per layer at the paper's tolerance (tol_var 0.1, "
+        "t_max 10) across architectures (deep MLPs with ReLU, tanh and sigmoid, a plain CNN, a ResNet "
+        "without and with BatchNorm), fixed and fresh mini-batches, zero and non-zero biases: the "
+        "largest count seen per seed; and the mean output variance of all layers on a held-out batch.",
+        Criterion(
+            (
+                Check("lsuv_max_iterations", "<=", 5.0, "never more than 5 iterations",
+                      control="lsuv_max_iterations_tight"),
+                Check("lsuv_heldout_variance", "within", 1.0, "unit variance holds on a held-out batch", margin=0.2,
+                      scale="log", control="orthonormal_heldout_variance"),
+            )
+        ),
+        control="LSUV at a tolerance (0.001) far below the batch-to-batch noise of a variance estimate, on the "
+                "same architectures, batches and biases (with fresh mini-batches it cannot converge), must not "
+                "pass the iteration check; the orthonormal "
+                "pre-init alone (LSUV without its rescaling) must not pass the unit-variance check.",
+        figures=("fig-lsuv-1-5-iterations-histogram", "fig-lsuv-1-5-iterations-heldout"),
+        short='LSUV reaches unit variance in one to five iterations per layer.',
+    ),
+    Claim(
+        "lsuv-batch-size",
+        "The mini-batch size has a negligible effect on LSUV.",
+        "LSUV initialisation",
+        "LSUV fitted on one mini-batch of each size from the smallest to the largest of the profile "
+        "(8 to 1024 on the cpu profile), then the same training run (same seed, data order and budget): "
+        "the paired difference in test accuracy between the smallest and the largest batch, and the "
+        "largest difference in a layer's scale factor, |ln(scale_small / scale_large)|.",
+        Criterion(
+            (
+                Check("lsuv_small_batch_accuracy_diff", "within", 0.0,
+                      "the smallest batch is within the 0.5-point equivalence margin of the largest "
+                      "(paired by seed; the whole 95 % interval must lie inside the margin)",
+                      margin=0.5, unit="points", control="lsuv_halved_lr_accuracy_diff"),
+                Check("lsuv_small_batch_scale_diff", "<=", 0.1,
+                      "every layer's scale factor within about 10 % of the largest batch's", scale="log"),
+            )
+        ),
+        figures=("fig-lsuv-batch-size-accuracy",),
+        control="A change known to matter, judged by the same equivalence rule: the same training run "
+                "(largest LSUV batch) with the learning rate halved, paired by seed, must not fall inside "
+                "the 0.5-point margin.",
+        changes=(("per-seed max |accuracy difference| across all batch sizes within 0.5 points",
+                  "paired smallest-vs-largest difference within 0.5 points",
+                  "the maximum over many pairs measured training noise, not the effect of the batch"),),
+        short='The mini-batch size has a negligible effect on LSUV.',
+    ),
+    Claim(
+        "lsuv-cheap",
+        "LSUV costs far less computation than BatchNorm.",
+        "LSUV initialisation",
+        "LSUV's one-off wall time over the extra time BatchNorm adds to a training run of one epoch "
+        "of the profile's full training set (BN's per-step overhead, measured side by side on the "
+        "same network with and without BN, times the epoch's steps); one measurement per repeat.",
+        Criterion(
+            (Check("lsuv_cost_fraction_of_bn", "<=", 0.1, "LSUV costs at most a tenth of BN's overhead",
+                   scale="log", control="lsuv_cost_fraction_of_bn_step"),)
+        ),
+        control="LSUV's cost against BN's overhead over a single training step instead of an epoch (a run "
+                "too short for the claim): it must not pass the same check.",
+        changes=(("a run length chosen by the profile", "one full epoch of the profile's training set",
+                  "LSUV's cost is fixed while BN's grows with the run: the comparison needs a stated length"),),
+        figures=("fig-lsuv-cheap-cost",),
+        short='LSUV costs far less than BatchNorm.',
+    ),
+)
+
+# ------------------------------------------------------------------ measurements
+
+# --------------------------------------------------------------------------- experiments
+
+ARCHS = ("mlp-relu", "mlp-tanh", "mlp-sigmoid", "cnn", "resnet", "resnet-bn")
+
+
+def build(arch: str, data, depth: int, width: int, seed: int, bias: str = "zero") -> nn.Module:
+    """A network of the LSUV experiments, before LSUV: deep MLPs ("mlp-<activation>", depth
+    hidden layers of width units), a plain CNN (depth conv layers), a ResNet-20 without
+    ("resnet") or with ("resnet-bn") BatchNorm. ``bias``: "zero", or "default" (PyTorch's
+    U[-1/sqrt(n_in), 1/sqrt(n_in)], where the layer has a bias)."""
+    from initstudy.core.models import mlp, plain_cnn
+    from initstudy.core.resnets import resnet
+
+    torch.manual_seed(seed)
+    if arch.startswith("mlp-"):
+        net = mlp(data.in_features, [width] * depth, data.num_classes, act=arch[4:])
+    elif arch == "cnn":
+        net = plain_cnn(data.input_shape[0], data.num_classes, depth, max(4, width // 8))
+    elif arch in ("resnet", "resnet-bn"):
+        net = resnet(20, "he-fan-out", norm="none" if arch == "resnet" else "batchnorm",
+                     in_channels=data.input_shape[0], num_classes=data.num_classes, seed=seed)
+    else:
+        raise ValueError(f"unknown architecture {arch!r}; allowed: {', '.join(ARCHS)}")
+    if bias == "zero":
+        for _, m in eligible_layers(net):
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+    return net
+
+
+def iteration_sweep(data, *, archs, tolerances, batch_modes, bias_modes, seeds, depth: int, width: int,
+                    batch_size: int, progress: bool = True) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """LSUV over architectures x (tol_var, t_max) x fixed/fresh batches x zero/default biases
+    x seeds: the per-layer records, and every layer's output variance on a held-out batch (the
+    test set's first ``batch_size`` examples, never used for fitting)."""
+    from itertools import product
+
+    from initstudy.core.progress import tqdm
+
+    heldout = data.x_test[:batch_size]
+    records, variances = [], []
+    grid = list(product(archs, tolerances, batch_modes, bias_modes, seeds))
+    for arch, (tol, t_max), mode, bias, seed in tqdm(grid, desc="lsuv", disable=not progress):
+        net = build(arch, data, depth, width, seed, bias)
+        gen = torch.Generator().manual_seed(seed)
+
+        def draw():
+            return data.x_train[torch.randint(0, len(data.y_train), (batch_size,), generator=gen)]
+
+        rec = lsuv_init(net, draw if mode == "fresh" else draw(), tol, t_max, fresh_batches=mode == "fresh",
+                        seed=seed)
+        tag = {"arch": arch, "tol_var": tol, "t_max": t_max, "batches": mode, "bias": bias, "seed": seed}
+        records.append(rec.drop(columns="seconds").assign(**tag))
+        variances.append(output_variances(net, heldout).assign(**tag))
+    return pd.concat(records, ignore_index=True), pd.concat(variances, ignore_index=True)
+
+
+def preinit_variances(data, *, archs, seeds, depth: int, width: int, batch_size: int) -> pd.DataFrame:
+    """Every layer's output variance on the held-out batch after LSUV's orthonormal pre-init
+    alone (step 1 of Algorithm 1, without the rescaling): the negative control of the
+    unit-variance check. Same networks, seeds and held-out batch as :func:`iteration_sweep`."""
+    heldout = data.x_test[:batch_size]
+    frames = []
+    for arch in archs:
+        for seed in seeds:
+            net = build(arch, data, depth, width, seed)
+            gen = torch.Generator().manual_seed(seed)
+            with torch.no_grad():
+                for _, layer in init_layers(net):
+                    orthogonal_(layer.weight, generator=gen)
+            frames.append(output_variances(net.eval(), heldout).assign(arch=arch, seed=seed))
+    return pd.concat(frames, ignore_index=True)
+
+
+def batch_size_sweep(data, *, batch_sizes, seeds, depth: int, width: int, activation: str, config,
+                     progress: bool = True, device: str = "cpu",
+                     control_lr_factor: float | None = 0.5) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """For each seed and batch size: LSUV fitted on one batch of that size (the first examples
+    of a seeded permutation, so smaller batches are subsets of larger ones), then the same
+    training run (same seed, data order and budget). Returns (per-layer scales, final test
+    accuracy per run; column ``variant`` is "lsuv").
+
+    ``control_lr_factor``: also train, per seed, the largest batch's network with the learning
+    rate times this factor (``variant`` "lr x<factor>"): a change known to matter, the negative
+    control of the "negligible" check."""
+    from dataclasses import replace
+
+    from initstudy.core.progress import tqdm
+
+    from initstudy.core.models import mlp
+    from initstudy.core.train import train_many
+
+    scales, finals, nets, configs = [], [], [], []
+    for seed in tqdm(list(seeds), desc="seeds", disable=not progress):
+        order = torch.randperm(len(data.y_train), generator=torch.Generator().manual_seed(seed))
+        for bs in batch_sizes:
+            torch.manual_seed(seed)
+            net = mlp(data.in_features, [width] * depth, data.num_classes, act=activation)
+            rec = lsuv_init(net, data.x_train[order[:bs]], seed=seed)
+            scales.append(rec[["layer", "position", "scale", "iterations"]].assign(seed=seed, batch_size=bs))
+            nets.append(net)
+            configs.append(replace(config, seed=seed))
+            finals.append({"seed": seed, "batch_size": bs, "variant": "lsuv"})
+        if control_lr_factor is not None:
+            bs = max(batch_sizes)
+            torch.manual_seed(seed)
+            net = mlp(data.in_features, [width] * depth, data.num_classes, act=activation)
+            lsuv_init(net, data.x_train[order[:bs]], seed=seed)
+            nets.append(net)
+            configs.append(replace(config, seed=seed, lr=config.lr * control_lr_factor))
+            finals.append({"seed": seed, "batch_size": bs, "variant": f"lr x{control_lr_factor:g}"})
+    for row, result in zip(finals, train_many(nets, data, configs, device=device)):
+        row.update(accuracy=result.final["test_accuracy"], diverged_at=result.diverged_at)
+    return pd.concat(scales, ignore_index=True), pd.DataFrame(finals)
+
+
+#: The training comparison's conditions: each a registry init (:data:`initstudy.core.inits.MODEL_INITS`)
+#: and whether the MLP has BatchNorm. "kaiming" is He normal (fan-in, gain sqrt 2).
+TRAIN_INITS: dict[str, tuple[str, bool]] = {
+    "lsuv": ("lsuv", False),
+    "orthogonal": ("orthogonal", False),
+    "kaiming": ("kaiming-normal", False),
+    "kaiming+bn": ("kaiming-normal", True),
+}
+
+
+def training_sweep(data, *, seeds, width: int, relu_depth: int, sigmoid_depth: int, lsuv_batch: int, config,
+                   inits=tuple(TRAIN_INITS), activations=("relu", "sigmoid"), device: str = "cpu") -> pd.DataFrame:
+    """Train MLPs (``relu_depth`` or ``sigmoid_depth`` hidden layers of ``width``) from each
+    init of :data:`TRAIN_INITS` per activation and seed (LSUV fitted on ``lsuv_batch``
+    training examples drawn with the seed), as ensembles (:func:`initstudy.core.train.sweep`);
+    every run's history."""
+    from dataclasses import replace
+
+    from initstudy.core.inits import initialise
+    from initstudy.core.models import mlp
+    from initstudy.core.train import sweep
+
+    def build(r: dict) -> nn.Module:
+        name, batchnorm = TRAIN_INITS[r["init"]]
+        torch.manual_seed(r["seed"])
+        depth = relu_depth if r["activation"] == "relu" else sigmoid_depth
+        net = mlp(data.in_features, [width] * depth, data.num_classes, act=r["activation"], batchnorm=batchnorm)
+        options = {}
+        if name == "lsuv":
+            order = torch.randperm(len(data.y_train), generator=torch.Generator().manual_seed(r["seed"]))
+            options["batch"] = data.x_train[order[:lsuv_batch]]
+        return initialise(net, name, seed=r["seed"], **options)
+
+    runs = [{"activation": a, "init": i, "seed": s} for a in activations for i in inits for s in seeds]
+    return sweep(data, runs, build, lambda r: replace(config, seed=r["seed"]), device=device)
+
+
+def lsuv_measurements(records: pd.DataFrame, variances: pd.DataFrame, scales: pd.DataFrame, finals: pd.DataFrame,
+                      cost: pd.DataFrame, seeds: list[int], batch_seeds: list[int],
+                      tight: pd.DataFrame | None = None, preinit: pd.DataFrame | None = None,
+                      ) -> dict[str, dict[str, list]]:
+    """Per-seed (or per-repeat) values of the ledger's metrics for the three LSUV claims, and
+    of their negative controls: ``tight`` (records of :func:`iteration_sweep` at
+    :data:`TIGHT`, same settings), ``preinit`` (:func:`preinit_variances`), the halved
+    learning rate rows of ``finals`` and the per-step cost in ``cost``."""
+    paper = records[(records["tol_var"] == PAPER[0]) & (records["t_max"] == PAPER[1])]
+    held = variances[(variances["tol_var"] == PAPER[0]) & (variances["t_max"] == PAPER[1])]
+    control = finals[finals["variant"] != "lsuv"] if "variant" in finals else finals.iloc[:0]
+    finals = finals[finals["variant"] == "lsuv"] if "variant" in finals else finals
+    small, large = min(finals["batch_size"]), max(finals["batch_size"])
+    acc = finals.set_index(["seed", "batch_size"])["accuracy"]
+    ctl_acc = control.set_index("seed")["accuracy"]
+    nan = float("nan")
+    spread = scale_spread(scales).set_index(["seed", "batch_size"])["max_abs_log_scale_ratio"]
+
+    def scale_diff(seed: int) -> float:
+        return float(spread[(seed, small)])
+
+    return {
+        "lsuv-1-5-iterations": {
+            "lsuv_max_iterations": [float(paper[paper["seed"] == s]["iterations"].max()) for s in seeds],
+            "lsuv_heldout_variance": [float(held[held["seed"] == s]["variance"].mean()) for s in seeds],
+            "lsuv_max_iterations_tight": ([float(tight[tight["seed"] == s]["iterations"].max()) for s in seeds]
+                                          if tight is not None else []),
+            "orthonormal_heldout_variance": ([float(preinit[preinit["seed"] == s]["variance"].mean()) for s in seeds]
+                                             if preinit is not None else []),
+        },
+        # measured on the batch-size experiment's own seeds
+        "lsuv-batch-size": Measured({
+            "lsuv_small_batch_accuracy_diff": [100 * (acc[(s, small)] - acc[(s, large)]) for s in batch_seeds],
+            "lsuv_small_batch_scale_diff": [scale_diff(s) for s in batch_seeds],
+            "lsuv_halved_lr_accuracy_diff": [100 * (ctl_acc.get(s, nan) - acc[(s, large)]) for s in batch_seeds],
+        }, seeds=tuple(batch_seeds)),
+        # wall-time repeats: no seed determines them, new in every run
+        "lsuv-cheap": Measured({
+            "lsuv_cost_fraction_of_bn": cost["fraction_of_bn_overhead"].tolist(),
+            "lsuv_cost_fraction_of_bn_step": cost["fraction_of_bn_step_overhead"].tolist()
+            if "fraction_of_bn_step_overhead" in cost else [],
+        }, unseeded=True),
+    }
+
+
+def variant_summary(records: pd.DataFrame, by: str = "variant") -> pd.DataFrame:
+    """Per group of :func:`lsuv_init` records (e.g. the paper's rule and the fast.ai
+    variant): ``layers``, ``max_iterations``, ``not_converged`` (layers that ran out of
+    rescalings), and ``max_abs_var_error``, the largest ``|var_after - 1|`` on the fitted batch."""
+    out = records.groupby(by, sort=False).agg(
+        layers=("layer", "size"), max_iterations=("iterations", "max"),
+        not_converged=("converged", lambda c: int((~c.astype(bool)).sum())),
+        max_abs_var_error=("var_after", lambda v: float((v - 1.0).abs().max())))
+    return out.reset_index()
+
+
+#: Names of the tolerances, for tables and the book's text.
+TOLERANCE_NAMES = {PAPER: "paper", CAFFE: "caffe", TIGHT: "tight (control)"}
+
+
+def mean_intervals(df: pd.DataFrame, by, value: str, scale: str = "linear") -> pd.DataFrame:
+    """Per group ``by``: ``n``, ``mean``, ``low`` and ``high`` of ``value`` by the ledger's rule
+    for ``scale`` (:func:`initstudy.study.claims.interval`: "linear" the mean and its two-sided 95 %
+    Student-t interval, "log" the geometric mean and the interval of the log), for figures that
+    show a check's own interval."""
+    from initstudy.study.claims import interval
+
+    rows = []
+    for key, cell in df.groupby(list(by), sort=True):
+        n, mean, low, high = interval(cell[value].tolist(), scale)
+        key = key if isinstance(key, tuple) else (key,)
+        rows.append({**dict(zip(by, key)), "n": n, "mean": mean, "low": low, "high": high})
+    return pd.DataFrame(rows)
+
+
+def iteration_summary(records: pd.DataFrame, by=("tol_var", "t_max", "batches", "bias"),
+                      heldout: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Per setting of :func:`iteration_sweep` (all architectures and seeds together; column
+    ``tolerance`` names it by :data:`TOLERANCE_NAMES`): the
+    number of layers fitted, the largest and mean number of rescalings per layer, the layers
+    that needed none (``zero_iterations``), needed more than one (``over_one``) or more than 5
+    (``over_five``), and those that ran out of rescalings (``not_converged``); with ``heldout``
+    (the held-out variances of the same sweep), their mean, min and max per group."""
+    it = records["iterations"]
+    frame = records.assign(_zero=it.eq(0), _over_one=it.gt(1), _over_five=it.gt(5),
+                           _not=~records["converged"].astype(bool))
+    frame["tolerance"] = [TOLERANCE_NAMES.get((tol, t), f"tol {tol:g}, t_max {t}")
+                          for tol, t in zip(frame["tol_var"], frame["t_max"])]
+    out = frame.groupby(["tolerance", *by], sort=True).agg(
+        layers=("layer", "size"), max_iterations=("iterations", "max"), mean_iterations=("iterations", "mean"),
+        zero_iterations=("_zero", "sum"), over_one=("_over_one", "sum"), over_five=("_over_five", "sum"),
+        not_converged=("_not", "sum"))
+    out = out.reset_index().astype({c: int for c in ("layers", "max_iterations", "zero_iterations", "over_one",
+                                                     "over_five", "not_converged")})
+    if heldout is not None:
+        held = heldout.groupby(list(by))["variance"].agg(["mean", "min", "max"]).add_prefix("heldout_variance_")
+        out = out.join(held, on=list(by))
+    return out
+
+
+def scale_spread(scales: pd.DataFrame) -> pd.DataFrame:
+    """Per seed and LSUV batch size of :func:`batch_size_sweep`: the largest
+    ``|ln(scale / scale at the largest batch)|`` over the layers (the quantity of the
+    ``lsuv-batch-size`` scale check; 0 at the largest batch by construction)."""
+    largest = scales["batch_size"].max()
+    ref = scales[scales["batch_size"] == largest].set_index(["seed", "layer"])["scale"].rename("ref")
+    joined = scales.join(ref, on=["seed", "layer"])
+    joined["abs_log_ratio"] = np.abs(np.log(joined["scale"] / joined["ref"]))
+    out = joined.groupby(["seed", "batch_size"])["abs_log_ratio"].max().rename("max_abs_log_scale_ratio")
+    return out.reset_index()
+
+
+def accuracy_diffs(finals: pd.DataFrame) -> pd.DataFrame:
+    """Per row of :func:`batch_size_sweep`'s final accuracies: the test accuracy minus that
+    of the same seed's LSUV run at the largest batch, in points (column ``diff_points``; the
+    halved learning rate control is paired with the same reference)."""
+    lsuv_rows = finals[finals["variant"] == "lsuv"] if "variant" in finals else finals
+    largest = lsuv_rows["batch_size"].max()
+    ref = lsuv_rows[lsuv_rows["batch_size"] == largest].set_index("seed")["accuracy"]
+    return finals.assign(diff_points=100 * (finals["accuracy"] - finals["seed"].map(ref)))
+
+
+#: A run that did not diverge is "stuck at chance" when its final test accuracy is at most
+#: chance (1 / classes) plus this margin.
+CHANCE_MARGIN = 0.02
+
+
+def final_accuracy_summary(finals: pd.DataFrame, keys, num_classes: int,
+                           chance_margin: float = CHANCE_MARGIN) -> pd.DataFrame:
+    """Final test accuracy per group ``keys`` over ALL its seeds (``finals``: one row per run
+    with ``accuracy`` and ``diverged_at``, as :func:`initstudy.core.train.final_accuracy` gives).
+
+    The rule, stated in column ``rule``: a diverged run (``diverged_at`` not NaN) is counted
+    at chance, 1 / ``num_classes``, whatever it scored when it stopped; a run that did not
+    diverge is *stuck at chance* when it ends at most ``chance_margin`` above chance. Columns:
+    ``seeds``, ``mean_accuracy`` (diverged at chance), ``min_accuracy``, ``max_accuracy``,
+    ``diverged``, ``stuck_at_chance``, ``learned`` (the rest), ``mean_learned_accuracy`` (over
+    the runs that learned; NaN when none did), ``chance`` and ``rule``."""
+    keys = list(keys)
+    chance = 1.0 / num_classes
+    df = finals.copy()
+    diverged = df["diverged_at"].notna() if "diverged_at" in df else pd.Series(False, index=df.index)
+    df["_counted"] = np.where(diverged, chance, df["accuracy"])
+    df["_diverged"] = diverged
+    df["_stuck"] = ~diverged & (df["accuracy"] <= chance + chance_margin)
+    df["_learned_acc"] = df["accuracy"].where(~df["_diverged"] & ~df["_stuck"])
+    out = df.groupby(keys, sort=False).agg(
+        seeds=("_counted", "size"), mean_accuracy=("_counted", "mean"), min_accuracy=("_counted", "min"),
+        max_accuracy=("_counted", "max"), diverged=("_diverged", "sum"), stuck_at_chance=("_stuck", "sum"),
+        mean_learned_accuracy=("_learned_acc", "mean")).reset_index()
+    out["diverged"] = out["diverged"].astype(int)
+    out["stuck_at_chance"] = out["stuck_at_chance"].astype(int)
+    out["learned"] = out["seeds"] - out["diverged"] - out["stuck_at_chance"]
+    out["chance"] = chance
+    out["rule"] = (f"mean over all seeds; a diverged run counted at chance ({100 * chance:.0f} %); stuck at chance: "
+                   f"final accuracy at most {100 * (chance + chance_margin):.0f} %")
+    return out
+
+
+def describe_accuracies(summary: pd.DataFrame, label: str = "init") -> str:
+    """One clause per row of :func:`final_accuracy_summary`, e.g. ``"lsuv 45.3 % (1 of 5
+    seeds stuck at chance)"``, joined with semicolons (for the book's text)."""
+    parts = []
+    for _, r in summary.iterrows():
+        notes = []
+        if r["diverged"]:
+            notes.append(f"{r['diverged']} of {r['seeds']} diverged")
+        if r["stuck_at_chance"]:
+            notes.append(f"{r['stuck_at_chance']} of {r['seeds']} stuck at chance")
+        extra = f" ({', '.join(notes)})" if notes else ""
+        parts.append(f"{r[label]} {100 * r['mean_accuracy']:.1f} %{extra}")
+    return "; ".join(parts)
+
+
+def cost_comparison(data, *, repeats: int, batch_size: int, epoch_steps: int, timing_steps: int = 20,
+                    device: str = "cpu") -> pd.DataFrame:
+    """LSUV's wall time on a ResNet-20 without BatchNorm, against the extra time BatchNorm
+    adds per training step (the same ResNet-20 with and without BN, steps interleaved so
+    that both see the same machine noise), times ``epoch_steps``. One row per repeat."""
+    import statistics
+
+    from initstudy.core.train import step_times
+
+    rows = []
+    x = data.x_train[:batch_size].to(device)
+    y = data.y_train[:batch_size].to(device)
+    for r in range(repeats):
+        net = build("resnet", data, 20, 16, seed=r).to(device)
+        t0 = time.perf_counter()
+        lsuv_init(net, x, seed=r)
+        lsuv_s = time.perf_counter() - t0
+        models = {"bn": build("resnet-bn", data, 20, 16, seed=r).to(device), "none": net}
+        times = step_times(models, x, y, steps=timing_steps)
+        bn_step, plain_step = statistics.median(times["bn"]), statistics.median(times["none"])
+        overhead = bn_step - plain_step
+        rows.append({"repeat": r, "lsuv_seconds": lsuv_s, "bn_step_seconds": bn_step, "plain_step_seconds": plain_step,
+                     "bn_overhead_per_step": overhead, "epoch_steps": epoch_steps,
+                     "bn_overhead_per_epoch": overhead * epoch_steps,
+                     "fraction_of_bn_overhead": lsuv_s / (overhead * epoch_steps) if overhead > 0 else float("inf"),
+                     "fraction_of_bn_step_overhead": lsuv_s / overhead if overhead > 0 else float("inf")})
+    return pd.DataFrame(rows)
+
+
+def compare_with_package(net_builder: Callable[[], nn.Module], x: torch.Tensor, heldout: torch.Tensor,
+                         seed: int = 0) -> pd.DataFrame:
+    """This library's LSUV against the authors' ``lsuv`` package (PyPI) on the same network
+    and batch: per layer, the held-out output variance after each and this library's
+    iteration count. The package tolerates on the std (0.1), follows module registration
+    order and uses the global random state for its orthonormal init."""
+    import contextlib
+    import io
+
+    from lsuv import lsuv_with_singlebatch
+
+    ours = net_builder()
+    rec = lsuv_init(ours, x, seed=seed)
+    theirs = net_builder()
+    torch.manual_seed(seed)
+    with contextlib.redirect_stdout(io.StringIO()):
+        lsuv_with_singlebatch(theirs, x, verbose=False)
+    a = output_variances(ours, heldout).rename(columns={"variance": "variance_initstudy"})
+    b = output_variances(theirs, heldout)[["layer", "variance"]].rename(columns={"variance": "variance_lsuv_package"})
+    out = a.merge(b, on="layer").merge(rec[["layer", "iterations"]], on="layer")
+    registration = [n for n, _ in eligible_layers(ours)]
+    out["registration_position"] = [registration.index(n) for n in out["layer"]]
+    return out

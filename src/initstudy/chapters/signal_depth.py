@@ -1,0 +1,964 @@
+"""The signal through depth: activations, gradients and saturation through deep plain stacks at
+init, against the mean-field theory; the old uniform rule against Xavier on deep tanh MLPs.
+
+The stacks and the theory are :mod:`initstudy.core.propagation`'s; this module holds the
+chapter's declarations, measurements, summaries and figures.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Iterable
+
+import numpy as np
+import pandas as pd
+import torch
+
+from initstudy.core.train import STALL_ACCURACY
+
+from initstudy.core.propagation import ACT_FUNCS, _gain_scheme, draw_weight, geometric_summary, overflow_layers, std_ratio, theory_overflow_layer, theory_second_moment, theory_underflow_layer
+from initstudy.study.catalog import NotebookSpec, Param, common_params, per, same, subset_fits
+from initstudy.study.claims import Check, Claim, Criterion
+
+__all__ = [
+    "SPEC",
+    "CLAIMS",
+    "sigmoid_flat_z",
+    "gradient_profile",
+    "saturation_sweep",
+    "signal_depth_measurements",
+    "shared_matrix_spectral_radius",
+    "xavier_scale_in_sweep",
+    "range_exits",
+    "rms_ratio_by_layer",
+    "log_axis_plain",
+    "plot_rms_ratio",
+    "plot_saturation",
+    "plot_gradient_profiles",
+    "accuracy_gap_by_depth",
+    "accuracy_gap_glue",
+    "range_exit_glue",
+    "SLIDER_GAINS",
+    "gain_grid",
+    "gain_grid_summary",
+    "interactive_gain_figure",
+    "plot_gain_grid",
+]
+
+
+# ------------------------------------------------------------------ the chapter's declarations
+# The notebook's parameters, validated before any work (run, sweep and the notebook itself), and
+# the claims it settles, each with its criterion and negative control, written before the runs
+# that measure them. initstudy.chapters wires them into the catalog and the ledger.
+
+SPEC = NotebookSpec(
+    name="signal_depth",
+    title="The signal through depth",
+    summary="Activations and gradients through 100 layers and more at init, theory overlaid; sigmoid "
+            "saturation; the old uniform rule against Xavier on deep tanh and sigmoid MLPs.",
+    data_params=("dataset",),
+    constraints=(subset_fits("batch_size"),),
+    params=(
+        *common_params((3, 5, 10), gpu_source="torchvision"),
+        Param("width", "int", "units per layer of the plain stacks", per(64, 512, 1024), min=2, max=8192),
+        Param("depth", "int", "layers of the plain stacks (the claims are read at layer 100)",
+              per(30, 100, 1000), min=2, max=100000),
+        Param("batch", "int", "standard-normal inputs pushed through the stacks", per(64, 128, 512),
+              min=2, max=65536),
+        Param("activations", "list[str]", "activations of the stacks",
+              same(["identity", "tanh", "sigmoid", "relu"]), choices=("identity", "tanh", "sigmoid", "relu")),
+        Param("schemes", "list[str]", "init schemes of the stacks (normal-1 is N(0, 1), normal-0.01 N(0, 0.01^2))",
+              same(["normal-1", "normal-0.01", "old-uniform", "xavier-uniform", "xavier-normal", "kaiming-normal"]),
+              choices=("normal-1", "normal-0.01", "old-uniform", "xavier-uniform", "xavier-normal",
+                       "kaiming-normal")),
+        Param("gains", "list[float]", "per-layer gains around 1 (times the variance-preserving init)",
+              same([0.9, 0.95, 1.0, 1.05, 1.1]), min=0.1, max=10.0),
+        Param("overflow_depth", "int", "layers of the linear stacks run until float32 overflows",
+              per(100, 1000, 5000), min=10, max=1000000),
+        Param("shared_seeds", "int", "seeds of the one-matrix-for-every-layer demonstration",
+              per(5, 20, 100), min=1, max=10000),
+        Param("saturation_stds", "list[float]", "weight stds s of the sigmoid saturation sweep (N(0, s^2))",
+              same([0.003, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0]), min=1e-6, max=100.0),
+        Param("saturation_depth", "int", "hidden layers of the saturation sweep's sigmoid MLP",
+              per(4, 10, 10), min=2, max=1000),
+        Param("probe_width", "int", "width of the MLPs probed at init (saturation, gradients)",
+              per(32, 256, 1000), min=2, max=8192),
+        Param("dataset", "str", "the real data set of the gradient probes and the training runs",
+              per("digits", "fashion-mnist", "mnist"), choices=("digits", "mnist-5k", "fashion-mnist", "mnist")),
+        Param("train_subset", "int", "training examples kept (0 = all)", per(1000, 10000, 0), min=0,
+              max=1_000_000),
+        Param("train_depths", "list[int]", "hidden layers of the trained MLPs (the first is the shallow reference)",
+              per([1, 3], [1, 5, 20], [1, 5, 20]), min=1, max=1000),
+        Param("train_width", "int", "units per hidden layer of the trained MLPs", per(32, 128, 1000),
+              min=2, max=8192),
+        Param("train_steps", "int", "SGD updates per training run", per(100, 800, 20000), min=1,
+              max=10_000_000),
+        Param("lr", "float", "SGD learning rate (no momentum, as Glorot & Bengio)", same(0.1), min=1e-6,
+              max=10.0),
+        Param("batch_size", "int", "training mini-batch size", same(64), min=1, max=65536),
+        Param("eval_every", "int", "steps between test evaluations", per(20, 100, 1000), min=1, max=1_000_000),
+    ),
+)
+
+CLAIMS: tuple[Claim, ...] = (
+    Claim(
+        "sigmoid-saturation",
+        "The sigmoid is flat beyond about +-6, so weights initialised too large saturate it and "
+        "weights too small lose the signal.",
+        "Random initialisation",
+        "Where the sigmoid's derivative falls to 1 % of its peak; at init of a deep sigmoid MLP on "
+        "real images, every weight N(0, s^2): the fraction of saturated units (mean over hidden "
+        "layers) at s = 1, and at s = 0.01 the signal left at the last hidden layer (std of the "
+        "activations across examples) over that at the first.",
+        Criterion(
+            (
+                Check("sigmoid_flat_z", "within", 6.0, "the flat region starts near |z| = 6", margin=0.5,
+                      scale="exact"),
+                Check("large_init_saturated_fraction", ">=", 0.5, "N(0, 1) weights saturate most units",
+                      scale="proportion", control="xavier_scale_saturated_fraction"),
+                Check("small_init_signal_ratio", "<=", 0.01,
+                      "N(0, 0.01^2) weights lose the input signal with depth (a hundredfold or more)",
+                      scale="log", control="xavier_scale_signal_ratio"),
+            )
+        ),
+        control="The same sigmoid MLP at the sweep's weight std nearest Xavier's 1/sqrt(width) (on a log "
+                "scale), a scale known to neither saturate the units nor lose the signal: it must pass "
+                "neither check.",
+        figures=("fig-sigmoid-saturation-sweep",),
+        short='The sigmoid saturates beyond about ±6; too large or too small weights lose the signal.',
+    ),
+    Claim(
+        "depth-explode-vanish",
+        "Through 100 layers, a per-layer gain slightly above 1 makes activations explode and one "
+        "slightly below 1 makes them vanish.",
+        "Xavier initialisation",
+        "Std of the output of a 100-layer linear stack (width 512, independent layers) relative "
+        "to its input, for per-layer gains 1.05 and 0.95 times a variance-preserving init.",
+        Criterion(
+            (
+                Check("std_ratio_gain_1.05", ">=", 10.0, "gain 1.05 grows the std at least tenfold by layer 100",
+                      requires=Check("stack_depth", ">=", 100.0, "the stack has at least 100 layers", scale="exact"),
+                      scale="log", control="std_ratio_gain_1.0"),
+                Check("std_ratio_gain_0.95", "<=", 0.1, "gain 0.95 shrinks the std at least tenfold by layer 100",
+                      requires=Check("stack_depth", ">=", 100.0, "the stack has at least 100 layers", scale="exact"),
+                      scale="log", control="std_ratio_gain_1.0"),
+            )
+        ),
+        control="The same 100-layer stack at gain exactly 1 (variance-preserving): it must neither explode "
+                "nor vanish by these checks.",
+        figures=("fig-depth-explode-vanish-std", "fig-depth-explode-vanish-overflow"),
+        short='Over 100 layers, a gain slightly above 1 explodes and slightly below 1 vanishes.',
+    ),
+    Claim(
+        "old-uniform-vanishes",
+        "The pre-2010 practice, uniform weights in [-1, 1] divided by sqrt(fan-in), makes "
+        "gradients vanish and training slow.",
+        "Xavier initialisation",
+        "At init of a 5-hidden-layer tanh MLP: std of dL/dz at the first hidden layer over that "
+        "at the last; after the profile's budget, the test-accuracy gap Xavier minus old-uniform "
+        "for the deepest tanh MLP of the profile.",
+        Criterion(
+            (
+                Check("old_uniform_grad_ratio", "<=", 0.5, "back-propagated gradients shrink towards the input",
+                      scale="log", control="xavier_grad_ratio"),
+                Check("old_uniform_accuracy_gap", ">=", 1.0, "Xavier trains faster within the same budget",
+                      unit="points",
+                      requires=Check("xavier_deep_tanh_accuracy", ">=", 0.5,
+                                     "the Xavier-initialised deep tanh MLP learned within the budget",
+                                     scale="proportion")),
+            )
+        ),
+        control="Xavier's own gradient ratio in the same 5-hidden-layer tanh MLP: Xavier is the init the "
+                "claim says does not vanish, so it must not pass the vanishing check.",
+        figures=("fig-old-uniform-vanishes-gradients", "fig-old-uniform-vanishes-training"),
+        short='The old U[-1, 1]/√n rule makes gradients vanish and training slow.',
+    ),
+    Claim(
+        "xavier-unit-variance",
+        "Xavier init keeps activations near mean 0 and std 1 through deep networks and works "
+        "well for tanh and sigmoid.",
+        "Xavier initialisation",
+        "Std at layer 100 over the input's, for a linear and a tanh stack (independent square "
+        "layers, Xavier normal); test accuracy of the deepest tanh and sigmoid MLPs of the profile "
+        "under Xavier minus that of a 1-hidden-layer MLP with the same activation, same budget.",
+        Criterion(
+            (
+                Check("xavier_linear_std_100", "within", 1.0, "linear stack keeps std near 1", margin=0.5,
+                      requires=Check("stack_depth", ">=", 100.0, "the stack has at least 100 layers", scale="exact"),
+                      scale="log", control="std_ratio_gain_0.95"),
+                Check("xavier_tanh_std_100", "within", 1.0, "tanh stack keeps std near 1", margin=0.5,
+                      requires=Check("stack_depth", ">=", 100.0, "the stack has at least 100 layers", scale="exact"),
+                      scale="log"),
+                Check("xavier_deep_tanh_vs_shallow", ">=", -5.0,
+                      "a deep tanh MLP trains within 5 points of a shallow one", unit="points",
+                      requires=Check("shallow_tanh_accuracy", ">=", 0.5, "the shallow tanh MLP learned",
+                                     scale="proportion"),
+                      control="old_uniform_deep_tanh_vs_shallow"),
+                Check("xavier_deep_sigmoid_vs_shallow", ">=", -5.0,
+                      "a deep sigmoid MLP trains within 5 points of a shallow one", unit="points",
+                      requires=Check("shallow_sigmoid_accuracy", ">=", 0.5, "the shallow sigmoid MLP learned",
+                                     scale="proportion")),
+            )
+        ),
+        control="A linear stack at gain 0.95 (5 % below Xavier's scale) must not keep the std near 1; the "
+                "deep tanh MLP from the old uniform rule (the init the article says fails) must not train "
+                "within 5 points of its own shallow one.",
+        changes=(("linear and tanh stacks and the deep tanh MLP", "the same plus a deep sigmoid MLP",
+                  "the claim names the sigmoid"),),
+        figures=(
+            "fig-xavier-unit-variance-std",
+            "fig-xavier-unit-variance-shared",
+            "fig-old-uniform-vanishes-training",
+        ),
+        short='Xavier keeps activations near std 1 through depth and suits tanh and sigmoid.',
+    ),
+)
+
+# ------------------------------------------------------------------ measurements
+
+def sigmoid_flat_z(ratio: float = 0.01) -> float:
+    """The |z| beyond which the sigmoid's derivative is below ``ratio`` times its peak
+    (1/4 at 0): sigma(z)(1 - sigma(z)) = ratio / 4, solved exactly.
+
+    >>> round(sigmoid_flat_z(0.01), 3)
+    5.986
+    """
+    s = (1.0 + math.sqrt(1.0 - ratio)) / 2.0
+    return math.log(s / (1.0 - s))
+
+
+# ------------------------------------------------------------------ gradients at init
+
+
+def gradient_profile(x: torch.Tensor, y: torch.Tensor, num_classes: int, activation: str, init: str,
+                     width: int, depth: int, seed: int, bins: int = 61) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Back-propagated gradients at init (Glorot & Bengio 2010, Fig. 7): for an MLP of
+    ``depth`` hidden layers, the std of dL/dz at every hidden pre-activation ``z_l`` and the
+    norm of every weight's gradient, on one batch of real data; plus histograms of dL/dz on
+    bins shared by all layers of the run. Returns (stats rows, histogram rows)."""
+    from initstudy.core.inits import apply_init
+    from initstudy.core.models import mlp
+    from initstudy.core.probes import capture
+
+    torch.manual_seed(seed)
+    net = mlp(x[0].numel(), [width] * depth, num_classes, act=activation)
+    apply_init(net, init, seed=seed)
+    names = [f"fc{i}" for i in range(1, depth + 1)]
+    found, grads = capture(net, x, y, modules=names)
+    tag = {"activation": activation, "init": init, "seed": seed}
+    rows, hist = [], []
+    edge = max(found[n]["grad"].abs().max().item() for n in names) or 1.0
+    edges = np.linspace(-edge, edge, bins + 1)
+    for i, name in enumerate(names, start=1):
+        g = found[name]["grad"].double()
+        rows.append({**tag, "layer": i, "metric": "grad_std", "value": g.std(unbiased=False).item()})
+        rows.append({**tag, "layer": i, "metric": "weight_grad_norm", "value": grads[f"{name}.weight"].norm().item()})
+        counts, _ = np.histogram(g.numpy().ravel(), bins=edges)
+        hist += [{**tag, "layer": i, "bin_center": (lo + hi) / 2, "density": c / g.numel()}
+                 for lo, hi, c in zip(edges[:-1], edges[1:], counts)]
+    return pd.DataFrame(rows), pd.DataFrame(hist)
+
+
+def saturation_sweep(x: torch.Tensor, y: torch.Tensor, num_classes: int, stds: Iterable[float], width: int,
+                     depth: int, seeds: Iterable[int]) -> pd.DataFrame:
+    """A deep sigmoid MLP at init with every weight drawn from N(0, s^2), for each ``s``:
+    per hidden layer, the fraction of saturated units (sigma'(z) below 1 % of its peak, i.e.
+    |z| > 5.99), the mean of sigma'(z) = h(1 - h), the signal left (std of the activations
+    across examples, averaged over units) and the norm of the layer's weight gradient."""
+    from initstudy.core.inits import apply_init
+    from initstudy.core.models import mlp
+    from initstudy.core.probes import capture
+
+    rows = []
+    for s in stds:
+        for seed in seeds:
+            torch.manual_seed(seed)
+            net = mlp(x[0].numel(), [width] * depth, num_classes, act="sigmoid")
+            apply_init(net, "normal", std=float(s), seed=seed)
+            acts = [f"act{i}" for i in range(1, depth + 1)]
+            found, grads = capture(net, x, y, modules=acts)
+            for i, name in enumerate(acts, start=1):
+                h = found[name]["output"].double()
+                deriv = h * (1 - h)
+                tag = {"std": float(s), "seed": seed, "layer": i}
+                rows += [
+                    {**tag, "metric": "saturated", "value": (deriv < 0.0025).double().mean().item()},
+                    {**tag, "metric": "mean_derivative", "value": deriv.mean().item()},
+                    {**tag, "metric": "example_std", "value": h.std(dim=0, unbiased=False).mean().item()},
+                    {**tag, "metric": "weight_grad_norm", "value": grads[f"fc{i}.weight"].norm().item()},
+                ]
+    return pd.DataFrame(rows)
+
+
+def signal_depth_measurements(profiles: pd.DataFrame, saturation: pd.DataFrame, gradients: pd.DataFrame,
+                              finals: pd.DataFrame, depth: int, seeds: list[int],
+                              probe_width: int | None = None) -> dict[str, dict[str, list]]:
+    """Per-seed values of the ledger's metrics (and their negative controls) for the four
+    claims of the signal-depth chapter.
+
+    ``finals``: final test accuracy per (activation, init, depth, seed), from
+    :func:`initstudy.core.train.final_accuracy`. ``probe_width``: the width of the saturation
+    sweep's MLP, whose Xavier std 1/sqrt(width) picks the control's scale (the sweep's std
+    nearest it on a log scale)."""
+    at = min(100, depth)
+
+    def sat_mean(std: float, metric: str) -> list[float]:
+        sel = saturation[(saturation["std"] == std) & (saturation["metric"] == metric)]
+        return [float(sel[sel["seed"] == s]["value"].mean()) for s in seeds]
+
+    def signal_ratio(std: float) -> list[float]:
+        sel = saturation[(saturation["std"] == std) & (saturation["metric"] == "example_std")]
+        out = []
+        for s in seeds:
+            v = sel[sel["seed"] == s].set_index("layer")["value"]
+            out.append(float(v[v.index.max()] / v[1]) if len(v) and v[1] > 0 else math.nan)
+        return out
+
+    def grad_ratio(init: str) -> list[float]:
+        sel = gradients[(gradients["init"] == init) & (gradients["metric"] == "grad_std")
+                        & (gradients["activation"] == "tanh")]
+        out = []
+        for s in seeds:
+            v = sel[sel["seed"] == s].set_index("layer")["value"]
+            out.append(float(v[1] / v[v.index.max()]) if len(v) else math.nan)
+        return out
+
+    nearest_xavier = xavier_scale_in_sweep(saturation["std"].unique(), probe_width)
+    acc = finals.set_index(["activation", "init", "depth", "seed"])["accuracy"]
+    deepest = int(finals["depth"].max())
+    shallowest = int(finals["depth"].min())
+
+    def accs(activation: str, init: str, d: int) -> list[float]:
+        return [float(acc.get((activation, init, d, s), math.nan)) for s in seeds]
+
+    old_deep, xav_deep = accs("tanh", "old-uniform", deepest), accs("tanh", "xavier-uniform", deepest)
+    # the control: the old rule's deep tanh MLP against its own shallow one, the check's comparison
+    old_shallow_ref = [100 * (d - s) for d, s in zip(old_deep, accs("tanh", "old-uniform", shallowest))]
+    xav_shallow = accs("tanh", "xavier-uniform", shallowest)
+    sig_deep, sig_shallow = accs("sigmoid", "xavier-uniform", deepest), accs("sigmoid", "xavier-uniform", shallowest)
+    return {
+        "sigmoid-saturation": {
+            "sigmoid_flat_z": [sigmoid_flat_z(0.01)],
+            "large_init_saturated_fraction": sat_mean(1.0, "saturated"),
+            "small_init_signal_ratio": signal_ratio(0.01),
+            "xavier_scale_saturated_fraction": sat_mean(nearest_xavier, "saturated"),
+            "xavier_scale_signal_ratio": signal_ratio(nearest_xavier),
+        },
+        "depth-explode-vanish": {
+            "std_ratio_gain_1.05": std_ratio(profiles, "identity", "gain-1.05", at, seeds),
+            "std_ratio_gain_0.95": std_ratio(profiles, "identity", "gain-0.95", at, seeds),
+            "std_ratio_gain_1.0": std_ratio(profiles, "identity", "gain-1", at, seeds),
+            "stack_depth": [float(depth)],
+        },
+        "old-uniform-vanishes": {
+            "old_uniform_grad_ratio": grad_ratio("old-uniform"),
+            "xavier_grad_ratio": grad_ratio("xavier-uniform"),
+            "old_uniform_accuracy_gap": [100 * (x - o) for x, o in zip(xav_deep, old_deep)],
+            "xavier_deep_tanh_accuracy": xav_deep,
+        },
+        "xavier-unit-variance": {
+            "xavier_linear_std_100": std_ratio(profiles, "identity", "xavier-normal", at, seeds),
+            "xavier_tanh_std_100": std_ratio(profiles, "tanh", "xavier-normal", at, seeds),
+            "std_ratio_gain_0.95": std_ratio(profiles, "identity", "gain-0.95", at, seeds),
+            "old_uniform_deep_tanh_vs_shallow": old_shallow_ref,
+            "stack_depth": [float(depth)],
+            "xavier_deep_tanh_vs_shallow": [100 * (d - s) for d, s in zip(xav_deep, xav_shallow)],
+            "shallow_tanh_accuracy": xav_shallow,
+            "xavier_deep_sigmoid_vs_shallow": [100 * (d - s) for d, s in zip(sig_deep, sig_shallow)],
+            "shallow_sigmoid_accuracy": sig_shallow,
+        },
+    }
+
+
+def shared_matrix_spectral_radius(scheme: str, activation: str, width: int, batch: int, seed: int,
+                                  device: str = "cpu") -> float:
+    """Largest |eigenvalue| of the one matrix that :func:`depth_profile` uses at every layer
+    with ``shared=True`` (same generator stream: the inputs are drawn first, then the
+    matrix). A product of L copies grows like this radius to the power L."""
+    gen = torch.Generator(device=device).manual_seed(seed)
+    torch.randn(batch, width, generator=gen, device=device)
+    w = draw_weight(scheme, activation, width, gen)
+    return float(torch.linalg.eigvals(w.double().cpu()).abs().max())
+
+
+# ------------------------------------------------------------------ signal-depth figures and summaries
+
+def xavier_scale_in_sweep(stds: Iterable[float], width: int | None) -> float:
+    """The weight std of a saturation sweep nearest (on a log scale) Xavier's 1/sqrt(width)
+    for a square layer: the negative control's scale (NaN without a width or stds)."""
+    stds = sorted(float(v) for v in stds)
+    if not width or not stds:
+        return math.nan
+    return min(stds, key=lambda v: abs(math.log(v) + 0.5 * math.log(width)))
+
+
+def range_exits(profiles: pd.DataFrame, width: int) -> pd.DataFrame:
+    """Per scheme of a :func:`stack_sweep` table of linear stacks: how many runs left float32's
+    range and where. ``overflowed_runs``/``first_overflow_layer``: runs with an infinite or NaN
+    activation and the median first such layer; ``underflowed_runs``/``first_underflow_layer``:
+    runs whose activations all became exactly 0 and the median first such layer (medians over
+    the runs that did; NaN when none did); the theory's layers for both; ``depth_run``."""
+    runs = overflow_layers(profiles)
+    post = profiles[(profiles["site"] == "post") & (profiles["metric"] == "second_moment")]
+    zero = post[post["value"] == 0].groupby(["activation", "scheme", "shared", "seed"])["layer"].min()
+    runs = runs.set_index(["activation", "scheme", "shared", "seed"])
+    runs["underflow_layer"] = zero
+    runs = runs.reset_index()
+    out = runs.groupby(["activation", "scheme"]).agg(
+        runs=("seed", "count"), overflowed_runs=("overflow_layer", "count"),
+        first_overflow_layer=("overflow_layer", "median"), underflowed_runs=("underflow_layer", "count"),
+        first_underflow_layer=("underflow_layer", "median")).reset_index()
+    out["theory_overflow_layer"] = [theory_overflow_layer(s, a, width)
+                                    for a, s in zip(out["activation"], out["scheme"])]
+    out["theory_underflow_layer"] = [theory_underflow_layer(s, a, width)
+                                     for a, s in zip(out["activation"], out["scheme"])]
+    out["depth_run"] = int(profiles["layer"].max())
+    return out
+
+
+def rms_ratio_by_layer(profiles: pd.DataFrame, activations: Iterable[str], schemes: Iterable[str]) -> pd.DataFrame:
+    """Per seed and layer of independent-layer stacks: RMS of the activations over the input's
+    (``rms_ratio``), inf where an activation was infinite or NaN (overflow; the pass stops
+    there) and 0 where all were exactly 0 (underflow). Tidy: activation, scheme, seed, layer."""
+    sel = profiles[profiles["activation"].isin(list(activations)) & profiles["scheme"].isin(list(schemes))
+                   & ~profiles["shared"] & (profiles["site"] == "post")
+                   & profiles["metric"].isin(["second_moment", "nonfinite"])]
+    wide = sel.pivot_table(index=["activation", "scheme", "seed", "layer"], columns="metric", values="value",
+                           dropna=False).dropna(how="all").reset_index()
+    base = wide[wide["layer"] == 0].set_index(["activation", "scheme", "seed"])["second_moment"]
+    ratio = np.sqrt(wide["second_moment"].to_numpy(dtype=float)
+                    / base.reindex(pd.MultiIndex.from_frame(wide[["activation", "scheme", "seed"]])).to_numpy())
+    ratio[wide["nonfinite"].to_numpy(dtype=float) > 0] = np.inf
+    return wide[["activation", "scheme", "seed", "layer"]].assign(rms_ratio=ratio)
+
+
+def _log10_ticks(ax, low: float, high: float) -> None:
+    """A log axis from ``low`` to ``high`` with at most about six labelled decades."""
+    import matplotlib.ticker as mticker
+
+    lo, hi = math.floor(math.log10(low)), math.ceil(math.log10(high))
+    step = max(1, math.ceil((hi - lo) / 6))
+    ax.set_yscale("log")
+    ax.set_ylim(10.0 ** lo, 10.0 ** hi)
+    ax.yaxis.set_major_locator(mticker.FixedLocator([10.0 ** k for k in range(lo - lo % step, hi + 1, step)]))
+    ax.yaxis.set_minor_locator(mticker.NullLocator())
+
+
+def _geo_panel(ax, summary: pd.DataFrame, x: str, color, label: str | None, lw: float = 1.6) -> tuple[float, float]:
+    """Geometric mean line and band of one curve; returns the (min, max) of what was drawn."""
+    s = summary.sort_values(x)
+    ax.plot(s[x], s["gmean"], color=color, lw=lw, label=label)
+    ax.fill_between(s[x], s["low"], s["high"], color=color, alpha=0.25, lw=0)
+    shown = pd.concat([s["gmean"], s["low"], s["high"]]).dropna()
+    shown = shown[(shown > 0) & np.isfinite(shown)]
+    return (float(shown.min()), float(shown.max())) if len(shown) else (math.nan, math.nan)
+
+
+def _mark_exits(ax, summary: pd.DataFrame, x: str, color, every: bool = False) -> None:
+    """Markers on the panel's edge at the first x (``every``: at each x) where a seed's value
+    was 0 (bottom, down triangle) or infinite (top, up triangle)."""
+    s = summary.sort_values(x)
+    for col, y, marker in (("zero", 0.0, "v"), ("infinite", 1.0, "^")):
+        hit = s[s[col] > 0][x]
+        if len(hit):
+            xs = hit.tolist() if every else [hit.iloc[0]]
+            ax.plot(xs, [y] * len(xs), marker=marker, color=color, ms=8, ls="",
+                    transform=ax.get_xaxis_transform(), clip_on=False)
+
+
+def _exit_handles(labels=("first layer where a seed underflowed to 0",
+                           "first layer where a seed overflowed (inf or NaN)")):
+    import matplotlib.pyplot as plt
+
+    return ([plt.Line2D([], [], marker="v", color="0.3", ls="", ms=8),
+             plt.Line2D([], [], marker="^", color="0.3", ls="", ms=8)], list(labels))
+
+
+def log_axis_plain(ax, axis: str = "y") -> None:
+    """A log axis labelled at 1, 2 and 5 times powers of ten in plain numbers (for axes that
+    span few decades, where matplotlib's minor labels collide)."""
+    import matplotlib.ticker as mticker
+
+    target = ax.yaxis if axis == "y" else ax.xaxis
+    (ax.set_yscale if axis == "y" else ax.set_xscale)("log")
+    target.set_major_locator(mticker.LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+    target.set_major_formatter(mticker.FuncFormatter(lambda v, _: f"{v:g}"))
+    target.set_minor_locator(mticker.NullLocator())
+
+
+def plot_rms_ratio(ratios: pd.DataFrame, theory: pd.DataFrame, activations: list[str], schemes: list[str],
+                   ncols: int = 2, hlines: tuple[tuple[float, str], ...] = (), panel_height: float = 2.6,
+                   titles: dict[str, str] | None = None):
+    """RMS of the activations over the input's, by layer (from :func:`rms_ratio_by_layer`):
+    per scheme the geometric mean over seeds and the t interval of its log10 (a band that
+    cannot reach 0), one panel per activation, the mean-field theory dashed in the same colour
+    (drawn only inside the measured range, which sets the axis); a panel whose values span less
+    than a factor 10 gets a linear axis. A curve stops where a seed left float32's range, marked
+    on the panel's edge (underflow to 0 at the bottom, overflow at the top). ``hlines``:
+    dotted reference lines (value, label; an empty label shares the previous line's entry);
+    ``titles``: panel titles by activation. Returns the figure."""
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+
+    colors = sns.color_palette("colorblind", 10)  # orange and vermillion are far apart in this order
+    palette = dict(zip(schemes, [colors[i] for i in (0, 1, 2, 4, 7, 9, 3, 5, 6, 8)]))
+    nrows = math.ceil(len(activations) / ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(7.6, 0.9 + panel_height * nrows), squeeze=False, sharex=True)
+    for ax in axes.flat[len(activations):]:
+        ax.set_visible(False)
+    for i, (activation, ax) in enumerate(zip(activations, axes.flat)):
+        lows, highs = [], []
+        for scheme in schemes:
+            d = ratios[(ratios["activation"] == activation) & (ratios["scheme"] == scheme)]
+            if d.empty:
+                continue
+            summ = geometric_summary(d, ["layer"], "rms_ratio")
+            lo, hi = _geo_panel(ax, summ, "layer", palette[scheme], scheme if i == 0 else None)
+            lows.append(lo)
+            highs.append(hi)
+            _mark_exits(ax, summ, "layer", palette[scheme])
+            th = theory[(theory["activation"] == activation) & (theory["scheme"] == scheme)
+                        & (theory["site"] == "post")]
+            with np.errstate(invalid="ignore", over="ignore"):
+                ax.plot(th["layer"], np.sqrt(th["value"].to_numpy(dtype=float)), ls="--", lw=1, color=palette[scheme])
+        low, high = np.nanmin(lows), np.nanmax(highs)
+        for value, _ in hlines:
+            if value > 0:
+                low, high = min(low, value), max(high, value)
+        for value, _ in hlines:
+            ax.axhline(value, color="k", lw=0.8, ls=":")
+        if high / low >= 10:
+            _log10_ticks(ax, low, high)
+            ax.set_ylabel("RMS / input RMS\n(log scale)")
+        else:
+            pad = 0.08 * (high - low) or 0.05 * high
+            ax.set_ylim(low - pad, high + pad)
+            ax.set_ylabel("RMS / input RMS")
+        ax.set_title({"identity": "linear", **(titles or {})}.get(activation, activation), fontsize=11)
+        if i >= len(activations) - ncols:
+            ax.set_xlabel("layer")
+            ax.xaxis.set_tick_params(labelbottom=True)
+    handles, labels = axes.flat[0].get_legend_handles_labels()
+    handles.append(plt.Line2D([], [], color="0.3", ls="--", lw=1))
+    labels.append("mean-field theory")
+    for value, label in hlines:
+        if label:
+            handles.append(plt.Line2D([], [], color="k", ls=":", lw=0.8))
+            labels.append(label)
+    exit_h, exit_l = _exit_handles()
+    fig.tight_layout()
+    if len(activations) < axes.size:  # the legend in the empty panel's place
+        fig.legend(handles + exit_h, labels + exit_l, loc="center", bbox_to_anchor=axes.flat[-1].get_position(),
+                   ncol=1, frameon=False, fontsize=11)
+    else:
+        fig.legend(handles + exit_h, labels + exit_l, loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=2,
+                   frameon=False, fontsize=11)
+    return fig
+
+
+def plot_saturation(saturation: pd.DataFrame, control_std: float):
+    """The sigmoid saturation sweep by weight std s (log axis), four panels: the fraction of
+    saturated units (mean over hidden layers; the large-init check's quantity), the signal left
+    at the last hidden layer over that at the first (the small-init check's quantity), the mean
+    derivative and the weight-gradient norm at the first, middle and last hidden layers. Lines:
+    mean over seeds with the range over seeds (linear panels) or geometric mean with the t
+    interval of its log10 (log panels). Returns ``(figure, plotted data)``."""
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+
+    depth = int(saturation["layer"].max())
+    sat = (saturation[saturation["metric"] == "saturated"].groupby(["std", "seed"])["value"].mean()
+           .rename("value").reset_index().assign(quantity="saturated fraction, mean over layers", layer=math.nan))
+    sig = saturation[saturation["metric"] == "example_std"].pivot_table(index=["std", "seed"], columns="layer",
+                                                                          values="value")
+    sig = (sig[depth] / sig[1]).rename("value").reset_index().assign(quantity=f"signal ratio, layer {depth} / layer 1",
+                                                                     layer=math.nan)
+    layers = sorted({1, (depth + 1) // 2, depth})
+    per_layer = saturation[saturation["metric"].isin(["mean_derivative", "weight_grad_norm"])
+                           & saturation["layer"].isin(layers)].rename(columns={"metric": "quantity"})
+    data = pd.concat([sat, sig, per_layer], ignore_index=True)[["quantity", "std", "layer", "seed", "value"]]
+    fig, axes = plt.subplots(2, 2, figsize=(7.6, 5.8), sharex=True)
+    (a, b), (c, d) = axes
+    blue = sns.color_palette("colorblind", 1)[0]
+    s = sat.groupby("std")["value"].agg(["mean", "min", "max"]).reset_index()
+    a.plot(s["std"], s["mean"], color=blue, lw=1.6)
+    a.fill_between(s["std"], s["min"], s["max"], color=blue, alpha=0.25, lw=0)
+    a.axhline(0.5, color="k", ls=":", lw=0.8)
+    a.set(ylim=(-0.03, 1.03), ylabel="fraction of units\nsaturated")
+    summ = geometric_summary(sig, ["std"], "value")
+    lo, hi = _geo_panel(b, summ, "std", blue, None)
+    _mark_exits(b, summ, "std", blue, every=True)
+    b.axhline(0.01, color="k", ls=":", lw=0.8)
+    _log10_ticks(b, min(lo, 0.01), max(hi, 0.01))
+    b.set_ylabel(f"signal left: layer {depth}\nover layer 1 (log scale)")
+    colors = dict(zip(layers, sns.color_palette("viridis", len(layers))))
+    for layer in layers:
+        m = per_layer[(per_layer["quantity"] == "mean_derivative") & (per_layer["layer"] == layer)]
+        m = m.groupby("std")["value"].agg(["mean", "min", "max"]).reset_index()
+        c.plot(m["std"], m["mean"], color=colors[layer], lw=1.6, label=f"hidden layer {layer}")
+        c.fill_between(m["std"], m["min"], m["max"], color=colors[layer], alpha=0.25, lw=0)
+        g = geometric_summary(per_layer[(per_layer["quantity"] == "weight_grad_norm") & (per_layer["layer"] == layer)],
+                              ["std"], "value")
+        _geo_panel(d, g, "std", colors[layer], None)
+        _mark_exits(d, g, "std", colors[layer], every=True)
+    c.set(ylim=(0, 0.26), ylabel="mean derivative\nof the sigmoid")
+    g_all = per_layer[per_layer["quantity"] == "weight_grad_norm"]["value"]
+    g_all = g_all[(g_all > 0) & np.isfinite(g_all)]
+    _log10_ticks(d, float(g_all.min()), float(g_all.max()))
+    d.set_ylabel("weight-gradient norm\n(log scale)")
+    for ax in axes.flat:
+        ax.set_xscale("log")
+        for v, ls in ((0.01, "-."), (1.0, "-."), (control_std, "--")):
+            ax.axvline(v, color="0.45", ls=ls, lw=0.9)
+    for ax in (c, d):
+        ax.set_xlabel("weight std s (log scale)")
+    handles, labels = c.get_legend_handles_labels()
+    handles += [plt.Line2D([], [], color="k", ls=":", lw=0.8), plt.Line2D([], [], color="0.45", ls="-.", lw=0.9),
+                plt.Line2D([], [], color="0.45", ls="--", lw=0.9)]
+    labels += ["the checks' thresholds", "the claim's scales, s = 0.01 and 1",
+               f"the control's scale, s = {control_std:g}"]
+    exit_h, exit_l = _exit_handles(("a scale where a seed's value was exactly 0",
+                                    "a scale where a seed's value was infinite or NaN"))
+    handles, labels = handles + exit_h, labels + exit_l
+    fig.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=2, frameon=False, fontsize=11)
+    fig.tight_layout()
+    return fig, data
+
+
+def plot_gradient_profiles(grad_stats: pd.DataFrame, grad_hist: pd.DataFrame, seed: int):
+    """Top: histograms of dL/dz at each hidden layer at init for one seed, old uniform rule and
+    Xavier (Glorot & Bengio 2010, Fig. 7); bottom: the check's own quantity, std of dL/dz at
+    each layer over that at the last hidden layer, geometric mean over seeds with the t interval
+    of its log10, and the check's threshold 0.5. Returns ``(figure, plotted data)``."""
+    import matplotlib.pyplot as plt
+    import matplotlib.ticker as mticker
+    import seaborn as sns
+
+    inits = list(dict.fromkeys(grad_stats["init"]))
+    std = grad_stats[grad_stats["metric"] == "grad_std"]
+    last = std[std["layer"] == std["layer"].max()].set_index(["init", "seed"])["value"]
+    ratio = std.assign(value=std["value"].to_numpy() / last.reindex(
+        pd.MultiIndex.from_frame(std[["init", "seed"]])).to_numpy(), quantity="grad std / last layer's")
+    hist = grad_hist[grad_hist["seed"] == seed].rename(columns={"density": "value"}).assign(quantity="histogram")
+    data = pd.concat([ratio[["quantity", "init", "seed", "layer", "value"]],
+                      hist[["quantity", "init", "seed", "layer", "bin_center", "value"]]], ignore_index=True)
+    fig = plt.figure(figsize=(7.6, 5.6))
+    grid = fig.add_gridspec(2, len(inits))
+    layers = sorted(hist["layer"].unique())
+    colors = dict(zip(layers, sns.color_palette("viridis", len(layers))))
+    for j, init in enumerate(inits):
+        ax = fig.add_subplot(grid[0, j])
+        for layer in layers:
+            h = hist[(hist["init"] == init) & (hist["layer"] == layer)]
+            ax.plot(h["bin_center"], h["value"], color=colors[layer], lw=1.3, label=f"layer {layer}")
+        ax.set(title=init, xlabel="dL/dz", ylabel="fraction of values" if j == 0 else "")
+        ax.xaxis.set_major_locator(mticker.MaxNLocator(3, symmetric=True))
+        ax.ticklabel_format(axis="x", style="sci", scilimits=(0, 0))
+        if j == len(inits) - 1:
+            ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False, fontsize=11)
+    ax = fig.add_subplot(grid[1, :])
+    palette = dict(zip(inits, sns.color_palette("colorblind", len(inits))))
+    lows, highs = [0.5], [0.5]
+    for init in inits:
+        summ = geometric_summary(ratio[ratio["init"] == init], ["layer"], "value")
+        lo, hi = _geo_panel(ax, summ, "layer", palette[init], init)
+        lows.append(lo)
+        highs.append(hi)
+    ax.axhline(0.5, color="k", ls=":", lw=0.8, label="the check's threshold, 0.5")
+    _log10_ticks(ax, np.nanmin(lows), np.nanmax(highs))
+    ax.yaxis.set_major_formatter(mticker.LogFormatterSciNotation())
+    ax.set(xlabel="hidden layer", ylabel="std of dL/dz over\nthe last layer's (log)", xticks=layers)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False, fontsize=11)
+    fig.tight_layout()
+    return fig, data
+
+
+def accuracy_gap_by_depth(history: pd.DataFrame, finals: pd.DataFrame, old: str = "old-uniform",
+                          new: str = "xavier-uniform") -> pd.DataFrame:
+    """Per activation and depth of :func:`initstudy.core.train.compare_inits` runs: the final test
+    accuracy (%) of both inits (mean over seeds), the gap new minus old in points (mean and
+    two-sided 95 % t interval over seeds), the best test accuracy the old init's runs reached at
+    any evaluation (highest over seeds, a fraction), ``old_stalled`` (that best at most
+    :data:`STALL_ACCURACY`), diverged runs of each init (a diverged run counts at the test
+    accuracy of the weights it had at the step whose loss was not finite), and whether the
+    depth is the deepest / the shallow reference of the sweep."""
+    from initstudy.study.claims import interval
+
+    test = history[(history["split"] == "test") & (history["metric"] == "accuracy")]
+    peak = test.groupby(["activation", "init", "depth", "seed"])["value"].max()
+    acc = finals.set_index(["activation", "init", "depth", "seed"])
+    rows = []
+    for (activation, depth), _ in finals.groupby(["activation", "depth"]):
+        a_old = acc.loc[(activation, old, depth)]
+        a_new = acc.loc[(activation, new, depth)]
+        seeds = sorted(set(a_old.index) & set(a_new.index))
+        gaps = [100.0 * (a_new.loc[s, "accuracy"] - a_old.loc[s, "accuracy"]) for s in seeds]
+        n, mean, low, high = interval(gaps)
+        best_old = float(peak.loc[(activation, old, depth)].max())
+        rows.append({"activation": activation, "depth": int(depth), "seeds": n,
+                     "old_accuracy_mean": 100.0 * a_old["accuracy"].mean(),
+                     "new_accuracy_mean": 100.0 * a_new["accuracy"].mean(),
+                     "gap_mean": mean, "gap_low": low, "gap_high": high,
+                     "old_best_max": best_old, "old_stalled": best_old <= STALL_ACCURACY,
+                     "old_diverged_runs": int(a_old["diverged_at"].notna().sum()),
+                     "new_diverged_runs": int(a_new["diverged_at"].notna().sum())})
+    out = pd.DataFrame(rows)
+    out["deepest"] = out["depth"] == out["depth"].max()
+    out["reference"] = out["depth"] == out["depth"].min()
+    return out
+
+
+def accuracy_gap_glue(gaps: pd.DataFrame, activation: str = "tanh") -> dict:
+    """The numbers and phrases the signal-depth chapter pastes from
+    :func:`accuracy_gap_by_depth`: one line per depth (numbers only), the depths whose gap is
+    clearly above one point although the old rule trained, those whose gap is not clearly above
+    one point, the deepest depth, and the gap at 5 hidden layers (Glorot & Bengio's depth; NaN
+    when not trained)."""
+    rows = gaps[gaps["activation"] == activation].sort_values("depth")
+    lines = []
+    for _, r in rows.iterrows():
+        lines.append(
+            f"- **{r['depth']} hidden layer{'s' if r['depth'] > 1 else ''}**: final test accuracy "
+            f"{r['new_accuracy_mean']:.1f} % under Xavier and {r['old_accuracy_mean']:.1f} % under the old rule "
+            f"(means over {r['seeds']} seeds); Xavier's lead {r['gap_mean']:.2f} points (95 % interval "
+            f"{r['gap_low']:.2f} to {r['gap_high']:.2f}); best test accuracy of the old rule at any evaluation "
+            f"{100 * r['old_best_max']:.1f} %; diverged runs {r['old_diverged_runs']} (old rule) and "
+            f"{r['new_diverged_runs']} (Xavier).")
+    deep = rows[~rows["reference"]]
+    clear = deep["gap_low"] >= 1
+    five = rows[rows["depth"] == 5]
+
+    def depths(sel) -> str:
+        return ", ".join(str(d) for d in sel["depth"]) or "no depth"
+
+    return {
+        f"gap-lines-{activation}": "\n".join(lines),
+        "gap-trained-depths": depths(deep[clear & ~deep["old_stalled"]]),
+        "gap-small-depths": depths(deep[~clear]),
+        "gap-deepest-depth": float(rows["depth"].max()),
+        f"gap-{activation}-5": float(five["gap_mean"].iloc[0]) if len(five) else math.nan,
+        f"gap-{activation}-5-low": float(five["gap_low"].iloc[0]) if len(five) else math.nan,
+        f"gap-{activation}-5-high": float(five["gap_high"].iloc[0]) if len(five) else math.nan,
+    }
+
+
+def range_exit_glue(exits: pd.DataFrame) -> dict:
+    """Phrases and numbers of :func:`range_exits` for the text: which schemes overflowed or
+    underflowed, in how many runs and where (numbers only), and per scheme the median first
+    overflow layer and the theory's."""
+    out = {}
+    for kind in ("overflow", "underflow"):
+        hit = exits[exits[f"{kind}ed_runs"] > 0]
+        out[f"{kind}-summary"] = "; ".join(
+            f"{r['scheme']} in {r[f'{kind}ed_runs']} of {r['runs']} runs, median first layer "
+            f"{r[f'first_{kind}_layer']:.0f} (theory {r[f'theory_{kind}_layer']:.0f})"
+            for _, r in hit.iterrows()) or "none"
+    for _, r in exits.iterrows():
+        out[f"overflow-{r['scheme']}"] = float(r["first_overflow_layer"])
+        out[f"theory-overflow-{r['scheme']}"] = float(r["theory_overflow_layer"])
+    return out
+
+
+# ------------------------------------------------------------------ the interactive figure: a slider over the gain
+
+#: The gains of the interactive figure's slider, times the variance-preserving init (the
+#: "gain-g" schemes): 0.5 to 1.5 by 0.05, so that 0.9, 0.95, 1, 1.05 and 1.1 are among them.
+SLIDER_GAINS: tuple[float, ...] = tuple(round(0.5 + 0.05 * i, 2) for i in range(21))
+
+
+@torch.no_grad()
+def gain_grid(activations: Iterable[str], gains: Iterable[float], seeds: Iterable[int], width: int, depth: int,
+              batch: int, device: str = "cpu", max_layers: int = 200) -> pd.DataFrame:
+    """RMS of the activations over the input's, layer by layer, through stacks of ``depth``
+    independent square layers (no biases) of every gain of ``gains`` ("gain-g": weights
+    N(0, g^2 c / n), c = 2 for ReLU and 1 otherwise) and every activation: the grid behind the
+    interactive figure (:func:`interactive_gain_figure`).
+
+    Per seed, one input batch and one standard-normal matrix E_l per layer serve every gain and
+    every activation (layer l's weights are g sqrt(c/n) E_l): common random numbers, so that a
+    curve moves smoothly with the slider and differences between gains are not noise. Recorded
+    at layer 0 (ratio 1), every ``ceil(depth / max_layers)`` layers and at the last. Columns
+    activation, gain, seed, layer, rms_ratio; NaN once an activation is not finite (overflow),
+    0 where every activation underflowed to 0."""
+    acts = list(activations)
+    gains = [float(g) for g in gains]
+    seeds = [int(s) for s in seeds]
+    unknown = [a for a in acts if a not in ACT_FUNCS]
+    if unknown:
+        raise ValueError(f"unknown activation {unknown[0]!r}; allowed: {', '.join(ACT_FUNCS)}")
+    if not acts or not gains or not seeds:
+        raise ValueError("gain_grid needs at least one activation, one gain and one seed")
+    if min(gains) <= 0 or not all(math.isfinite(g) for g in gains):
+        raise ValueError(f"gains must be positive and finite, got {min(gains)!r}")
+    for name, value in (("width", width), ("depth", depth), ("batch", batch), ("max_layers", max_layers)):
+        if int(value) < 1:
+            raise ValueError(f"{name} must be at least 1, got {value!r}")
+    every = max(1, math.ceil(depth / max_layers))
+    recorded = [layer for layer in range(depth + 1) if layer % every == 0 or layer == depth]
+    g = torch.tensor(gains, dtype=torch.float32, device=device).view(-1, 1, 1)
+    frames = []
+    for seed in seeds:
+        gen = torch.Generator(device=device).manual_seed(seed)
+        x = torch.randn(batch, width, generator=gen, device=device)
+        rms0 = float(x.double().pow(2).mean().sqrt())
+        h = {a: x.expand(len(gains), batch, width) for a in acts}
+        scale = {a: g * math.sqrt((2.0 if a == "relu" else 1.0) / width) for a in acts}
+        out = {a: np.full((len(gains), len(recorded)), np.nan) for a in acts}
+        for a in acts:
+            out[a][:, 0] = 1.0
+        column = 1
+        for layer in range(1, depth + 1):
+            e = torch.randn(width, width, generator=gen, device=device)
+            keep = layer in recorded[column:column + 1]
+            for a in acts:
+                h[a] = ACT_FUNCS[a]((h[a] @ e.T) * scale[a])
+                if keep:
+                    with np.errstate(invalid="ignore", over="ignore"):
+                        rms = h[a].double().pow(2).mean(dim=(1, 2)).sqrt().cpu().numpy() / rms0
+                    out[a][:, column] = np.where(np.isfinite(rms), rms, np.nan)
+            column += keep
+        for a in acts:
+            frames.append(pd.DataFrame({
+                "activation": a, "gain": np.repeat(gains, len(recorded)), "seed": seed,
+                "layer": np.tile(recorded, len(gains)), "rms_ratio": out[a].ravel()}))
+    return pd.concat(frames, ignore_index=True)
+
+
+def gain_grid_summary(grid: pd.DataFrame) -> pd.DataFrame:
+    """Per activation, gain and layer of :func:`gain_grid`: the geometric mean of the RMS
+    ratio over seeds (``gmean``, NaN from the first layer where a seed left float32's range,
+    see :func:`geometric_summary`) and the mean-field theory's (``theory``: the square root of
+    the activations' second moment, input second moment 1)."""
+    if grid.empty:
+        raise ValueError("gain_grid_summary: the grid is empty")
+    summary = geometric_summary(grid, ["activation", "gain", "layer"], "rms_ratio")
+    depth = int(grid["layer"].max())
+    theory = {}
+    for (activation, gain), _ in summary.groupby(["activation", "gain"]):
+        _, post = theory_second_moment(activation, _gain_scheme(float(gain))(activation), depth)
+        with np.errstate(invalid="ignore", over="ignore"):
+            theory[(activation, gain)] = np.concatenate([[1.0], np.sqrt(post)])
+    summary["theory"] = [float(theory[(a, g)][layer]) for a, g, layer in
+                         zip(summary["activation"], summary["gain"], summary["layer"])]
+    return summary[["activation", "gain", "layer", "n", "gmean", "low", "high", "zero", "infinite", "theory"]]
+
+
+_ACT_LABEL = {"identity": "linear", "tanh": "tanh", "sigmoid": "sigmoid", "relu": "ReLU"}
+
+
+def _shown(values) -> list:
+    """Values for a log axis, as JSON: 4 significant digits, null (a gap in the curve) where not
+    positive or not finite."""
+    return [float(f"{v:.4g}") if math.isfinite(v) and v > 0 else None for v in map(float, values)]
+
+
+def interactive_gain_figure(summary: pd.DataFrame, initial_gain: float = 1.0,
+                            thresholds: tuple[float, ...] = (10.0, 0.1)):
+    """The interactive figure of :func:`gain_grid_summary`: RMS of the activations over the
+    input's by layer, measured (solid; geometric mean over seeds) and the mean-field theory
+    (dashed), one colour per activation (a legend entry shows or hides both); a slider over the
+    gain (each step restyles every curve: precomputed, no kernel) and a menu to show one
+    activation or all. Dotted: ``thresholds``. A plotly figure; its JavaScript (plotly.js) is
+    not included: the book serves it (see :mod:`initstudy.book.ext`)."""
+    import plotly.graph_objects as go
+
+    acts = [a for a in ("identity", "relu", "tanh", "sigmoid") if a in set(summary["activation"])]
+    acts += sorted(set(summary["activation"]) - set(acts))
+    gains = sorted(float(g) for g in summary["gain"].unique())
+    if not gains:
+        raise ValueError("interactive_gain_figure: no gain in the summary")
+    start = min(range(len(gains)), key=lambda i: abs(gains[i] - initial_gain))
+    colors = ["#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9"]  # Okabe-Ito, colour-blind safe
+    values = pd.concat([summary["gmean"], summary["theory"]]).to_numpy(dtype=float)
+    values = values[np.isfinite(values) & (values > 0)]
+    lo = max(math.floor(math.log10(min(values.min(), *thresholds))), -12) if len(values) else -3
+    hi = min(math.ceil(math.log10(max(values.max(), *thresholds))), 12) if len(values) else 3
+    curves = {}
+    for a in acts:
+        for gain in gains:
+            d = summary[(summary["activation"] == a) & (summary["gain"] == gain)].sort_values("layer")
+            curves[(a, gain)] = (d["layer"].tolist(), _shown(d["gmean"]), _shown(d["theory"]))
+    fig = go.Figure()
+    for i, a in enumerate(acts):
+        layers, measured, theory = curves[(a, gains[start])]
+        color = colors[i % len(colors)]
+        label = _ACT_LABEL.get(a, a)
+        fig.add_trace(go.Scatter(x=layers, y=measured, mode="lines", name=label, legendgroup=a,
+                                 line={"color": color, "width": 2.5},
+                                 hovertemplate="layer %{x}: %{y:.3g}<extra>" + label + "</extra>"))
+        fig.add_trace(go.Scatter(x=layers, y=theory, mode="lines", name=f"{label} (theory)", legendgroup=a,
+                                 showlegend=False, line={"color": color, "width": 1.5, "dash": "dash"},
+                                 hovertemplate="layer %{x}: %{y:.3g}<extra>" + label + " (theory)</extra>"))
+    steps = []
+    for gain in gains:
+        ys = []
+        for a in acts:
+            _, measured, theory = curves[(a, gain)]
+            ys += [measured, theory]
+        steps.append({"method": "restyle", "label": f"{gain:g}", "args": [{"y": ys}]})
+    menu = [{"method": "restyle", "label": "all activations", "args": [{"visible": [True] * (2 * len(acts))}]}]
+    for i, a in enumerate(acts):
+        menu.append({"method": "restyle", "label": _ACT_LABEL.get(a, a),
+                     "args": [{"visible": [j // 2 == i for j in range(2 * len(acts))]}]})
+    depth = int(summary["layer"].max())
+    fig.update_layout(
+        height=600, margin={"l": 70, "r": 20, "t": 110, "b": 40}, template="plotly_white",
+        font={"size": 14},
+        xaxis={"title": {"text": "layer"}, "range": [0, depth]},
+        yaxis={"title": {"text": "RMS of the activations / input's"}, "type": "log", "range": [lo, hi],
+               "exponentformat": "power"},
+        legend={"orientation": "h", "yanchor": "bottom", "y": 1.02, "x": 0, "xanchor": "left",
+                "title": {"text": "solid: measured, dashed: theory"}},
+        shapes=[{"type": "line", "xref": "paper", "x0": 0, "x1": 1, "yref": "y", "y0": t, "y1": t,
+                 "line": {"color": "black", "width": 1, "dash": "dot"}} for t in thresholds],
+        sliders=[{"active": start, "currentvalue": {"prefix": "gain g = "}, "pad": {"t": 50}, "steps": steps}],
+        updatemenus=[{"type": "dropdown", "buttons": menu, "x": 0.0, "xanchor": "left", "y": 1.2,
+                      "yanchor": "bottom", "active": 0, "showactive": True}],
+    )
+    return fig
+
+
+def plot_gain_grid(summary: pd.DataFrame):
+    """The interactive figure's data at a glance, for print and the figures index: one panel
+    per activation, one curve per gain of the grid (colour: the gain), geometric mean over
+    seeds; log axis. Returns the matplotlib figure."""
+    import matplotlib.pyplot as plt
+    from matplotlib.colors import Normalize, TwoSlopeNorm
+
+    acts = [a for a in ("identity", "relu", "tanh", "sigmoid") if a in set(summary["activation"])]
+    acts += sorted(set(summary["activation"]) - set(acts))
+    gains = sorted(float(g) for g in summary["gain"].unique())
+    if min(gains) < 1.0 < max(gains):  # below 1 blue, above red, 1 itself grey
+        norm = TwoSlopeNorm(vmin=min(gains), vcenter=1.0, vmax=max(gains))
+    else:
+        norm = Normalize(vmin=min(gains) - 1e-9, vmax=max(gains) + 1e-9)
+    cmap = plt.get_cmap("coolwarm")
+    ncols = 2 if len(acts) > 1 else 1
+    nrows = math.ceil(len(acts) / ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(7.6, 0.8 + 2.6 * nrows), squeeze=False, sharex=True)
+    for ax in axes.flat[len(acts):]:
+        ax.set_visible(False)
+    for i, (a, ax) in enumerate(zip(acts, axes.flat)):
+        d = summary[summary["activation"] == a]
+        for gain in gains:
+            s = d[d["gain"] == gain].sort_values("layer")
+            y = s["gmean"].to_numpy(dtype=float)
+            y = np.where(np.isfinite(y) & (y > 0), y, np.nan)
+            ax.plot(s["layer"], y, color=cmap(norm(gain)), lw=1.8 if gain == 1.0 else 1.1)
+        shown = d["gmean"].to_numpy(dtype=float)
+        shown = shown[np.isfinite(shown) & (shown > 0)]
+        if len(shown) and shown.max() / shown.min() >= 10:
+            _log10_ticks(ax, max(shown.min(), 1e-12), min(shown.max(), 1e12))
+        if i % ncols == 0:
+            ax.set_ylabel("RMS / input RMS")
+        ax.set_title(_ACT_LABEL.get(a, a) + (" (log scale)" if ax.get_yscale() == "log" else ""), fontsize=11)
+        if i >= len(acts) - ncols:
+            ax.set_xlabel("layer")
+            ax.xaxis.set_tick_params(labelbottom=True)
+    fig.tight_layout(rect=(0, 0, 0.88, 1))
+    bar = fig.colorbar(plt.cm.ScalarMappable(norm=norm, cmap=cmap), ax=list(axes.flat), fraction=0.04, pad=0.03)
+    bar.set_label("gain g (times the variance-preserving init)")
+    return fig
+
+
+__all__ += ["SLIDER_GAINS", "gain_grid", "gain_grid_summary", "interactive_gain_figure", "plot_gain_grid"]

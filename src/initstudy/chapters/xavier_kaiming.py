@@ -1,0 +1,370 @@
+"""Xavier and Kaiming under ReLU: the moments of ReLU of a Gaussian, activation std through
+ReLU stacks, and He et al. (2015) Figs. 2-3 analogues (deep ReLU networks without BatchNorm).
+
+The stacks and the theory are :mod:`initstudy.core.propagation`'s; this module holds the
+chapter's declarations, measurements and figures.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import torch
+
+from initstudy.core.train import STALL_ACCURACY
+
+from initstudy.core.propagation import rms_ratio
+from initstudy.study.catalog import NotebookSpec, Param, common_params, per, same, subset_fits
+from initstudy.study.claims import Check, Claim, Criterion
+
+__all__ = [
+    "SPEC",
+    "CLAIMS",
+    "RELU_EXACT",
+    "relu_moments",
+    "xavier_kaiming_measurements",
+    "he_fig3_per_seed",
+    "plot_relu_moments",
+    "plot_relu_rms",
+    "plot_he_training",
+    "plot_he_best",
+]
+
+
+# ------------------------------------------------------------------ the chapter's declarations
+# The notebook's parameters, validated before any work (run, sweep and the notebook itself), and
+# the claims it settles, each with its criterion and negative control, written before the runs
+# that measure them. initstudy.chapters wires them into the catalog and the ledger.
+
+SPEC = NotebookSpec(
+    name="xavier_kaiming",
+    title="Xavier and Kaiming under ReLU",
+    summary="What ReLU does to the moments of a Gaussian; activation std through ReLU stacks; He et al. "
+            "(2015) Figs. 2-3 analogues: 22- and 30-layer ReLU networks without BatchNorm.",
+    data_params=("dataset",),
+    constraints=(subset_fits("batch_size"),),
+    params=(
+        *common_params((3, 6, 6), gpu_source="torchvision"),
+        Param("relu_samples", "int", "draws of z ~ N(0, 1) per seed for the ReLU moments",
+              per(100_000, 1_000_000, 10_000_000), min=1000, max=1_000_000_000),
+        Param("width", "int", "units per layer of the plain ReLU stacks", per(64, 512, 1024), min=2, max=8192),
+        Param("stack_depth", "int", "layers of the plain ReLU stacks (the claim is read at layer 30)",
+              per(30, 50, 100), min=2, max=100000),
+        Param("batch", "int", "standard-normal inputs pushed through the stacks", per(64, 128, 512),
+              min=2, max=65536),
+        Param("arch", "str", "the trained network: an MLP, or a plain CNN as He et al.'s",
+              per("mlp", "mlp", "cnn"), choices=("mlp", "cnn")),
+        Param("he_depths", "list[int]", "depths of the trained ReLU networks (He et al.: 22 and 30)",
+              per([6, 10], [22, 30], [22, 30]), min=3, max=1000),
+        Param("he_width", "int", "units (MLP) or first-stage channels (CNN) of the trained networks",
+              per(32, 128, 64), min=2, max=8192),
+        Param("inits", "list[str]", "inits compared (Glorot's Xavier, He's fan-in Xavier, Kaiming)",
+              same(["xavier-normal", "kaiming-normal"]),
+              choices=("xavier-normal", "xavier-fanin", "kaiming-normal")),
+        Param("lrs", "list[float]", "the learning-rate grid, the same for every init",
+              same([0.001, 0.01, 0.1]), min=1e-6, max=10.0),
+        Param("momentum", "float", "SGD momentum (He et al. used 0.9)", same(0.9), min=0.0, max=0.999),
+        Param("dataset", "str", "the real data set of the training runs",
+              per("digits", "fashion-mnist", "cifar10"),
+              choices=("digits", "mnist-5k", "fashion-mnist", "mnist", "cifar10")),
+        Param("train_subset", "int", "training examples kept (0 = all)", per(1000, 10000, 0), min=0,
+              max=1_000_000),
+        Param("train_steps", "int", "SGD updates per training run", per(60, 600, 20000), min=1,
+              max=10_000_000),
+        Param("batch_size", "int", "training mini-batch size", per(64, 64, 128), min=1, max=65536),
+        Param("eval_every", "int", "steps between test evaluations", per(20, 50, 1000), min=1, max=1_000_000),
+    ),
+)
+
+CLAIMS: tuple[Claim, ...] = (
+    Claim(
+        "relu-halves-variance",
+        "Passing a standard normal through ReLU roughly halves its variance and raises its mean.",
+        "Kaiming initialisation",
+        "Mean, variance and second moment of ReLU(z), z ~ N(0, 1), from 10^6 samples per seed "
+        "(exact: 1/sqrt(2 pi) = 0.399, 1/2 - 1/(2 pi) = 0.341 and 1/2).",
+        Criterion(
+            (
+                Check("relu_second_moment", "within", 0.5, "the second moment halves", margin=0.02,
+                      control="input_second_moment"),
+                Check("relu_variance", "within", 0.5, "the variance halves", margin=0.02,
+                      control="input_variance"),
+                Check("relu_mean", ">=", 0.3, "the mean rises from 0", control="input_mean"),
+            )
+        ),
+        control="The same samples without the ReLU (z itself): nothing halves and the mean stays 0, so "
+                "no check may hold for them.",
+        figures=("fig-relu-halves-variance-moments",),
+        short='ReLU roughly halves the variance and raises the mean.',
+    ),
+    Claim(
+        "xavier-fails-relu",
+        "Xavier init does not suit deep ReLU networks; Kaiming init (Xavier times sqrt 2) fixes it.",
+        "Kaiming initialisation",
+        "Root mean square (RMS) of the activations at layer 30 over the input's, for a ReLU stack "
+        "(equal widths) under Xavier and Kaiming (the RMS, not the std: He et al.'s derivation "
+        "preserves the second moment, and a ReLU output's std is at most 0.83 of its RMS); best final test accuracy over the same learning-rate grid (SGD with "
+        "momentum 0.9) of a 30-layer ReLU network, no BatchNorm (He et al. 2015, Fig. 3 analogue).",
+        Criterion(
+            (
+                Check("relu_xavier_rms_ratio_30", "<=", 0.01, "Xavier's signal vanishes by layer 30",
+                      requires=Check("stack_depth", ">=", 30.0, "the stack has at least 30 layers", scale="exact"),
+                      scale="log", control="relu_kaiming_rms_ratio_30"),
+                Check("relu_kaiming_rms_ratio_30", "within", 1.0, "Kaiming keeps the RMS", margin=0.5,
+                      requires=Check("stack_depth", ">=", 30.0, "the stack has at least 30 layers", scale="exact"),
+                      scale="log", control="relu_xavier_rms_ratio_30"),
+                Check("he_fig3_xavier_stalled", ">=", 0.5,
+                      "Xavier stalls near chance (best test accuracy over the lr grid <= 15 %) in most seeds "
+                      "(an exact binomial interval can pass 0.5 only from 6 seeds on)", min_seeds=6,
+                      requires=Check("he_depth", ">=", 30.0, "the network has at least 30 layers", scale="exact"),
+                      scale="binomial", control="he_fig3_kaiming_stalled"),
+                Check("he_fig3_kaiming_best_accuracy", ">=", 0.5, "Kaiming trains",
+                      requires=Check("he_depth", ">=", 30.0, "the network has at least 30 layers", scale="exact"),
+                      scale="proportion", control="he_fig3_xavier_best_accuracy"),
+            )
+        ),
+        control="Each init is the other's control: Kaiming's signal must not pass Xavier's vanishing check "
+                "nor Kaiming's 30-layer net the stall check, and Xavier must not pass Kaiming's checks.",
+        changes=(("std ratio at layer 30", "RMS ratio at layer 30",
+                  "a ReLU output's std is 0.83 of its RMS even in theory; He et al. preserve the second moment"),
+                 ("he_fig3_xavier_best_accuracy <= 0.15 (mean over seeds, t interval)",
+                  "he_fig3_xavier_stalled >= 0.5 (fraction of seeds stalled, exact binomial interval)",
+                  "the seeds split into stalled (at chance) and learning ones; a mean of a two-valued "
+                  "outcome with a t interval that can go below chance does not describe 'stalls'"),),
+        figures=("fig-xavier-fails-relu-std", "fig-xavier-fails-relu-training", "fig-xavier-fails-relu-best"),
+        short='Xavier fails deep ReLU networks; Kaiming (×√2) fixes it.',
+    ),
+)
+
+# ------------------------------------------------------------------ measurements
+
+#: Exact moments of ReLU(z), z ~ N(0, 1).
+RELU_EXACT = {
+    "mean": 1.0 / math.sqrt(2.0 * math.pi),
+    "variance": 0.5 - 1.0 / (2.0 * math.pi),
+    "second_moment": 0.5,
+}
+
+
+def relu_moments(samples: int, seed: int) -> dict[str, float]:
+    """Mean, variance and second moment of ReLU(z) over ``samples`` draws of z ~ N(0, 1),
+    and the same of z itself (float64)."""
+    z = torch.randn(samples, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
+    r = torch.relu(z)
+    return {
+        "input_mean": z.mean().item(),
+        "input_variance": z.var(unbiased=False).item(),
+        "input_second_moment": (z * z).mean().item(),
+        "mean": r.mean().item(),
+        "variance": r.var(unbiased=False).item(),
+        "second_moment": (r * r).mean().item(),
+    }
+
+
+def xavier_kaiming_measurements(relu: pd.DataFrame, profiles: pd.DataFrame, finals: pd.DataFrame,
+                                stack_depth: int, he_depth: int, seeds: list[int]) -> dict[str, dict[str, list]]:
+    """Per-seed values of the ledger's metrics for ``relu-halves-variance`` and
+    ``xavier-fails-relu``. ``finals`` has one row per (init, depth, lr, seed)."""
+    at = min(30, stack_depth)
+    rel = relu.set_index("seed")
+
+    def best(init: str) -> list[float]:
+        sel = finals[(finals["init"] == init) & (finals["depth"] == he_depth)]
+        return [float(sel[sel["seed"] == s]["accuracy"].max()) for s in seeds]
+
+    def stalled(init: str) -> list[float]:
+        """1.0 where the seed's best accuracy over the lr grid stays <= STALL_ACCURACY."""
+        return [math.nan if math.isnan(b) else float(b <= STALL_ACCURACY) for b in best(init)]
+
+    return {
+        "relu-halves-variance": {
+            "relu_second_moment": [float(rel.loc[s, "second_moment"]) for s in seeds],
+            "relu_variance": [float(rel.loc[s, "variance"]) for s in seeds],
+            "relu_mean": [float(rel.loc[s, "mean"]) for s in seeds],
+            "input_second_moment": [float(rel.loc[s, "input_second_moment"]) for s in seeds],
+            "input_variance": [float(rel.loc[s, "input_variance"]) for s in seeds],
+            "input_mean": [float(rel.loc[s, "input_mean"]) for s in seeds],
+        },
+        "xavier-fails-relu": {
+            "relu_xavier_rms_ratio_30": rms_ratio(profiles, "relu", "xavier-normal", at, seeds),
+            "relu_kaiming_rms_ratio_30": rms_ratio(profiles, "relu", "kaiming-normal", at, seeds),
+            "stack_depth": [float(stack_depth)],
+            "he_fig3_xavier_stalled": stalled("xavier-normal"),
+            "he_fig3_kaiming_stalled": stalled("kaiming-normal"),
+            "he_fig3_xavier_best_accuracy": best("xavier-normal"),
+            "he_fig3_kaiming_best_accuracy": best("kaiming-normal"),
+            "he_depth": [float(he_depth)],
+        },
+    }
+
+
+def he_fig3_per_seed(history: pd.DataFrame, seeds: list[int]) -> pd.DataFrame:
+    """Per init, depth and seed of the trained ReLU networks (:func:`initstudy.core.train.compare_inits`
+    history): the learning rate whose final test accuracy is best and that accuracy (the quantity
+    the stall check reads), ``stalled`` (1.0 when that best final accuracy is at most
+    :data:`STALL_ACCURACY`, as :func:`xavier_kaiming_measurements` counts it), the number of
+    runs of the grid that diverged, the highest test accuracy seen at any evaluation and rate
+    (``peak_accuracy``), and ``first_step_above``: the first evaluation step at which the best
+    rate's test accuracy exceeded :data:`STALL_ACCURACY` (NaN: never), so a seed that starts
+    learning late can be told apart; ``budget`` is the run's last step.
+
+    A diverged run is counted at the test accuracy of the network at the step it diverged."""
+    test = history[(history["split"] == "test") & (history["metric"] == "accuracy")]
+    rows = []
+    for (init, depth), grp in test.groupby(["init", "depth"]):
+        for seed in seeds:
+            runs = grp[grp["seed"] == seed]
+            if runs.empty:
+                continue
+            last = runs.loc[runs.groupby("lr")["step"].idxmax()].set_index("lr")
+            best_lr = float(last["value"].idxmax())
+            curve = runs[runs["lr"] == best_lr].sort_values("step")
+            above = curve[curve["value"] > STALL_ACCURACY]["step"]
+            best = float(last["value"].max())
+            rows.append({"init": init, "depth": int(depth), "seed": int(seed), "best_lr": best_lr,
+                         "best_final_accuracy": best, "stalled": float(best <= STALL_ACCURACY),
+                         "diverged_runs": int(last["diverged_at"].notna().sum()),
+                         "peak_accuracy": float(runs["value"].max()),
+                         "first_step_above": float(above.iloc[0]) if len(above) else math.nan,
+                         "budget": int(grp["step"].max())})
+    return pd.DataFrame(rows)
+
+
+def _init_order(inits) -> list[str]:
+    """Inits in the book's order (Xavier before Kaiming), so every figure gives each the same colour."""
+    known = ["xavier-normal", "xavier-fanin", "kaiming-normal"]
+    return sorted(dict.fromkeys(inits), key=lambda k: (known.index(k) if k in known else len(known), k))
+
+
+def plot_relu_moments(relu: pd.DataFrame, seed: int, draws: int = 200_000):
+    """Left: densities (histograms) of z ~ N(0, 1) and relu(z) from ``draws`` draws of
+    ``seed``; right: mean, variance and second moment of z and relu(z) per seed (``relu``, one
+    row per seed from :func:`relu_moments`; bars: mean over seeds, dots: seeds) beside the
+    exact values. Returns ``(figure, plotted data)``."""
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+
+    z = torch.randn(draws, generator=torch.Generator().manual_seed(seed), dtype=torch.float64).numpy()
+    edges = np.linspace(-4.0, 4.0, 81)
+    hist = []
+    for what, values in (("z ~ N(0, 1)", z), ("relu(z)", np.maximum(z, 0.0))):
+        density, _ = np.histogram(values, bins=edges, density=True)
+        hist += [{"panel": "density", "seed": seed, "what": what, "x": float((a + b) / 2), "value": float(d)}
+                 for a, b, d in zip(edges[:-1], edges[1:], density)]
+    quantities = {"mean": "mean", "variance": "variance", "second moment": "second_moment"}
+    moments = []
+    for _, r in relu.iterrows():
+        for label, key in quantities.items():
+            moments.append({"panel": "moments", "seed": int(r["seed"]), "what": "z ~ N(0, 1)", "x": label,
+                            "value": float(r[f"input_{key}"])})
+            moments.append({"panel": "moments", "seed": int(r["seed"]), "what": "relu(z), measured", "x": label,
+                            "value": float(r[key])})
+    for label, key in quantities.items():
+        moments.append({"panel": "moments", "seed": math.nan, "what": "relu(z), exact", "x": label,
+                        "value": RELU_EXACT[key]})
+    hist, moments = pd.DataFrame(hist), pd.DataFrame(moments)
+    fig, axes = plt.subplots(1, 2, figsize=(8, 3.4), gridspec_kw={"width_ratios": [1, 1.2]})
+    colors = sns.color_palette("colorblind", 3)
+    for (what, d), color in zip(hist.groupby("what", sort=False), colors):
+        axes[0].stairs(d["value"].to_numpy(), edges, fill=True, alpha=0.5, color=color, label=what)
+    axes[0].set(ylim=(0, 1.0), xlabel="value", ylabel="density")
+    order = ["z ~ N(0, 1)", "relu(z), measured", "relu(z), exact"]
+    sns.barplot(data=moments, x="x", y="value", hue="what", hue_order=order, errorbar=None, ax=axes[1],
+                palette=colors)
+    axes[1].set(xlabel="moment", ylabel="value of the moment")
+    handles, labels = axes[1].get_legend_handles_labels()
+    axes[1].get_legend().remove()
+    axes[1].set_xticks(range(len(quantities)), [q.replace(" ", "\n") for q in quantities])
+    axes[0].legend(loc="upper left", frameon=False)
+    fig.legend(handles, labels, loc="lower center", ncol=3, frameon=False, bbox_to_anchor=(0.5, 0.0))
+    fig.tight_layout(rect=(0, 0.1, 1, 1))
+    return fig, pd.concat([hist, moments], ignore_index=True)
+
+
+def plot_relu_rms(profiles: pd.DataFrame, theory: pd.DataFrame, schemes: list[str], activation: str = "relu"):
+    """RMS of the activations by layer of the plain stacks, one thin line per seed and colour
+    per scheme (log scale, so no interval band can reach 0), with the mean-field theory as
+    dashed lines of the same colour. Returns ``(figure, plotted data)``."""
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+
+    post = profiles[(profiles["site"] == "post") & (profiles["metric"] == "second_moment")
+                    & (profiles["activation"] == activation) & profiles["scheme"].isin(schemes)
+                    & ~profiles["shared"]]
+    measured = post[["scheme", "seed", "layer", "value"]].assign(source="measured")
+    th = theory[(theory["activation"] == activation) & (theory["site"] == "post")
+                & theory["scheme"].isin(schemes)][["scheme", "layer", "value"]].assign(source="theory", seed=math.nan)
+    data = pd.concat([measured, th], ignore_index=True)
+    data["rms"] = data["value"].astype(float) ** 0.5
+    data = data.drop(columns="value")
+    palette = dict(zip(schemes, sns.color_palette("colorblind", len(schemes))))
+    fig, ax = plt.subplots(figsize=(7, 4.2))
+    for scheme in schemes:
+        for seed, d in data[(data["scheme"] == scheme) & (data["source"] == "measured")].groupby("seed"):
+            ax.plot(d["layer"], d["rms"], color=palette[scheme], lw=0.9, alpha=0.7,
+                    label=f"{scheme} (one line per seed)" if seed == min(measured["seed"]) else None)
+        t = data[(data["scheme"] == scheme) & (data["source"] == "theory")]
+        ax.plot(t["layer"], t["rms"], color=palette[scheme], ls="--", lw=1.2, label=f"{scheme}, theory")
+    ax.set(yscale="log", xlabel="layer", ylabel="RMS of activations (log scale)")
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.18), ncol=2, frameon=False, fontsize=11)
+    fig.tight_layout()
+    return fig, data
+
+
+def plot_he_training(history: pd.DataFrame):
+    """Test accuracy during training of the plain ReLU networks, one panel per depth (rows)
+    and learning rate (columns), one thin line per seed and colour per init; a cross marks the
+    step at which a run diverged (its line stops there). Returns ``(figure, plotted data)``."""
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+
+    data = history[(history["split"] == "test") & (history["metric"] == "accuracy")][
+        ["init", "depth", "lr", "seed", "step", "value", "diverged_at"]].rename(columns={"value": "test_accuracy"})
+    inits = _init_order(data["init"])
+    palette = dict(zip(inits, sns.color_palette("colorblind", len(inits))))
+    depths, lrs = sorted(data["depth"].unique()), sorted(data["lr"].unique())
+    fig, axes = plt.subplots(len(depths), len(lrs), figsize=(8, 1.1 + 2.0 * len(depths)), sharex=True, sharey=True,
+                             squeeze=False)
+    for i, depth in enumerate(depths):
+        for j, lr in enumerate(lrs):
+            ax = axes[i][j]
+            for init in inits:
+                sel = data[(data["depth"] == depth) & (data["lr"] == lr) & (data["init"] == init)]
+                for _, d in sel.groupby("seed"):
+                    d = d.sort_values("step")
+                    ax.plot(d["step"], d["test_accuracy"], color=palette[init], lw=0.9, alpha=0.75)
+                    if d["diverged_at"].notna().any():
+                        ax.plot(d["step"].iloc[-1], d["test_accuracy"].iloc[-1], "x", color="k", ms=6)
+            ax.set_title(f"{depth} layers, lr {lr:g}", fontsize=11)
+            ax.set_ylim(0, 1)
+            if j == 0:
+                ax.set_ylabel("test accuracy")
+            if i == len(depths) - 1:
+                ax.set_xlabel("SGD step")
+    handles = [plt.Line2D([], [], color=palette[k], lw=2) for k in inits]
+    handles.append(plt.Line2D([], [], marker="x", color="k", ls=""))
+    fig.legend(handles, inits + ["run diverged"], loc="lower center", ncol=len(inits) + 1, frameon=False,
+               bbox_to_anchor=(0.5, 0.0))
+    fig.tight_layout(rect=(0, 0.07, 1, 1))
+    return fig, data
+
+
+def plot_he_best(per_seed: pd.DataFrame):
+    """The stall check's own quantity: per seed, the best final test accuracy over the
+    learning-rate grid, by depth and init, with the stall line :data:`STALL_ACCURACY`.
+    Returns ``(figure, plotted data)``."""
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+
+    data = per_seed[["init", "depth", "seed", "best_lr", "best_final_accuracy", "stalled"]].copy()
+    fig, ax = plt.subplots(figsize=(6.5, 3.6))
+    inits = _init_order(data["init"])
+    sns.stripplot(data=data, x="depth", y="best_final_accuracy", hue="init", hue_order=inits, dodge=True,
+                  jitter=0.15, size=7, ax=ax, palette=dict(zip(inits, sns.color_palette("colorblind", len(inits)))))
+    ax.axhline(STALL_ACCURACY, color="k", ls="--", lw=1, label=f"stall line ({STALL_ACCURACY:.0%})")
+    ax.set(ylim=(0, 1), xlabel="depth (layers)", ylabel="best final test accuracy\nover the lr grid")
+    ax.legend(loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False)
+    fig.tight_layout()
+    return fig, data

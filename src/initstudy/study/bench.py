@@ -1,0 +1,273 @@
+"""``make bench``: wall times measured, never asserted.
+
+Prints one table: every notebook at the smoke profile (median of several forced runs into a
+temporary results folder) and at the cpu profile (one forced run into ``results/cpu``, which
+is what ``make book`` would produce), the whole cpu book (runs plus the book build), the
+set-up time recorded when the venv was installed, the set-up check when nothing changed,
+and the no-change ``make book``. Each line carries its budget for the study's 2-core
+machines and the measured/budget ratio. Timings are noisy there: read medians and ratios.
+
+Options: ``--smoke-repeats N`` (default 3), ``--skip-cpu`` (smoke and the no-change rebuild
+only), ``--json PATH`` (also write the table).
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from initstudy.study.catalog import NOTEBOOKS
+from initstudy.study.results import atomic_write_json, read_json
+from initstudy.study.layout import DEFAULT_PROFILE, Layout, repo_root
+
+BUDGET_S = {"smoke": 30.0, "cpu": 300.0, "book": 1800.0, "rebuild": 30.0}
+
+
+def _timed(cmd: list[str], cwd: Path) -> tuple[float, int]:
+    t0 = time.perf_counter()
+    proc = subprocess.run(cmd, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    if proc.returncode != 0:
+        print(proc.stderr[-2000:], file=sys.stderr)
+    return time.perf_counter() - t0, proc.returncode
+
+
+def _run_cmd(name: str, profile: str, results_dir: Path | None) -> list[str]:
+    cmd = [sys.executable, "-m", "initstudy", "run", name, "--profile", profile, "--force", "--no-progress"]
+    return cmd + (["--results-dir", str(results_dir)] if results_dir else [])
+
+
+def micro(add) -> None:
+    """Side-by-side micro-benchmarks of the chapters' costly pieces."""
+    import torch
+
+    from initstudy.core import resnets as resnet
+    from initstudy.core.train import step_times
+
+    x, y = torch.randn(64, 1, 14, 14), torch.randint(0, 10, (64,))
+    models = {"bn": resnet.resnet(20, "he-fan-out", in_channels=1, seed=0),
+              "fixup": resnet.resnet(20, "fixup", in_channels=1, seed=0)}
+    times = step_times(models, x, y)
+    add("ResNet-20 step, BatchNorm (batch 64, 14x14)", "-", times["bn"], None)
+    add("ResNet-20 step, Fixup (same run, interleaved)", "-", times["fixup"], None)
+    ratio = [f / b for f, b in zip(times["fixup"], times["bn"])]
+    add("Fixup / BN per-step time (ratio of paired steps)", "-", ratio, None, "ratio, not seconds")
+    from initstudy.chapters import fixup
+
+    t0 = time.perf_counter()
+    fixup.growth_sweep(fixup.GROWTH_KINDS, 5000, [0], 16, 8, 8, padding="zeros", record_every=10, progress=False)
+    add("variance sweep to 10,000 layers (6 kinds, 5,000 blocks, width 16)", "-",
+        [time.perf_counter() - t0], 60.0)
+
+
+def matmul_rate(n: int = 1024, repeats: int = 5) -> float:
+    """The machine's fp32 matrix-product rate in GFLOP/s (median of ``repeats`` n x n products)."""
+    import torch
+
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    a @ b
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        a @ b
+        times.append(time.perf_counter() - t0)
+    return 2 * n**3 / statistics.median(times) / 1e9
+
+
+def _step_flops(model, x, y) -> float:
+    """FLOPs of one training step (forward and backward) of ``model`` on batch ``(x, y)``."""
+    import copy
+
+    from torch.nn import functional as F
+    from torch.utils.flop_counter import FlopCounterMode
+
+    m = copy.deepcopy(model)
+    with FlopCounterMode(display=False) as counter:
+        F.cross_entropy(m(x), y).backward()
+    return float(counter.get_total_flops())
+
+
+def _looped(models, data, configs) -> None:
+    """The baseline: one model after another, a plain torch.nn / torch.optim loop per model
+    fed its own batches, with the same test evaluations as the ensemble (at step 0 and at the
+    end): what the library did before the ensemble core, without its per-step bookkeeping."""
+    from torch.nn import functional as F
+
+    from initstudy.core.ensemble import member_stream
+    from initstudy.core.train import evaluate, make_optimizer, param_groups
+
+    for model, cfg in zip(models, configs):
+        opt = make_optimizer(param_groups(model, cfg), cfg)
+        evaluate(model, data.x_test, data.y_test)
+        model.train()
+        for block in member_stream(cfg.seed, len(data.y_train), cfg.batch_size, cfg.steps):
+            for idx in block["idx"]:
+                opt.zero_grad()
+                F.cross_entropy(model(data.x_train[idx]), data.y_train[idx]).backward()
+                opt.step()
+        evaluate(model, data.x_test, data.y_test)
+
+
+def ensemble_bench(add, ks=(1, 5, 20, 100), repeats: int = 3) -> None:
+    """Member-steps per second, looped against the ensemble core, for the chapters' MLP
+    (784-5x128-10 ReLU, batch 64) and Fixup ResNet-20 at 14x14 (batch 128), side by side
+    in one run (the two alternate, ``repeats`` times), with the share of the machine's fp32
+    matrix-product rate measured in the same run."""
+    import torch
+
+    from initstudy.core.data import Dataset
+    from initstudy.core.ensemble import train_ensemble
+    from initstudy.core.models import mlp
+    from initstudy.core.resnets import resnet
+    from initstudy.core.train import TrainConfig
+
+    peak = []
+    cases = {
+        "MLP 784-5x128-10, batch 64": (lambda s: mlp(784, [128] * 5, 10), (784,), 64, 60),
+        "Fixup ResNet-20 14x14, batch 128": (lambda s: resnet(20, "fixup", in_channels=1, num_classes=10, width=16,
+                                                               seed=s), (1, 14, 14), 128, 4),
+    }
+    g = torch.Generator().manual_seed(0)
+    for name, (build, shape, batch, steps) in cases.items():
+        data = Dataset(name="bench", source="random", x_train=torch.randn(4096, *shape, generator=g),
+                       y_train=torch.randint(0, 10, (4096,), generator=g), x_test=torch.randn(256, *shape, generator=g),
+                       y_test=torch.randint(0, 10, (256,), generator=g), num_classes=10)
+        flops = _step_flops(build(0), data.x_train[:batch], data.y_train[:batch])
+        for k in ks:
+            configs = [TrainConfig(steps=steps, batch_size=batch, lr=0.01, momentum=0.9, seed=s, eval_every=10**9)
+                       for s in range(k)]
+            rates = {"looped": [], "ensemble": []}
+            for _ in range(repeats):
+                peak.append(matmul_rate())
+                for kind in rates:
+                    models = [build(s) for s in range(k)]
+                    t0 = time.perf_counter()
+                    if kind == "looped":
+                        _looped(models, data, configs)
+                    else:
+                        train_ensemble(models, data, configs)
+                    rates[kind].append(k * steps / (time.perf_counter() - t0))
+            for kind, r in rates.items():
+                med = statistics.median(r)
+                add(f"{name}: {kind}, K={k}", "-", r, None,
+                    f"member-steps/s, not seconds; {med * flops / 1e9:.1f} GFLOP/s")
+            add(f"{name}: ensemble / looped, K={k}", "-",
+                [e / lo for e, lo in zip(rates["ensemble"], rates["looped"])], None, "ratio, not seconds")
+            share = [statistics.median(rates["ensemble"]) * flops / 1e9 / p for p in peak[-repeats:]]
+            add(f"{name}: ensemble share of the matmul rate, K={k}", "-", share, None, "ratio, not seconds")
+    add("fp32 matrix-product rate (n=1024), measured alongside", "-", peak, None, "GFLOP/s, not seconds")
+
+
+def sweep_bench(add, root: Path) -> None:
+    """A smoke sweep of 8 jobs on a LocalCluster of 2 workers (one torch thread each) against
+    the same 8 jobs one after another with 2 threads, and the engine's per-job overhead."""
+    from initstudy.study.sweep import engine_overhead
+
+    grid = ["sweep", "xavier_kaiming", "--profile", "smoke", "--grid", "he_depths=6,10", "--seeds", "4",
+            "--no-progress"]
+    walls = {}
+    for engine, extra in (("dask", ["--engine", "dask", "--workers", "2", "--threads", "1"]),
+                          ("serial", ["--engine", "serial", "--threads", "2"])):
+        with tempfile.TemporaryDirectory(prefix="initstudy-sweep-") as tmp:
+            wall, rc = _timed([sys.executable, "-m", "initstudy", *grid, *extra, "--results-dir", tmp], root)
+            if rc != 0:
+                raise SystemExit(f"bench: the {engine} sweep failed")
+            walls[engine] = wall
+    add("smoke sweep, 8 jobs, Dask LocalCluster 2 workers x 1 thread", "smoke", [walls["dask"]], None)
+    add("same 8 jobs one after another, 2 threads", "smoke", [walls["serial"]], None)
+    add("Dask / serial wall time (ratio)", "smoke", [walls["dask"] / walls["serial"]], None, "ratio, not seconds")
+    add("Dask per-job overhead (no-op task round trip)", "-", engine_overhead(), None)
+
+
+def _row(what: str, profile: str, times: list[float], budget: float | None, note: str = "") -> dict:
+    med = statistics.median(times)
+    return {"what": what, "profile": profile, "runs": len(times), "median_s": round(med, 4),
+            "min_s": round(min(times), 4), "max_s": round(max(times), 4),
+            "budget_s": budget, "ratio": round(med / budget, 3) if budget else None, "note": note}
+
+
+def measure(smoke_repeats: int = 3, skip_cpu: bool = False) -> list[dict]:
+    root = repo_root()
+    rows: list[dict] = []
+
+    def add(what: str, profile: str, times: list[float], budget: float | None, note: str = "") -> None:
+        rows.append(_row(what, profile, times, budget, note))
+
+    with tempfile.TemporaryDirectory(prefix="initstudy-bench-") as tmp:
+        for name in NOTEBOOKS:
+            times, inner = [], []
+            for _ in range(smoke_repeats):
+                wall, rc = _timed(_run_cmd(name, "smoke", Path(tmp)), root)
+                if rc != 0:
+                    raise SystemExit(f"bench: {name} failed at the smoke profile")
+                times.append(wall)
+                inner.append(read_json(Path(tmp) / "smoke" / name / "run.json")["wall_time_s"])
+            add(f"{name} (runner process)", "smoke", times, BUDGET_S["smoke"])
+            add(f"{name} (papermill execution)", "smoke", inner, BUDGET_S["smoke"])
+
+    if not skip_cpu:
+        book_total = 0.0
+        for name in NOTEBOOKS:
+            wall, rc = _timed(_run_cmd(name, "cpu", None), root)
+            if rc != 0:
+                raise SystemExit(f"bench: {name} failed at the cpu profile")
+            book_total += wall
+            add(f"{name} (runner process)", "cpu", [wall], BUDGET_S["cpu"])
+        wall, rc = _timed([sys.executable, "-m", "initstudy", "book", "--profile", "cpu", "-q"], root)
+        book_total += wall
+        add("book build after the runs", "cpu", [wall], None)
+        add("whole book: every chapter + kernel start-ups + build", "cpu", [book_total], BUDGET_S["book"])
+
+    micro(add)
+    ensemble_bench(add)
+    sweep_bench(add, root)
+    install = root / ".venv" / ".install-seconds"
+    if install.is_file():
+        add("set-up (venv + pinned packages), recorded at install", "-", [float(install.read_text())], None,
+            "measured once, when make installed the venv")
+    setup = [_timed(["make", "-s", "setup"], root)[0] for _ in range(3)]
+    add("set-up check when nothing changed (make setup)", "-", setup, None)
+    if all(Layout(root).executed_notebook(DEFAULT_PROFILE, n).is_file() for n in NOTEBOOKS):
+        _timed(["make", "-s", "book"], root)  # bring everything up to date first
+        rebuild = [_timed(["make", "-s", "book"], root)[0] for _ in range(3)]
+        add("no-change make book", "cpu", rebuild, BUDGET_S["rebuild"])
+    return rows
+
+
+def table(rows: list[dict]) -> str:
+    head = f"{'what':<70} {'profile':<7} {'runs':>4} {'median s':>9} {'min s':>8} {'max s':>8} " \
+           f"{'budget s':>9} {'ratio':>6}  note"
+    lines = [head, "-" * len(head)]
+    for r in rows:
+        budget = "" if r["budget_s"] is None else f"{r['budget_s']:.0f}"
+        ratio = "" if r["ratio"] is None else f"{r['ratio']:.2f}"
+        lines.append(f"{r['what'][:70]:<70} {r['profile']:<7} {r['runs']:>4} {r['median_s']:>9.3g} "
+                     f"{r['min_s']:>8.3g} {r['max_s']:>8.3g} {budget:>9} {ratio:>6}  {r.get('note', '')}")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m initstudy.study.bench")
+    parser.add_argument("--smoke-repeats", type=int, default=3)
+    parser.add_argument("--skip-cpu", action="store_true")
+    parser.add_argument("--json", default=None)
+    parser.add_argument("--only-ensemble", action="store_true",
+                        help="only the looped-against-ensemble measurements")
+    args = parser.parse_args(argv)
+    if args.only_ensemble:
+        rows = []
+        ensemble_bench(lambda *a, **kw: rows.append(_row(*a, **kw)))
+    else:
+        rows = measure(args.smoke_repeats, args.skip_cpu)
+    print(table(rows))
+    if args.json:
+        atomic_write_json(args.json, rows)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,64 @@
+"""The claims summary of a profile: one row per claim of the ledger with the verdict its chapter
+computed (or "not measured yet"), written as ``results/<profile>/claims.json`` and ``claims.csv``
+after every run and before every book build."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+
+from initstudy.study.claims import LEDGER, NOT_MEASURED, deciding_check, discrimination, format_result
+from initstudy.study.results import atomic_write_json, atomic_write_text
+
+__all__ = ["summary_rows", "write_summary"]
+
+
+def summary_rows(profile_dir, catalog=None) -> list[dict]:
+    """One row per ledger claim for the profile whose results are in ``profile_dir``: the
+    verdict computed by the notebook that measures it, or "not measured yet"."""
+    from initstudy.study.catalog import NOTEBOOKS
+
+    catalog = NOTEBOOKS if catalog is None else catalog
+    profile_dir = Path(profile_dir)
+    measured: dict[str, dict] = {}
+    for name in catalog:
+        path = profile_dir / name / "claims.json"
+        if path.is_file():
+            with open(path, encoding="utf-8") as f:
+                for row in json.load(f):
+                    measured[row["id"]] = row
+    rows = []
+    for c in LEDGER.values():
+        if c.id in measured:
+            row = dict(measured[c.id])
+        else:
+            row = {"id": c.id, "verdict": NOT_MEASURED, "explanation": "", "checks": [], "measurements": {},
+                   "profile": profile_dir.name, "seeds": [], "notebook": c.notebook, "figures": list(c.figures)}
+        row.update(statement=c.statement, article_section=c.article_section, metric=c.metric,
+                   criterion=c.criterion.text())
+        deciding = deciding_check(row["checks"])
+        row["key_number"] = format_result(deciding) if deciding else ""
+        row["deciding_status"] = deciding.get("status", "") if deciding else ""
+        row["discriminates"] = discrimination(row["checks"])
+        row["control"] = c.control
+        row["short"] = c.short
+        row["changes"] = [list(ch) for ch in c.changes]
+        rows.append(row)
+    return rows
+
+
+
+def write_summary(profile_dir, catalog=None) -> list[dict]:
+    """Write the profile's machine-readable claims summary, ``claims.json`` and
+    ``claims.csv``, atomically; return its rows."""
+    rows = summary_rows(profile_dir, catalog)
+    profile_dir = Path(profile_dir)
+    atomic_write_json(profile_dir / "claims.json", rows)
+    flat = pd.DataFrame(
+        [{k: (";".join(map(str, v)) if isinstance(v, list) else v) for k, v in r.items()
+          if k not in ("checks", "measurements")} for r in rows]
+    )
+    atomic_write_text(profile_dir / "claims.csv", flat.to_csv(index=False, lineterminator="\n"))
+    return rows

@@ -1,0 +1,104 @@
+"""A chapter is one unit: a module declaring its parameters, claims and measurements, plus its
+notebook. A tiny chapter registered from outside the package joins the catalog, the ledger,
+``run`` (with validation before any work), the verdicts and the generated pages."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+import yaml
+from conftest import ROOT
+
+import initstudy.chapters as chapters
+from initstudy.book import pages
+from initstudy.study import catalog, claims
+
+
+def test_the_chapter_order_is_the_books_reading_order():
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
+    files = [c["file"] for part in toc["parts"] for c in part["chapters"] if c["file"].startswith("results/")]
+    assert [f.rsplit("/", 1)[1] for f in files] == list(chapters.ORDER) == list(catalog.NOTEBOOKS)
+    for name in chapters.ORDER:
+        assert (ROOT / "notebooks" / f"{name}.ipynb").is_file()
+
+
+def test_declarations_are_wired_and_checked():
+    import types
+
+    good = types.ModuleType("x.ok")
+    good.SPEC = catalog.NotebookSpec("ok", "OK")
+    good.CLAIMS = (claims.Claim("c-1", "s", "a", "m", claims.Criterion(())),)
+    spec, ledger = chapters.wire(good)
+    assert spec.claims == ("c-1",) and ledger[0].notebook == "ok"
+    bad = types.ModuleType("x.other")
+    bad.SPEC, bad.CLAIMS = good.SPEC, good.CLAIMS
+    with pytest.raises(ValueError, match="declares the notebook 'ok'"):
+        chapters.wire(bad)
+    twice = types.ModuleType("x.ok")
+    twice.SPEC, twice.CLAIMS = good.SPEC, good.CLAIMS * 2
+    with pytest.raises(ValueError, match="declared twice"):
+        chapters.wire(twice)
+
+
+@pytest.fixture
+def tiny_root(tmp_path, monkeypatch):
+    import tiny_chapter
+
+    root = tmp_path / "book"
+    (root / "notebooks").mkdir(parents=True)
+    (root / "_toc.yml").write_text("format: jb-book\nroot: intro\n")
+    tiny_chapter.write_notebook(root / "notebooks" / "tiny_chapter.ipynb")
+    monkeypatch.setenv(chapters.EXTRA_ENV, "tiny_chapter")
+    return root
+
+
+def _run(root, *args):
+    env = {**os.environ, "INITSTUDY_ROOT": str(root)}
+    return subprocess.run([sys.executable, "-m", "initstudy", *args], capture_output=True, text=True, env=env,
+                          timeout=600, cwd=root)
+
+
+def test_a_tiny_chapter_registered_outside_the_package_runs_end_to_end(tiny_root):
+    listed = _run(tiny_root, "run", "--list")
+    assert listed.returncode == 0 and "tiny_chapter: A tiny chapter  [claims: tiny-at-least-one]" in listed.stdout
+    # its parameters are validated before any work, as every chapter's
+    bad = _run(tiny_root, "run", "tiny_chapter", "--profile", "smoke", "-p", "value", "-1")
+    assert bad.returncode == 2 and "parameter 'value' must be a number in [0, 100], got -1.0" in bad.stderr
+    for value, verdict in (("2", claims.REPRODUCED), ("0.25", claims.NOT_REPRODUCED)):
+        proc = _run(tiny_root, "run", "tiny_chapter", "--profile", "smoke", "--no-progress", "-p", "value", value)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        rows = json.loads((tiny_root / "results" / "smoke" / "tiny_chapter" / "claims.json").read_text())
+        assert [(r["id"], r["verdict"], r["seeds"], r["samples"]) for r in rows] == [
+            ("tiny-at-least-one", verdict, [0, 1, 2], {"tiny_value": 3, "tiny_control": 3})]
+        assert rows[0]["checks"][0]["control"]["status"] == claims.FAILS  # its negative control fails the rule
+    summary = json.loads((tiny_root / "results" / "smoke" / "claims.json").read_text())
+    by_id = {r["id"]: r for r in summary}
+    assert len(summary) == 15 and by_id["tiny-at-least-one"]["verdict"] == claims.NOT_REPRODUCED
+    assert by_id["zero-symmetry"]["verdict"] == claims.NOT_MEASURED
+
+
+def test_the_generated_pages_list_a_registered_chapter(tiny_root):
+    specs = chapters.specs()
+    assert list(specs)[-1] == "tiny_chapter" and specs["tiny_chapter"].claims == ("tiny-at-least-one",)
+    assert list(chapters.ledger())[-1] == "tiny-at-least-one"
+    listing = pages.chapter_list(lambda n: f"/results/cpu/{n}/{n}", specs)
+    assert listing.splitlines()[-1] == "7. {doc}`A tiny chapter </results/cpu/tiny_chapter/tiny_chapter>` " \
+                                       "(`tiny-at-least-one`)."
+    rerun = pages.rerun_commands(specs)
+    assert "python -m initstudy run tiny_chapter --profile cpu" in rerun and "| `value` |" in rerun
+
+
+def test_every_claim_has_advice_for_each_verdict():
+    """The one page a new chapter must add to by hand: advice per claim, written per verdict."""
+    import re
+
+    text = (ROOT / "book" / "advice.md").read_text()
+    blocks = dict(re.findall(r"```\{by-verdict\} ([a-z0-9-]+)\n(.*?)```", text, flags=re.S))
+    for cid in claims.LEDGER:
+        assert cid in blocks, f"book/advice.md has no {{by-verdict}} block for {cid}"
+        for label in ("reproduced:", "partly reproduced:", "not reproduced:", "inconclusive:"):
+            assert re.search(rf"^{label}", blocks[cid], flags=re.M), (cid, label)
