@@ -184,3 +184,31 @@ def test_iteration_summary_and_the_tight_control(digits):
     demo = pd.concat([records.assign(variant="paper"), tight.assign(variant="tight")])
     v = chapter.variant_summary(demo).set_index("variant")
     assert v.loc["paper", "not_converged"] == 0 and v.loc["paper", "max_abs_var_error"] < 0.1
+
+
+def test_the_chapters_glue_reads_its_tables():
+    diffs = pd.DataFrame({"variant": ["lsuv"] * 6 + ["halved lr"] * 2, "seed": [0, 1] * 4,
+                          "batch_size": [8, 8, 32, 32, 128, 128, 128, 128],
+                          "accuracy": [0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.1, 0.1],
+                          "diff_points": [-40.0, -35.0, -20.0, -15.0, 0.0, 0.0, -80.0, -85.0]})
+    glue = chapter.batch_size_glue(diffs, batch_depth=8, n_seeds=2)
+    # Spearman's rho is Pearson's r of the ranks: batch ranks tie in pairs (1.5, 1.5, 3.5, 3.5, 5.5,
+    # 5.5; deviations -2, -2, 0, 0, 2, 2), accuracy ranks are 1..6 (deviations -2.5 ... 2.5):
+    # r = 16 / sqrt(16 * 17.5)
+    assert glue["batch-rho"] == pytest.approx(16 / math.sqrt(16 * 17.5), rel=1e-12) and glue["batch-p"] < 0.01
+    assert (glue["batch-diff-min"], glue["batch-diff-max"]) == (-40.0, -35.0)
+    cost = pd.DataFrame({"lsuv_seconds": [1.0, 3.0, 2.0], "bn_overhead_per_step": [0.001, 0.002, 0.003],
+                         "bn_step_seconds": [0.01, 0.03, 0.02]})
+    race = pd.DataFrame({"model": ["a", "a", "b"], "seconds": [1.0, 2.0, 5.0], "accuracy": [0.5, 0.8, 0.9]})
+    g = chapter.cost_glue(cost, race, epoch_steps=100, target=0.7)
+    assert (g["lsuv-s"], g["bn-overhead-ms"], g["bn-step-ms"], g["target"]) == pytest.approx((2.0, 2.0, 20.0, 70.0))
+    assert g["race"] == "a: 2.0 s; b: 5.0 s"
+    assert chapter.cost_glue(cost, race, epoch_steps=100, target=0.95)["race"] == "neither reached it"
+
+
+def test_timed_lsuv_initialises_and_times(digits):
+    net = models.mlp(64, [32, 32], 10)
+    seconds = chapter.timed_lsuv(net, digits.x_train[:128], seed=0)
+    assert seconds > 0
+    variances = lsuv.output_variances(net, digits.x_train[:128])["variance"]
+    assert ((variances - 1).abs() < 0.1).all()  # the paper's tolerance on the batch it fitted

@@ -178,7 +178,7 @@ def test_check_table_names_an_unmet_precondition():
     m = {"nonorm_deep_accuracy": [0.1, 0.1, 0.1], "deepest_depth": [56.0],
          "fixup_minus_bn_deep": [-25.0, -20.0, -30.0], "nonorm_minus_bn_deep": [-60.0, -55.0, -50.0],
          "bn_deep_accuracy": [0.745, 0.664, 0.597]}
-    table = FX.check_table("fixup-trains-without-bn", m).set_index("metric")
+    table = FX.check_table({"fixup-trains-without-bn": m}).set_index("metric")
     gap = table.loc["fixup_minus_bn_deep"]
     assert gap["status"] == "unsettled" and gap["requires"] == "bn_deep_accuracy"
     assert gap["requires_status"] != "holds" and gap["requires_low"] < 0.5 < gap["requires_mean"]

@@ -514,12 +514,14 @@ def ablation_table(finals: pd.DataFrame, full: str = "fixup") -> pd.DataFrame:
     return out.sort_values("rank").reset_index(drop=True)
 
 
-def check_table(claim_id: str, measurements) -> pd.DataFrame:
-    """Every check of ``claim_id`` judged on ``measurements`` as :func:`initstudy.study.claims.judge`
-    does, with its precondition (``requires``) judged on its own: status, n, centre, interval,
-    so that the text can say which check or precondition decided the verdict."""
+def check_table(measurements, claim_id: str = "fixup-trains-without-bn") -> pd.DataFrame:
+    """Every check of ``claim_id`` (the training claim by default) judged on its measurements, as
+    :func:`initstudy.study.claims.judge` does, with its precondition (``requires``) judged on its
+    own: status, n, centre, interval, so that the text can say which check or precondition decided
+    the verdict. ``measurements`` is :func:`fixup_measurements`' dict of every claim."""
     from initstudy.study import claims
 
+    measurements = measurements[claim_id]
     c = claims.claim(claim_id)
     judged = claims.judge(c, measurements)
     rows = []

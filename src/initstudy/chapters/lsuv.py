@@ -20,6 +20,18 @@ from initstudy.study.catalog import NotebookSpec, Param, common_params, per, sam
 from initstudy.study.claims import Check, Claim, Criterion, Measured
 
 __all__ = [
+    "timed_lsuv",
+    "plot_iteration_histogram",
+    "OutOfOrder",
+    "package_comparison",
+    "batch_size_glue",
+    "plot_batch_size",
+    "race_against_bn",
+    "cost_glue",
+    "plot_cost",
+    "training_glue",
+    "plot_training",
+    "plot_heldout",
     "SPEC",
     "CLAIMS",
     "ARCHS",
@@ -511,9 +523,7 @@ def cost_comparison(data, *, repeats: int, batch_size: int, epoch_steps: int, ti
     y = data.y_train[:batch_size].to(device)
     for r in range(repeats):
         net = build("resnet", data, 20, 16, seed=r).to(device)
-        t0 = time.perf_counter()
-        lsuv_init(net, x, seed=r)
-        lsuv_s = time.perf_counter() - t0
+        lsuv_s = timed_lsuv(net, x, seed=r)
         models = {"bn": build("resnet-bn", data, 20, 16, seed=r).to(device), "none": net}
         times = step_times(models, x, y, steps=timing_steps)
         bn_step, plain_step = statistics.median(times["bn"]), statistics.median(times["none"])
@@ -549,3 +559,268 @@ def compare_with_package(net_builder: Callable[[], nn.Module], x: torch.Tensor, 
     registration = [n for n, _ in eligible_layers(ours)]
     out["registration_position"] = [registration.index(n) for n in out["layer"]]
     return out
+
+
+# ------------------------------------------------------------------ the chapter's figures and glue
+
+
+def timed_lsuv(net: nn.Module, x: torch.Tensor, seed: int) -> float:
+    """LSUV (the paper's rule) on ``net`` with the batch ``x``; its wall time in seconds. The one
+    timing of LSUV: :func:`cost_comparison` and :func:`race_against_bn` both use it."""
+    t0 = time.perf_counter()
+    lsuv_init(net, x, seed=seed)
+    return time.perf_counter() - t0
+
+
+def plot_iteration_histogram(records: pd.DataFrame, tight: pd.DataFrame):
+    """Rescalings per layer, one panel per (tolerance, batches) setting, biases side by side;
+    the dotted line is the claim's bound of 5. Returns (figure, plotted rows)."""
+    import seaborn as sns
+    from matplotlib.ticker import MaxNLocator
+
+    hist = pd.concat([records, tight])
+    hist["setting"] = [f"{TOLERANCE_NAMES[(t, m)]}, tol {t:g}\n{b} batch"
+                       for t, m, b in zip(hist["tol_var"], hist["t_max"], hist["batches"])]
+    g = sns.displot(data=hist, x="iterations", hue="bias", col="setting", col_wrap=3, discrete=True,
+                    multiple="dodge", shrink=0.8, height=2.4, aspect=1.05, stat="count",
+                    facet_kws={"sharey": False})
+    g.set_titles("{col_name}", size=11)
+    g.set_axis_labels("rescalings per layer", "layers")
+    for ax in g.axes.flat:
+        ax.axvline(5.5, color="black", ls=":", lw=1)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True, nbins=5))
+        ax.yaxis.set_major_locator(MaxNLocator(integer=True, nbins=4))
+    g.tight_layout()
+    sns.move_legend(g, "upper center", bbox_to_anchor=(0.5, 0.0), ncol=2, title="biases")
+    return g.figure, hist[["arch", "tol_var", "t_max", "batches", "bias", "seed", "layer", "iterations", "converged"]]
+
+
+class OutOfOrder(nn.Module):
+    """An MLP that registers ``second`` before ``first`` but calls ``first`` first: the case where
+    an LSUV that follows registration order (the authors' package) and one that follows the
+    forward pass (this library's) differ."""
+
+    def __init__(self, n_in: int, width: int, n_out: int):
+        super().__init__()
+        self.second = nn.Linear(width, width)
+        self.first = nn.Linear(n_in, width)
+        self.out = nn.Linear(width, n_out)
+
+    def forward(self, x):
+        return self.out(torch.relu(self.second(torch.relu(self.first(x.flatten(1))))))
+
+
+def package_comparison(data, batch: int, width: int) -> tuple[pd.DataFrame, dict]:
+    """:func:`compare_with_package` on an MLP registered in order and on :class:`OutOfOrder`
+    (inputs scaled by 4, away from unit variance; fitted on ``batch`` training examples, measured
+    on as many test examples). Returns the table (one row per network and layer) and its glue:
+    the largest |variance - 1| of either implementation in order, and both variances of the
+    out-of-order network's ``second`` layer."""
+    from initstudy.core import models
+
+    x_fit, x_held = 4 * data.x_train[:batch], 4 * data.x_test[:batch]
+    builders = {"in order": lambda: models.mlp(data.in_features, [width] * 3, data.num_classes),
+                "out of order": lambda: OutOfOrder(data.in_features, width, data.num_classes)}
+    side = []
+    for name, builder in builders.items():
+        torch.manual_seed(0)
+        side.append(compare_with_package(builder, x_fit, x_held, seed=0).assign(network=name))
+    side = pd.concat(side)
+    in_order = side[side["network"] == "in order"]
+    second = side[(side["network"] == "out of order") & (side["layer"] == "second")].iloc[0]
+    glue = {"pkg-in-order-err": (in_order[["variance_initstudy", "variance_lsuv_package"]] - 1).abs().max().max(),
+            "pkg-second-ours": second["variance_initstudy"], "pkg-second-theirs": second["variance_lsuv_package"]}
+    return side, glue
+
+
+def batch_size_glue(acc_diffs: pd.DataFrame, batch_depth: int, n_seeds: int) -> dict:
+    """The batch-size experiment's numbers for the text: Spearman's rho (and its p-value) between
+    log batch size and LSUV's final accuracy, and the range over seeds of the smallest batch's
+    difference to the largest (:func:`accuracy_diffs`, in points)."""
+    from scipy import stats
+
+    exp = acc_diffs[acc_diffs["variant"] == "lsuv"]
+    rho, p_value = stats.spearmanr(np.log(exp["batch_size"]), exp["accuracy"])
+    smallest = exp[exp["batch_size"] == exp["batch_size"].min()]["diff_points"]
+    return {"batch-depth": batch_depth, "batch-rho": rho, "batch-p": p_value, "batch-seeds": n_seeds,
+            "batch-diff-min": smallest.min(), "batch-diff-max": smallest.max()}
+
+
+def _errorbar(ax, ci: pd.DataFrame, x, color, marker: str, **kw) -> None:
+    ax.errorbar(x, ci["mean"], yerr=[ci["mean"] - ci["low"], ci["high"] - ci["mean"]], color=color, marker=marker,
+                capsize=3, **kw)
+
+
+def plot_batch_size(acc_diffs: pd.DataFrame, spread: pd.DataFrame, batch_sizes: list[int]):
+    """Left: final accuracy minus the largest batch's, per seed and mean with 95 % CI, the
+    halved-lr control beside it and the ±0.5-point margin; right: the scale factors' largest
+    log-ratio to the largest batch's (geometric mean, 95 % CI) and the 0.1 threshold. Returns
+    (figure, plotted rows)."""
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
+
+    largest = max(batch_sizes)
+    exp, ctl = acc_diffs[acc_diffs["variant"] == "lsuv"], acc_diffs[acc_diffs["variant"] != "lsuv"]
+    acc_ci = mean_intervals(acc_diffs, ["variant", "batch_size"], "diff_points")
+    below = spread[spread["batch_size"] < largest]  # 0 at the largest batch by construction
+    spread_ci = mean_intervals(below, ["batch_size"], "max_abs_log_scale_ratio", scale="log")
+    blue, orange = sns.color_palette("colorblind")[:2]
+    fig, axes = plt.subplots(1, 2, figsize=(8, 3.6), sharex=True)
+    for ax, per_seed, col, ci in ((axes[0], exp, "diff_points", acc_ci[acc_ci["variant"] == "lsuv"]),
+                                  (axes[1], below, "max_abs_log_scale_ratio", spread_ci)):
+        for _, d in per_seed.groupby("seed"):
+            ax.plot(d["batch_size"], d[col], color="0.75", lw=0.8)
+        _errorbar(ax, ci, ci["batch_size"], blue, "o")
+    axes[0].axhspan(-0.5, 0.5, color="grey", alpha=0.25)
+    c = acc_ci[acc_ci["variant"] != "lsuv"]
+    axes[0].scatter(ctl["batch_size"] * 1.25, ctl["diff_points"], color=orange, s=10, alpha=0.6)
+    _errorbar(axes[0], c, c["batch_size"] * 1.25, orange, "s", ls="none")
+    axes[1].axhline(0.1, color="black", ls="--", lw=1)
+    axes[0].set(xscale="log", xticks=batch_sizes, xlabel="LSUV batch size",
+                ylabel=f"accuracy minus batch {largest}\n(points)")
+    for ax in axes:
+        ax.set_xticks(batch_sizes, [str(b) for b in batch_sizes], rotation=45 if len(batch_sizes) > 4 else 0)
+        ax.minorticks_off()
+    axes[1].set(yscale="log", xlabel="LSUV batch size",
+                ylabel=f"max over layers of |ln(scale /\nscale at {largest})| (log scale)")
+    handles = [Line2D([], [], color="0.75", lw=0.8), Line2D([], [], color=blue, marker="o"),
+               Line2D([], [], color=orange, marker="s", ls="none"), Patch(color="grey", alpha=0.25),
+               Line2D([], [], color="black", ls="--", lw=1)]
+    fig.legend(handles, ["one seed", "mean (right: geometric), 95 % CI", f"batch {largest}, lr halved (control)",
+                         "±0.5-point margin", "threshold 0.1"], loc="upper center", bbox_to_anchor=(0.5, 0.02),
+               ncol=3, frameon=False)
+    fig.tight_layout()
+    data = pd.concat([
+        acc_diffs[["seed", "batch_size", "variant", "diff_points"]].rename(columns={"diff_points": "value"}).assign(
+            quantity="accuracy minus the largest batch (points)"),
+        spread.rename(columns={"max_abs_log_scale_ratio": "value"}).assign(
+            variant="lsuv", quantity="max over layers |ln(scale / scale at the largest batch)|")])
+    return fig, data
+
+
+def race_against_bn(data, *, batch: int, config, device: str = "cpu") -> pd.DataFrame:
+    """A ResNet-20 without BatchNorm initialised by LSUV (on ``batch`` training examples; its wall
+    time, :func:`timed_lsuv`, counted at the start) against the same network with BatchNorm and
+    Kaiming init, trained alike: test accuracy against wall time (:func:`initstudy.core.train.race`)."""
+    from initstudy.core.train import race
+
+    net_lsuv = build("resnet", data, 20, 16, seed=0)
+    lsuv_seconds = timed_lsuv(net_lsuv, data.x_train[:batch], seed=0)
+    net_bn = build("resnet-bn", data, 20, 16, seed=0)
+    return race({"LSUV, no BN": net_lsuv, "Kaiming + BN": net_bn}, data, config,
+                setup_seconds={"LSUV, no BN": lsuv_seconds}, device=device)
+
+
+def cost_glue(cost: pd.DataFrame, race: pd.DataFrame, epoch_steps: int, target: float) -> dict:
+    """The cost experiment's numbers for the text: medians over repeats of LSUV's time, of BN's
+    extra time per step and of BN's step time, and the wall time at which each side of the race
+    first reached ``target`` test accuracy."""
+    reach = race[race["accuracy"] >= target].groupby("model")["seconds"].min()
+    return {"epoch-steps": epoch_steps, "lsuv-s": float(cost["lsuv_seconds"].median()),
+            "bn-overhead-ms": 1000 * float(cost["bn_overhead_per_step"].median()),
+            "bn-step-ms": 1000 * float(cost["bn_step_seconds"].median()), "target": 100 * target,
+            "race": "; ".join(f"{k}: {v:.1f} s" for k, v in reach.items()) or "neither reached it"}
+
+
+def plot_cost(cost: pd.DataFrame, race: pd.DataFrame, epoch_steps: int, target: float):
+    """Left: LSUV's time over BN's extra time for one epoch (the check) and for one step (the
+    control), log scale; right: the race's test accuracy against wall time. Returns (figure,
+    plotted rows)."""
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+
+    frac = cost.melt(id_vars="repeat", value_vars=["fraction_of_bn_overhead", "fraction_of_bn_step_overhead"],
+                     var_name="over", value_name="fraction")
+    frac["over"] = frac["over"].map({"fraction_of_bn_overhead": f"one epoch\n({epoch_steps} steps)",
+                                     "fraction_of_bn_step_overhead": "one step\n(control)"})
+    frac = frac[np.isfinite(frac["fraction"]) & (frac["fraction"] > 0)]
+    fig, axes = plt.subplots(1, 2, figsize=(8, 3.4), gridspec_kw={"width_ratios": [1, 1.25]})
+    sns.stripplot(data=frac, y="over", x="fraction", hue="over", size=7, jitter=0.1, legend=False, ax=axes[0])
+    axes[0].axvline(0.1, color="black", ls="--", lw=1)
+    axes[0].set(xscale="log", xlabel="LSUV time / BN's extra time\n(log scale; dashed: 0.1)",
+                ylabel="BN's overhead over")
+    sns.lineplot(data=race, x="seconds", y="accuracy", hue="model", marker="o", ax=axes[1])
+    axes[1].axhline(target, color="grey", ls=":")
+    axes[1].set(xlabel="training wall time (s),\nLSUV's init included", ylabel="test accuracy")
+    sns.move_legend(axes[1], "upper center", bbox_to_anchor=(0.5, -0.35), ncol=2, title=None, frameon=False)
+    fig.tight_layout()
+    return fig, pd.concat([frac.assign(panel="cost ratio"), race.assign(panel="race")], ignore_index=True)
+
+
+def training_glue(summary: pd.DataFrame, n_seeds: int) -> dict:
+    """The training runs' numbers for the text: seeds, chance and the stuck threshold (chance
+    plus :data:`CHANCE_MARGIN`) in percent, each activation's accuracies described
+    (:func:`describe_accuracies`) and its best init by mean accuracy."""
+    best = summary.loc[summary.groupby("activation")["mean_accuracy"].idxmax()].set_index("activation")
+    chance = summary["chance"].iloc[0]
+    return {"train-seeds": n_seeds, "train-chance": 100 * chance, "train-stuck-pct": 100 * (chance + CHANCE_MARGIN),
+            **{f"train-{a}": describe_accuracies(summary[summary["activation"] == a]) for a in ("relu", "sigmoid")},
+            **{f"train-{a}-best": best.loc[a, "init"] for a in ("relu", "sigmoid")}}
+
+
+def plot_training(curves: pd.DataFrame, finals: pd.DataFrame, summary: pd.DataFrame, depths: dict[str, int],
+                  num_classes: int):
+    """Top: test accuracy while training each MLP (``depths``: layers per activation) from each
+    init, one line per seed, diverged runs marked; bottom: final accuracies per seed (a diverged
+    run counted at chance) and their means over all seeds. Returns (figure, plotted rows)."""
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+    from matplotlib.lines import Line2D
+
+    chance = 1 / num_classes
+    test = curves[(curves["split"] == "test") & (curves["metric"] == "accuracy")]
+    shown = finals.assign(counted=np.where(finals["diverged_at"].notna(), chance, finals["accuracy"]))
+    inits = list(TRAIN_INITS)
+    colours = dict(zip(inits, [sns.color_palette("colorblind")[i] for i in (0, 1, 2, 4)]))
+    fig, axes = plt.subplots(2, 2, figsize=(8, 6.4), sharey="row")
+    for j, act in enumerate(("relu", "sigmoid")):
+        ax = axes[0, j]
+        for (init, seed), d in test[test["activation"] == act].groupby(["init", "seed"]):
+            ax.plot(d["step"], d["value"], color=colours[init], lw=0.9, alpha=0.8)
+        div = shown[(shown["activation"] == act) & shown["diverged_at"].notna()]
+        ax.scatter(div["diverged_at"], div["accuracy"].fillna(chance), marker="x", color="black", zorder=3)
+        ax.axhline(chance, color="grey", ls=":")
+        ax.set(title=f"{act} MLP, {depths[act]} layers", xlabel="SGD step", ylabel="test accuracy" if j == 0 else "")
+        ax = axes[1, j]
+        sns.stripplot(data=shown[shown["activation"] == act], x="counted", y="init", hue="init", order=inits,
+                      palette=colours, jitter=0.15, size=6, legend=False, ax=ax)
+        means = summary[summary["activation"] == act].set_index("init").reindex(inits)["mean_accuracy"]
+        ax.scatter(means, range(len(inits)), marker="|", s=400, color="black", zorder=3)
+        ax.axvline(chance, color="grey", ls=":")
+        ax.set(xlabel="final test accuracy", ylabel="init" if j == 0 else "", xlim=(0, 1))
+        if j == 1:
+            ax.tick_params(labelleft=False)
+            axes[0, 1].tick_params(labelleft=False)
+    handles = [Line2D([], [], color=colours[i]) for i in inits] + [
+        Line2D([], [], color="black", marker="x", ls="none"),
+        Line2D([], [], color="black", marker="|", ls="none", ms=14), Line2D([], [], color="grey", ls=":")]
+    fig.legend(handles, inits + ["diverged (counted at chance)", "mean over all seeds", "chance"],
+               loc="upper center", bbox_to_anchor=(0.5, 0.01), ncol=4, frameon=False)
+    fig.tight_layout()
+    return fig, test[["activation", "init", "seed", "step", "value", "diverged_at"]]
+
+
+def plot_heldout(heldout: pd.DataFrame, preinit: pd.DataFrame, archs: list[str]):
+    """Mean output variance of the layers on a held-out batch, per network and seed: LSUV at the
+    paper's tolerance against the orthonormal pre-init alone (the control), and over all networks
+    (the check's quantity), with the check's band. Returns (figure, plotted rows)."""
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+    from matplotlib.patches import Patch
+
+    held_paper = heldout[(heldout["tol_var"] == PAPER[0]) & (heldout["t_max"] == PAPER[1])]
+    hv = pd.concat([held_paper.assign(init="LSUV, paper's tolerance"),
+                    preinit.assign(init="orthonormal pre-init alone (control)")])
+    hv_plot = pd.concat([hv.groupby(["init", "arch", "seed"])["variance"].mean().reset_index(),
+                         hv.groupby(["init", "seed"])["variance"].mean().reset_index().assign(arch="all (the check)")])
+    fig, ax = plt.subplots(figsize=(8, 4))
+    ax.axvspan(0.8, 1.2, color="grey", alpha=0.25)
+    sns.stripplot(data=hv_plot, y="arch", x="variance", hue="init", dodge=True, size=6, jitter=0.15, ax=ax,
+                  order=[*archs, "all (the check)"])
+    ax.set(xscale="log", xlabel="mean output variance of the layers, held-out batch (log scale)", ylabel="network")
+    handles, labels = ax.get_legend_handles_labels()
+    ax.legend(handles + [Patch(color="grey", alpha=0.25)], labels + ["unit variance ± 0.2 (the check)"],
+              loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2, frameon=False)
+    return fig, hv_plot
