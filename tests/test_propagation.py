@@ -199,3 +199,136 @@ def test_signal_depth_figures_read_at_page_width():
                          for init in ("old-uniform", "xavier-uniform") for seed in (0, 1)])
     fig, data = SD.plot_gradient_profiles(pd.concat(stats), pd.concat(hists), 0)
     assert readability_problems(fig) == [] and "seed" in data
+
+
+def test_shared_matrix_demo_reads_the_std_ratio_at_the_depth():
+    rows = []
+    for shared, stds in ((True, {0: [2.0, 4.0], 3: [8.0, 1.0]}), (False, {0: [1.0, 2.0], 3: [3.0, 3.0]})):
+        for layer, values in stds.items():
+            for seed, value in enumerate(values):
+                tag = {"activation": "identity", "scheme": "xavier-normal", "shared": shared, "seed": seed,
+                       "layer": layer}
+                rows += [{**tag, "site": "post", "metric": "std", "value": value},
+                         {**tag, "site": "pre", "metric": "std", "value": 100.0},  # distractors
+                         {**tag, "site": "post", "metric": "mean", "value": 100.0}]
+    rows.append({"activation": "identity", "scheme": "xavier-normal", "shared": True, "seed": 0, "layer": 1,
+                 "site": "post", "metric": "std", "value": 100.0})
+    rows.append({"activation": "tanh", "scheme": "xavier-normal", "shared": True, "seed": 0, "layer": 3,
+                 "site": "post", "metric": "std", "value": 100.0})
+    demo = SD.shared_matrix_demo(pd.DataFrame(rows), 3, 4, 2).set_index(["shared", "seed"])
+    assert demo["std_ratio"].to_dict() == {(False, 0): 3.0, (False, 1): 1.5, (True, 0): 4.0, (True, 1): 0.25}
+    assert demo.loc[(True, 0), "layers"] == "one shared\nmatrix"
+    assert demo.loc[(False, 1), "layers"] == "independent\nmatrices"
+    assert demo.loc[False, "spectral_radius_power"].isna().all()
+    assert (demo.loc[True, "spectral_radius_power"] > 0).all()
+
+
+def test_one_shared_matrix_grows_like_its_spectral_radius_to_the_depth():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from initstudy.study.figures import readability_problems, set_style
+
+    depth, seeds = 100, [0, 1, 2]
+    profiles = pd.concat([P.stack_sweep(["identity"], ["xavier-normal"], seeds, 8, depth, 16, shared=shared,
+                                        progress=False) for shared in (True, False)])
+    demo = SD.shared_matrix_demo(profiles, depth, 8, 16)
+    one = demo[demo["shared"]]
+    assert len(one) == 3 and len(demo) == 6
+    # ||W^L x|| ~ c rho^L: per layer, the log growth is the log spectral radius, up to c^(1/L)
+    per_layer = (np.log(one["std_ratio"]) - np.log(one["spectral_radius_power"])) / depth
+    assert per_layer.abs().max() < 0.05
+    set_style()
+    fig, data = SD.plot_shared_matrix(demo, depth)
+    assert readability_problems(fig) == [] and data is demo
+
+
+def test_shared_matrix_summary():
+    demo = pd.DataFrame({"shared": [True] * 3 + [False] * 3, "seed": [0, 1, 2] * 2,
+                         "std_ratio": [2.0, 8.0, 4.0, 0.9, 1.1, 1.0],
+                         "spectral_radius_power": [4.0, 64.0, 16.0, math.nan, math.nan, math.nan]})
+    s = SD.shared_matrix_summary(demo)
+    assert list(s) == ["seeds", "shared_min", "shared_max", "indep_min", "indep_max", "corr"]
+    assert (s["seeds"], s["shared_min"], s["shared_max"], s["indep_min"], s["indep_max"]) == (3, 2.0, 8.0, 0.9, 1.1)
+    assert s["corr"] == pytest.approx(1.0)  # log power = 2 log ratio
+    demo["spectral_radius_power"] = [1 / 4, 1 / 64, 1 / 16, math.nan, math.nan, math.nan]
+    assert SD.shared_matrix_summary(demo)["corr"] == pytest.approx(-1.0)
+
+
+def test_verdict_glue():
+    from scipy import integrate
+
+    at = 30
+    measurements = {
+        "depth-explode-vanish": {"std_ratio_gain_1.05": [2.0, 8.0], "std_ratio_gain_0.95": [0.5, 0.125]},
+        "xavier-unit-variance": {"xavier_linear_std_100": [0.5, 2.0], "xavier_tanh_std_100": [0.1, 0.4]},
+    }
+    rows = [{"activation": "sigmoid", "scheme": "xavier-normal", "site": "post", "metric": "mean", "layer": at,
+             "value": v} for v in (0.5, 0.7)]
+    for change in ({"activation": "tanh"}, {"scheme": "kaiming-normal"}, {"site": "pre"}, {"metric": "std"},
+                   {"layer": at - 1}):
+        rows.append({**rows[0], **change, "value": 100.0})
+    exits = pd.DataFrame([{"activation": "identity", "scheme": "normal-1", "runs": 3, "overflowed_runs": 3,
+                           "first_overflow_layer": 17.0, "underflowed_runs": 0, "first_underflow_layer": math.nan,
+                           "theory_overflow_layer": 16.0, "theory_underflow_layer": math.inf}])
+    glue = SD.verdict_glue(measurements, pd.DataFrame(rows), exits, at)
+    assert glue["claim-layer"] == 30
+    assert glue["ratio-1.05"] == pytest.approx(4.0) and glue["ratio-0.95"] == pytest.approx(0.25)
+    assert glue["xavier-linear-ratio"] == pytest.approx(1.0) and glue["xavier-tanh-ratio"] == pytest.approx(0.2)
+    assert glue["theory-1.05"] == pytest.approx(4.321942375150668)  # 1.05^30
+    assert glue["theory-0.95"] == pytest.approx(0.2146387639429939)  # 0.95^30
+    assert glue["xavier-sigmoid-mean"] == pytest.approx(0.6)
+    # the mean-field map of a tanh stack at sigma_w^2 = 1, by adaptive quadrature
+    m = 1.0
+    for _ in range(at):
+        m = integrate.quad(lambda z, q=m: math.tanh(math.sqrt(q) * z) ** 2 * math.exp(-z * z / 2)
+                           / math.sqrt(2 * math.pi), -np.inf, np.inf)[0]
+    assert glue["xavier-tanh-theory"] == pytest.approx(math.sqrt(m), rel=1e-6)
+    assert glue["overflow-summary"] == "normal-1 in 3 of 3 runs, median first layer 17 (theory 16)"
+    assert glue["underflow-summary"] == "none" and glue["overflow-normal-1"] == 17.0
+
+
+def test_he_training_glue_and_lr_summary():
+    params = {"arch": "mlp", "he_depths": [6, 10], "momentum": 0.9, "train_steps": 100}
+    assert XK.he_training_glue(params) == {"he-arch": "MLPs", "he-depths": "6 and 10", "he-momentum": 0.9,
+                                           "he-steps": 100}
+    assert XK.he_training_glue({**params, "arch": "cnn"})["he-arch"] == "plain CNNs (3x3 convolutions, no BatchNorm)"
+    finals = pd.DataFrame({"init": ["xavier-normal"] * 3 + ["kaiming-normal"] * 2, "depth": 30, "lr": 0.1,
+                           "seed": [0, 1, 2, 0, 1], "accuracy": [0.2, 0.4, 0.6, 0.9, 0.9],
+                           "diverged_at": [math.nan, 40.0, math.nan, math.nan, math.nan]})
+    summary = XK.he_lr_summary(finals)
+    assert list(summary.columns) == ["mean_accuracy", "std", "runs", "diverged"]
+    x = summary.loc[(30, "xavier-normal", 0.1)]
+    assert (x["mean_accuracy"], x["std"], x["runs"], x["diverged"]) == pytest.approx((0.4, 0.2, 3, 1))
+    k = summary.loc[(30, "kaiming-normal", 0.1)]
+    assert (k["mean_accuracy"], k["std"], k["runs"], k["diverged"]) == pytest.approx((0.9, 0.0, 2, 0))
+
+
+def test_stall_glue_counts_and_describes_the_seeds():
+    def row(init, seed, stalled, peak, first, best=0.3, lr=0.01):
+        return {"init": init, "depth": 30, "seed": seed, "best_lr": lr, "best_final_accuracy": best,
+                "stalled": stalled, "diverged_runs": 0, "peak_accuracy": peak, "first_step_above": first, "budget": 60}
+
+    stall = pd.DataFrame([row("xavier-normal", 0, 1.0, 0.40, 20.0, best=0.12),  # rose, fell back: stalled
+                          row("xavier-normal", 1, 0.0, 0.30, 60.0),  # late learner: not stalled
+                          row("xavier-normal", 2, 0.0, 0.80, 20.0, best=0.8, lr=0.1),  # early learner
+                          row("xavier-normal", 3, 1.0, 0.10, math.nan, best=0.1),  # never left chance
+                          row("kaiming-normal", 0, 0.0, 0.9, 20.0, best=0.9),
+                          row("kaiming-normal", 1, 1.0, 0.1, math.nan, best=0.1)])
+    glue = XK.stall_glue(stall, 30, 4)
+    assert glue["he-depth"] == 30 and glue["stall-n"] == 4 and glue["stall-line"] == pytest.approx(15.0)
+    assert glue["xavier-stalled-k"] == 2 and glue["kaiming-stalled-k"] == 1
+    assert glue["xavier-late-seeds"] == "seed 1 (above the line from step 60 of 60, final 30.0 % at lr 0.01)"
+    assert glue["xavier-fell-back-seeds"] == "seed 0 (peak 40.0 %)"
+    quiet = XK.stall_glue(stall[stall["seed"].isin([2, 3])], 30, 2)
+    assert quiet["xavier-late-seeds"] == "none" and quiet["xavier-fell-back-seeds"] == "none"
+
+
+def test_stall_power_is_the_clopper_pearson_bound_of_all_stalled():
+    # n of n stalled: the exact two-sided 95 % interval's lower end is 0.025^(1/n), at least 1/2
+    # from n = ln(0.025) / ln(0.5) = 5.3, so 6 seeds
+    three = XK.stall_power(3)
+    assert three.to_dict("records") == [{"seeds": 3, "all_stalled_low": pytest.approx(0.025 ** (1 / 3)),
+                                         "seeds_needed": 6}]
+    assert XK.stall_power(6)["all_stalled_low"].iloc[0] == pytest.approx(0.025 ** (1 / 6))
+    assert XK.stall_power(6)["all_stalled_low"].iloc[0] >= 0.5 > XK.stall_power(5)["all_stalled_low"].iloc[0]

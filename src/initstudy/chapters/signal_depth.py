@@ -14,11 +14,23 @@ import numpy as np
 import pandas as pd
 import torch
 
+from initstudy.core.inits import apply_init
+from initstudy.core.models import mlp
+from initstudy.core.probes import capture
+from initstudy.core.propagation import (
+    ACT_FUNCS,
+    _gain_scheme,
+    draw_weight,
+    geometric_summary,
+    overflow_layers,
+    std_ratio,
+    theory_overflow_layer,
+    theory_second_moment,
+    theory_underflow_layer,
+)
 from initstudy.core.train import STALL_ACCURACY
-
-from initstudy.core.propagation import ACT_FUNCS, _gain_scheme, draw_weight, geometric_summary, overflow_layers, std_ratio, theory_overflow_layer, theory_second_moment, theory_underflow_layer
 from initstudy.study.catalog import NotebookSpec, Param, common_params, per, same, subset_fits
-from initstudy.study.claims import Check, Claim, Criterion
+from initstudy.study.claims import Check, Claim, Criterion, interval
 
 __all__ = [
     "SPEC",
@@ -28,6 +40,8 @@ __all__ = [
     "saturation_sweep",
     "signal_depth_measurements",
     "shared_matrix_spectral_radius",
+    "shared_matrix_demo",
+    "shared_matrix_summary",
     "xavier_scale_in_sweep",
     "range_exits",
     "rms_ratio_by_layer",
@@ -35,9 +49,12 @@ __all__ = [
     "plot_rms_ratio",
     "plot_saturation",
     "plot_gradient_profiles",
+    "plot_shared_matrix",
+    "plot_training_curves",
     "accuracy_gap_by_depth",
     "accuracy_gap_glue",
     "range_exit_glue",
+    "verdict_glue",
     "SLIDER_GAINS",
     "gain_grid",
     "gain_grid_summary",
@@ -236,10 +253,6 @@ def gradient_profile(x: torch.Tensor, y: torch.Tensor, num_classes: int, activat
     ``depth`` hidden layers, the std of dL/dz at every hidden pre-activation ``z_l`` and the
     norm of every weight's gradient, on one batch of real data; plus histograms of dL/dz on
     bins shared by all layers of the run. Returns (stats rows, histogram rows)."""
-    from initstudy.core.inits import apply_init
-    from initstudy.core.models import mlp
-    from initstudy.core.probes import capture
-
     torch.manual_seed(seed)
     net = mlp(x[0].numel(), [width] * depth, num_classes, act=activation)
     apply_init(net, init, seed=seed)
@@ -265,10 +278,6 @@ def saturation_sweep(x: torch.Tensor, y: torch.Tensor, num_classes: int, stds: I
     per hidden layer, the fraction of saturated units (sigma'(z) below 1 % of its peak, i.e.
     |z| > 5.99), the mean of sigma'(z) = h(1 - h), the signal left (std of the activations
     across examples, averaged over units) and the norm of the layer's weight gradient."""
-    from initstudy.core.inits import apply_init
-    from initstudy.core.models import mlp
-    from initstudy.core.probes import capture
-
     rows = []
     for s in stds:
         for seed in seeds:
@@ -379,6 +388,42 @@ def shared_matrix_spectral_radius(scheme: str, activation: str, width: int, batc
     torch.randn(batch, width, generator=gen, device=device)
     w = draw_weight(scheme, activation, width, gen)
     return float(torch.linalg.eigvals(w.double().cpu()).abs().max())
+
+
+def shared_matrix_demo(profiles: pd.DataFrame, depth: int, width: int, batch: int, device: str = "cpu",
+                       scheme: str = "xavier-normal", activation: str = "identity") -> pd.DataFrame:
+    """One matrix for every layer against independent matrices (fast.ai's demonstration), from
+    a :func:`initstudy.core.propagation.stack_sweep` table of ``scheme`` stacks of ``activation``
+    run to ``depth`` layers both ways (``shared`` True and False), with inputs of ``batch``
+    rows and layers of ``width`` units.
+
+    Returns one row per (shared, seed): ``std_ratio``, the std of the activations at layer
+    ``depth`` over the input's; ``layers``, the figure's label of the stack ("one shared
+    matrix" or "independent matrices", on two lines); ``spectral_radius_power``, for a shared
+    stack the largest |eigenvalue| of its matrix (:func:`shared_matrix_spectral_radius`, same
+    seed) to the power ``depth``, NaN for independent stacks."""
+    sel = profiles[(profiles["activation"] == activation) & (profiles["scheme"] == scheme)]
+    std = sel[(sel["site"] == "post") & (sel["metric"] == "std") & (sel["layer"].isin([0, depth]))]
+    std = std.pivot_table(index=["shared", "seed"], columns="layer", values="value")
+    demo = pd.DataFrame({"std_ratio": std[depth] / std[0]}).reset_index()
+    demo["layers"] = demo["shared"].map({True: "one shared\nmatrix", False: "independent\nmatrices"})
+    demo["spectral_radius_power"] = [
+        shared_matrix_spectral_radius(scheme, activation, width, batch, s, device) ** depth
+        if sh else np.nan for sh, s in zip(demo["shared"], demo["seed"])]
+    return demo
+
+
+def shared_matrix_summary(demo: pd.DataFrame) -> dict:
+    """The text's numbers of :func:`shared_matrix_demo`: ``seeds`` (how many seeds the shared
+    stacks have), the smallest and largest std ratio of the shared stacks (``shared_min``,
+    ``shared_max``) and of the independent ones (``indep_min``, ``indep_max``), and ``corr``,
+    the correlation over the shared stacks between the log of the std ratio and the log of the
+    eigenvalue power. Returns a dict with those keys."""
+    one, indep = demo[demo["shared"]], demo[~demo["shared"]]
+    return {"seeds": int(one["seed"].nunique()), "shared_min": one["std_ratio"].min(),
+            "shared_max": one["std_ratio"].max(), "indep_min": indep["std_ratio"].min(),
+            "indep_max": indep["std_ratio"].max(),
+            "corr": float(np.corrcoef(np.log(one["spectral_radius_power"]), np.log(one["std_ratio"]))[0, 1])}
 
 
 # ------------------------------------------------------------------ signal-depth figures and summaries
@@ -673,6 +718,43 @@ def plot_gradient_profiles(grad_stats: pd.DataFrame, grad_hist: pd.DataFrame, se
     return fig, data
 
 
+def plot_shared_matrix(demo: pd.DataFrame, depth: int):
+    """The one-matrix demonstration (:func:`shared_matrix_demo`, read at layer ``depth``).
+    Left: the std ratio at layer ``depth`` of every seed, one shared matrix against independent
+    matrices; right: for the shared matrix, that ratio against the largest |eigenvalue| to the
+    power ``depth``; log axes labelled in plain numbers. Returns ``(figure, plotted data)``,
+    the data being ``demo`` itself."""
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+
+    one = demo[demo["shared"]]
+    fig, axes = plt.subplots(1, 2, figsize=(7.6, 3.4))
+    sns.stripplot(data=demo, x="layers", y="std_ratio", hue="layers", ax=axes[0], jitter=0.2, legend=False)
+    axes[0].set(ylabel=f"std at layer {depth} / input std\n(log scale)", xlabel="weights of the stack")
+    axes[1].scatter(one["spectral_radius_power"], one["std_ratio"])
+    axes[1].set(xlabel=f"(largest |eigenvalue|)^{depth}, log scale", ylabel=f"std ratio at layer {depth}\n(log scale)")
+    for ax, axis in ((axes[0], "y"), (axes[1], "x"), (axes[1], "y")):
+        log_axis_plain(ax, axis)
+    fig.tight_layout()
+    return fig, demo
+
+
+def plot_training_curves(history: pd.DataFrame):
+    """Test accuracy while training (:func:`initstudy.core.train.compare_inits` history), one
+    panel per depth (columns) and activation (rows), one colour per init: the mean over seeds
+    with the range over seeds as the band. Returns ``(figure, plotted data)``, the data being
+    the history's test-accuracy rows."""
+    import seaborn as sns
+
+    curves = history[(history["split"] == "test") & (history["metric"] == "accuracy")]
+    g = sns.relplot(data=curves, x="step", y="value", hue="init", col="depth", row="activation", kind="line",
+                    errorbar=("pi", 100), height=2.1, aspect=1.15, facet_kws={"ylim": (0, 1)})
+    g.set_titles("{row_name}, {col_name} hidden layer(s)", size=11)
+    g.set_axis_labels("SGD step", "test accuracy")
+    sns.move_legend(g, "upper center", bbox_to_anchor=(0.5, 0.0), ncol=2, title=None, frameon=False)
+    return g.figure, curves
+
+
 def accuracy_gap_by_depth(history: pd.DataFrame, finals: pd.DataFrame, old: str = "old-uniform",
                           new: str = "xavier-uniform") -> pd.DataFrame:
     """Per activation and depth of :func:`initstudy.core.train.compare_inits` runs: the final test
@@ -682,8 +764,6 @@ def accuracy_gap_by_depth(history: pd.DataFrame, finals: pd.DataFrame, old: str 
     :data:`STALL_ACCURACY`), diverged runs of each init (a diverged run counts at the test
     accuracy of the weights it had at the step whose loss was not finite), and whether the
     depth is the deepest / the shallow reference of the sweep."""
-    from initstudy.study.claims import interval
-
     test = history[(history["split"] == "test") & (history["metric"] == "accuracy")]
     peak = test.groupby(["activation", "init", "depth", "seed"])["value"].max()
     acc = finals.set_index(["activation", "init", "depth", "seed"])
@@ -757,6 +837,37 @@ def range_exit_glue(exits: pd.DataFrame) -> dict:
         out[f"overflow-{r['scheme']}"] = float(r["first_overflow_layer"])
         out[f"theory-overflow-{r['scheme']}"] = float(r["theory_overflow_layer"])
     return out
+
+
+def verdict_glue(measurements: dict, profiles: pd.DataFrame, exits: pd.DataFrame, at: int) -> dict:
+    """The numbers the text around the verdicts pastes, read at layer ``at`` (the claims'
+    layer). From ``measurements`` (:func:`signal_depth_measurements`), geometric means over
+    seeds: the linear stack's std ratio at gains 1.05 and 0.95 (``ratio-1.05``, ``ratio-0.95``)
+    and under Xavier (``xavier-linear-ratio``), the tanh stack's under Xavier
+    (``xavier-tanh-ratio``). The theory: ``theory-1.05`` and ``theory-0.95`` (the gain to the
+    power ``at``), ``xavier-tanh-theory`` (the mean-field RMS of a tanh stack at
+    sigma_w^2 = 1). From ``profiles`` (:func:`initstudy.core.propagation.stack_sweep`): the
+    mean over seeds of the sigmoid stack's mean activation at layer ``at`` under Xavier normal
+    (``xavier-sigmoid-mean``); ``claim-layer`` is ``at``; and :func:`range_exit_glue` of
+    ``exits``. Returns a dict from glue name to value."""
+
+    def geo(values) -> float:  # geometric mean over seeds
+        return float(np.exp(np.mean(np.log(values))))
+
+    sigmoid_mean = profiles[(profiles["activation"] == "sigmoid") & (profiles["scheme"] == "xavier-normal")
+                            & (profiles["site"] == "post") & (profiles["metric"] == "mean")
+                            & (profiles["layer"] == at)]["value"].mean()
+    return {
+        "claim-layer": at,
+        "ratio-1.05": geo(measurements["depth-explode-vanish"]["std_ratio_gain_1.05"]),
+        "ratio-0.95": geo(measurements["depth-explode-vanish"]["std_ratio_gain_0.95"]),
+        "theory-1.05": 1.05 ** at, "theory-0.95": 0.95 ** at,
+        "xavier-linear-ratio": geo(measurements["xavier-unit-variance"]["xavier_linear_std_100"]),
+        "xavier-tanh-ratio": geo(measurements["xavier-unit-variance"]["xavier_tanh_std_100"]),
+        "xavier-tanh-theory": float(theory_second_moment("tanh", 1.0, at)[1][-1] ** 0.5),
+        "xavier-sigmoid-mean": float(sigmoid_mean),
+        **range_exit_glue(exits),
+    }
 
 
 # ------------------------------------------------------------------ the interactive figure: a slider over the gain

@@ -8,16 +8,16 @@ chapter's declarations, measurements and figures.
 from __future__ import annotations
 
 import math
+from typing import Any, Mapping
 
 import numpy as np
 import pandas as pd
 import torch
 
-from initstudy.core.train import STALL_ACCURACY
-
 from initstudy.core.propagation import rms_ratio
+from initstudy.core.train import STALL_ACCURACY
 from initstudy.study.catalog import NotebookSpec, Param, common_params, per, same, subset_fits
-from initstudy.study.claims import Check, Claim, Criterion
+from initstudy.study.claims import Check, Claim, Criterion, interval
 
 __all__ = [
     "SPEC",
@@ -26,6 +26,10 @@ __all__ = [
     "relu_moments",
     "xavier_kaiming_measurements",
     "he_fig3_per_seed",
+    "he_training_glue",
+    "he_lr_summary",
+    "stall_glue",
+    "stall_power",
     "plot_relu_moments",
     "plot_relu_rms",
     "plot_he_training",
@@ -230,6 +234,63 @@ def he_fig3_per_seed(history: pd.DataFrame, seeds: list[int]) -> pd.DataFrame:
                          "first_step_above": float(above.iloc[0]) if len(above) else math.nan,
                          "budget": int(grp["step"].max())})
     return pd.DataFrame(rows)
+
+
+def he_training_glue(params: Mapping[str, Any]) -> dict:
+    """The text's description of the trained ReLU networks, from the run's parameters
+    (``run.params``): ``he-arch`` (MLPs or plain CNNs, in words), ``he-depths`` (the depths
+    joined by "and"), ``he-momentum`` and ``he-steps``. Returns a dict from glue name to value."""
+    arch = "MLPs" if params["arch"] == "mlp" else "plain CNNs (3x3 convolutions, no BatchNorm)"
+    return {"he-arch": arch, "he-depths": " and ".join(map(str, params["he_depths"])),
+            "he-momentum": params["momentum"], "he-steps": params["train_steps"]}
+
+
+def he_lr_summary(finals: pd.DataFrame) -> pd.DataFrame:
+    """Every learning rate of the trained ReLU networks (``finals``: one row per init, depth,
+    lr and seed, from :func:`initstudy.core.train.final_accuracy`). Returns a table indexed by
+    depth, init and lr: the mean and the standard deviation over seeds of the final test
+    accuracy (``mean_accuracy``, ``std``), the number of runs (``runs``) and how many of them
+    diverged (``diverged``)."""
+    return finals.groupby(["depth", "init", "lr"]).agg(
+        mean_accuracy=("accuracy", "mean"), std=("accuracy", "std"), runs=("accuracy", "count"),
+        diverged=("diverged_at", lambda d: int(d.notna().sum())))
+
+
+def stall_glue(stall: pd.DataFrame, he_depth: int, n_seeds: int) -> dict:
+    """The text's numbers and phrases of the stall check, from ``stall``: the rows of
+    :func:`he_fig3_per_seed` at the deepest trained depth ``he_depth``, over ``n_seeds`` seeds.
+    Returns a dict from glue name to value: ``he-depth``, ``stall-line`` (the stall line in %),
+    ``stall-n`` (``n_seeds``), ``xavier-stalled-k`` and ``kaiming-stalled-k`` (stalled seeds of
+    each init), ``xavier-late-seeds`` (the Xavier seeds not stalled whose best rate passed the
+    line only in the second half of the budget, described, or "none") and
+    ``xavier-fell-back-seeds`` (the stalled Xavier seeds that rose above the line at some
+    evaluation, with their peak, or "none")."""
+    xavier = stall[stall["init"] == "xavier-normal"]
+    late = xavier[(xavier["stalled"] == 0) & (xavier["first_step_above"] > xavier["budget"] / 2)]
+    fell_back = xavier[(xavier["stalled"] == 1) & (xavier["peak_accuracy"] > STALL_ACCURACY)]
+    return {
+        "he-depth": he_depth, "stall-line": 100 * STALL_ACCURACY, "stall-n": n_seeds,
+        "xavier-stalled-k": int(stall.query("init == 'xavier-normal'")["stalled"].sum()),
+        "kaiming-stalled-k": int(stall.query("init == 'kaiming-normal'")["stalled"].sum()),
+        "xavier-late-seeds": "; ".join(
+            f"seed {r.seed} (above the line from step {r.first_step_above:.0f} of {r.budget}, "
+            f"final {100 * r.best_final_accuracy:.1f} % at lr {r.best_lr:g})" for r in late.itertuples()) or "none",
+        "xavier-fell-back-seeds": ", ".join(
+            f"seed {r.seed} (peak {100 * r.peak_accuracy:.1f} %)" for r in fell_back.itertuples()) or "none",
+    }
+
+
+def stall_power(n_seeds: int, max_seeds: int = 20) -> pd.DataFrame:
+    """How many seeds an outcome where every seed stalls needs before the lower end of its
+    exact (Clopper-Pearson) 95 % interval clears one half, the stall check's threshold.
+    Returns one row: ``seeds`` (``n_seeds``), ``all_stalled_low`` (that lower end with
+    ``n_seeds`` seeds, all stalled) and ``seeds_needed`` (the fewest seeds, up to
+    ``max_seeds``, whose lower end is at least one half). ``n_seeds`` is at most ``max_seeds``."""
+    power = pd.DataFrame([{"seeds": n, "all_stalled_low": interval([1.0] * n, "binomial")[2]}
+                          for n in range(1, max_seeds + 1)])
+    need = int(power[power["all_stalled_low"] >= 0.5]["seeds"].min())
+    this = power.set_index("seeds").loc[n_seeds, "all_stalled_low"]
+    return pd.DataFrame([{"seeds": n_seeds, "all_stalled_low": this, "seeds_needed": need}])
 
 
 def _init_order(inits) -> list[str]:
