@@ -119,3 +119,89 @@ def test_imagenet_weights_need_a_network():
         pytest.skip("the ImageNet weights are cached on this machine")
     with pytest.raises(RuntimeError, match="need a network once"):
         transfer.imagenet_resnet18(10)
+
+
+def test_data_table_one_row_per_role(digits28):
+    small = dataclasses.replace(digits28, name="small", x_train=digits28.x_train[:7], y_train=digits28.y_train[:7])
+    t = transfer.data_table(small, digits28, small)
+    assert t["role"].tolist() == ["similar: source", "similar: target", "dissimilar: source", "dissimilar: target",
+                                  "control: source, labels shuffled"]
+    assert t["data set"].tolist() == ["small", "digits", "small", "small", "small"]
+    assert t["train"].tolist() == [7, 1437, 7, 7, 7]  # the UCI digits: 1797 images, 360 of them the test split
+    assert t["test"].tolist() == [360] * 5 and set(t["input"]) == {"1x28x28"}
+
+
+def test_pretrain_sources_adds_the_shuffled_control(digits28, tmp_path):
+    specs, states, table = transfer.pretrain_sources({"similar": digits28, "dissimilar": digits28}, tmp_path,
+                                                     steps=3, lr=0.05, seed=4, batch_size=16)
+    assert list(specs) == list(states) == ["similar", "dissimilar", transfer.CONTROL]
+    assert specs[transfer.CONTROL] == dataclasses.replace(specs["similar"], shuffled_labels=True)
+    assert specs["similar"] == transfer.PretrainSpec("digits", steps=3, lr=0.05, batch_size=16, seed=4)
+    assert table["source of"].tolist() == ["similar", "dissimilar", transfer.CONTROL]
+    # the same spec twice: the second is read from the cache, with the same file and hash
+    assert table["loaded from the cache"].tolist() == [False, True, False]
+    assert table["checkpoint"][0] == table["checkpoint"][1] != table["checkpoint"][2]
+    assert table["sha256"].str.len().tolist() == [16] * 3
+    assert not torch.equal(states["similar"]["conv1.weight"], states[transfer.CONTROL]["conv1.weight"])
+
+
+def _table(rows):
+    return pd.DataFrame(rows, columns=["pair", "method", "per_class", "mean_gain"])
+
+
+def test_gains_per_seed_stacks_each_method():
+    rows = [("similar", 5, s, m, a) for s, accs in ((0, (0.80, 0.70, 0.60)), (1, (0.50, 0.55, 0.90)))
+            for m, a in zip(("transfer", "xavier-uniform", transfer.SHUFFLED), accs)]
+    finals = pd.DataFrame(rows, columns=["pair", "per_class", "seed", "method", "accuracy"])
+    g = transfer.gains_per_seed(finals)
+    assert g["method"].tolist() == ["transfer", "transfer", transfer.SHUFFLED, transfer.SHUFFLED]
+    # accuracy minus xavier's of the same seed, in points
+    assert g["gain"].tolist() == pytest.approx([10.0, -5.0, -10.0, 35.0])
+    assert g.index.tolist() == [0, 1, 2, 3]
+    only = transfer.gains_per_seed(finals[finals["method"] != transfer.SHUFFLED])
+    assert only["gain"].tolist() == pytest.approx([10.0, -5.0])
+
+
+def test_gain_glue_formats_transfer_by_labels():
+    table = _table([("dissimilar", "transfer", 20, -0.5), ("dissimilar", "transfer", 5, -12.345),
+                    ("similar", "transfer", 5, 1.234), ("similar", transfer.SHUFFLED, 5, 99.0),
+                    ("similar", "transfer", 20, 0.0)])
+    assert transfer.gain_glue(table) == {"gains-dissimilar": "5: -12.35, 20: -0.50",
+                                         "gains-similar": "5: +1.23, 20: +0.00"}
+    assert transfer.gain_glue(table, transfer.SHUFFLED) == {"gains-similar": "5: +99.00"}
+
+
+def test_pair_glue_keys_by_the_first_word_of_the_pair():
+    pairs = pd.DataFrame({"pair": ["similar (the claim)", "dissimilar (scope)",
+                                   "shuffled-label source (negative control)"],
+                          "verdict": ["reproduced", "not reproduced", "inconclusive"],
+                          "gain (points)": [5.5, -9.0, 1.0], "95% CI low": [4.0, -10.0, float("nan")],
+                          "95% CI high": [7.0, -8.0, float("nan")], "seeds": [3, 3, 1], "rule": ["r"] * 3})
+    glue = transfer.pair_glue(pairs)
+    assert list(glue)[:3] == ["pair-similar", "pair-dissimilar", "pair-shuffled-label"]
+    assert len(glue) == 12
+    assert glue["pair-similar"] == "reproduced" and glue["pair-shuffled-label"] == "inconclusive"
+    assert (glue["pair-similar-gain"], glue["pair-similar-low"], glue["pair-similar-high"]) == (5.5, 4.0, 7.0)
+    assert (glue["pair-dissimilar-gain"], glue["pair-dissimilar-low"], glue["pair-dissimilar-high"]) == (-9.0, -10.0, -8.0)
+    assert glue["pair-shuffled-label-gain"] == 1.0 and pd.isna(glue["pair-shuffled-label-high"])
+
+
+def test_figures_return_what_they_plot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = [(p, k, s, m, a) for p in ("similar", "dissimilar") for k in (5, 20) for s in (0, 1)
+            for m, a in (("transfer", 0.8 + s / 100), ("xavier-uniform", 0.7), ("lsuv", 0.75 - k / 1000))]
+    finals = pd.DataFrame(rows, columns=["pair", "per_class", "seed", "method", "accuracy"]).assign(
+        diverged_at=float("nan"))
+    fig, lines = transfer.accuracy_figure(finals, [5, 20])
+    assert [ax.get_title() for ax in fig.axes[:2]] == ["similar pair", "dissimilar pair"]
+    best = lines[lines["series"] == "best from-scratch init (per seed)"]
+    assert len(lines) == 24 and set(best["accuracy"]) == {0.745, 0.73}
+    plt.close(fig)
+    per_seed = transfer.gains_per_seed(finals)
+    fig, plotted = transfer.gain_figure(per_seed, transfer.gain_table(finals), [5, 20])
+    assert plotted is per_seed and [ax.get_xticks().tolist() for ax in fig.axes] == [[5, 20], [5, 20]]
+    plt.close(fig)

@@ -23,13 +23,15 @@ import pandas as pd
 import torch
 from torch import nn
 
-from initstudy.core.data import Dataset
+from initstudy.core.data import Dataset, load
 from initstudy.core.inits import initialise
 from initstudy.core.models import small_cnn
-from initstudy.study.results import atomic_write_bytes
+from initstudy.core.progress import tqdm
 from initstudy.core.train import TrainConfig, train, train_many
 from initstudy.study.catalog import NotebookSpec, Param, common_params, per, same
-from initstudy.study.claims import Check, Claim, Criterion
+from initstudy.study.claims import Check, Claim, Criterion, claim, interval, judge
+from initstudy.study.execution import source_hash
+from initstudy.study.results import atomic_write_bytes
 
 __all__ = [
     "SPEC",
@@ -50,6 +52,17 @@ __all__ = [
     "accuracy_lines",
     "transfer_measurements",
     "pair_verdicts",
+    "PAIRS",
+    "CONTROL",
+    "load_data",
+    "data_table",
+    "pretrain_sources",
+    "few_label_runs",
+    "gains_per_seed",
+    "gain_glue",
+    "pair_glue",
+    "accuracy_figure",
+    "gain_figure",
     "imagenet_resnet18",
     "GreyToRGB",
 ]
@@ -164,8 +177,6 @@ class PretrainSpec:
     shuffled_labels: bool = False
 
     def key(self) -> str:
-        from initstudy.study.execution import source_hash
-
         text = json.dumps({**asdict(self), "src": source_hash()}, sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
@@ -237,8 +248,6 @@ def transfer_sweep(spec: PretrainSpec, state: dict, target: Dataset, *, pair: st
     the same way (e.g. {SHUFFLED: (spec, state)} for the shuffled-label source)."""
     from itertools import product
 
-    from initstudy.core.progress import tqdm
-
     rows = []
     controls = controls or {}
     methods = ["transfer", *controls, *inits, *extra_methods]
@@ -289,8 +298,6 @@ def gain_table(finals: pd.DataFrame, methods=("transfer", SHUFFLED)) -> pd.DataF
     Student-t interval over seeds (the rule of the verdict's check), ``n`` seeds, and
     ``diverged_runs``: the runs of that cell (the method's or any from-scratch init's) that
     diverged. A diverged run counts at the test accuracy it had when it stopped."""
-    from initstudy.study.claims import interval
-
     rows = []
     for method in methods:
         if method not in set(finals["method"]):
@@ -344,8 +351,6 @@ def by_claim(measurements: dict[str, list[float]]) -> dict[str, dict[str, list[f
 def pair_verdicts(measurements: dict[str, list[float]]) -> pd.DataFrame:
     """The similar pair (the claim) and the dissimilar pair (its scope), each judged by the
     ``transfer-best`` check on its own, and the shuffled-label control judged alike."""
-    from initstudy.study.claims import Claim, Criterion, judge, claim
-
     base = claim("transfer-best")
     check = base.criterion.checks[0]
     rows = []
@@ -359,6 +364,165 @@ def pair_verdicts(measurements: dict[str, list[float]]) -> pd.DataFrame:
         rows.append({"pair": label, "verdict": j.verdict, "gain (points)": c.mean,
                      "95% CI low": c.low, "95% CI high": c.high, "seeds": c.n, "rule": c.rule})
     return pd.DataFrame(rows)
+
+
+# ------------------------------------------------------------------ the notebook's steps
+# Data, checkpoints, runs, tables, glue and figures, in the order the notebook shows them.
+
+#: The two pairs, in the order of the figures' panels: the claim's, then its scope.
+PAIRS = ("similar", "dissimilar")
+#: The role of the shuffled-label source among the pretrained networks (the negative control).
+CONTROL = "control (labels shuffled)"
+
+
+def load_data(data_source: str = "auto", source_subset: int | None = None) -> tuple[Dataset, Dataset, Dataset]:
+    """The chapter's data sets: MNIST-5k, the UCI digits resized to 28x28 and Fashion-MNIST
+    (``source_subset`` training examples; 0 or None: all), in that order."""
+    mnist5k = load("mnist-5k", source=data_source)
+    digits = load("digits", resize=28)
+    fashion = load("fashion-mnist", source=data_source, subset=source_subset or None)
+    return mnist5k, digits, fashion
+
+
+def data_table(mnist5k: Dataset, digits: Dataset, fashion: Dataset) -> pd.DataFrame:
+    """One row per role a data set plays (source or target of each pair, and the control's
+    source): its name, training and test sizes and input shape."""
+    roles = (("similar: source", mnist5k), ("similar: target", digits), ("dissimilar: source", fashion),
+             ("dissimilar: target", mnist5k), ("control: source, labels shuffled", mnist5k))
+    return pd.DataFrame([{"role": r, "data set": d.name, "train": len(d.y_train), "test": len(d.y_test),
+                          "input": "x".join(map(str, d.input_shape))} for r, d in roles])
+
+
+def pretrain_sources(sources: dict[str, Dataset], cache_dir: str | os.PathLike, *, steps: int, lr: float,
+                     seed: int, batch_size: int = 64, device: str = "cpu") -> tuple[dict, dict, pd.DataFrame]:
+    """Pretrain (or read from the cache, :func:`pretrain`) the source of each pair of
+    ``sources`` ({"similar": ..., "dissimilar": ...}) and, as :data:`CONTROL`, the similar
+    pair's source with its labels shuffled. Returns ({role: spec}, {role: state dict}, a table
+    of one row per role: source, its test accuracy, whether it came from the cache, the
+    checkpoint's file name and the first 16 hex digits of its SHA-256)."""
+    specs = {pair: PretrainSpec(src.name, steps=steps, lr=lr, batch_size=batch_size, seed=seed)
+             for pair, src in sources.items()}
+    specs[CONTROL] = replace(specs["similar"], shuffled_labels=True)
+    states, infos = {}, []
+    for role, src in (("similar", sources["similar"]), ("dissimilar", sources["dissimilar"]),
+                      (CONTROL, sources["similar"])):
+        states[role], info = pretrain(specs[role], src, cache_dir, device=device)
+        infos.append({"source of": role, "source": src.name, "source test accuracy": info["source_test_accuracy"],
+                      "loaded from the cache": info["cached"], "checkpoint": info["path"].rsplit("/", 1)[-1],
+                      "sha256": info["sha256"][:16]})
+    return specs, states, pd.DataFrame(infos)
+
+
+def few_label_runs(specs: dict, states: dict, targets: dict[str, Dataset], *, label_counts, seeds, steps: int,
+                   batch_size: int, lr: float, pretrained: str = "ours", device: str = "cpu") -> pd.DataFrame:
+    """The run table of both pairs (:func:`transfer_sweep`): on ``targets["similar"]``,
+    fine-tuning from the similar source and from :data:`CONTROL` against every init from
+    scratch; on ``targets["dissimilar"]``, from the dissimilar source against every init. All
+    runs: ``steps`` SGD updates, momentum 0.9, evaluated at the end; ``pretrained=
+    "torchvision-resnet18"`` adds torchvision's ImageNet ResNet-18 to both pairs. ``specs`` and
+    ``states`` as :func:`pretrain_sources` returns them."""
+    config = TrainConfig(steps=steps, batch_size=batch_size, lr=lr, momentum=0.9, eval_every=steps)
+    extra = ("imagenet-resnet18",) if pretrained == "torchvision-resnet18" else ()
+    common = dict(label_counts=label_counts, seeds=seeds, config=config, extra_methods=extra, device=device)
+    return pd.concat([
+        transfer_sweep(specs["similar"], states["similar"], targets["similar"], pair="similar",
+                       controls={SHUFFLED: (specs[CONTROL], states[CONTROL])}, **common),
+        transfer_sweep(specs["dissimilar"], states["dissimilar"], targets["dissimilar"], pair="dissimilar", **common),
+    ])
+
+
+def gains_per_seed(finals: pd.DataFrame, methods=("transfer", SHUFFLED)) -> pd.DataFrame:
+    """:func:`gains` of each of ``methods``, one below the other (a method not in ``finals``
+    adds no rows)."""
+    return pd.concat([gains(finals, m) for m in methods], ignore_index=True)
+
+
+def gain_glue(table: pd.DataFrame, method: str = "transfer") -> dict[str, str]:
+    """``gains-<pair>`` for each pair of :func:`gain_table`'s ``table``: ``method``'s mean gain
+    by labels per class, as "5: +1.23, 20: -0.50" (labels ascending, points, two decimals)."""
+    rows = table[table["method"] == method].sort_values(["pair", "per_class"])
+    return {f"gains-{pair}": ", ".join(f"{int(r.per_class)}: {r.mean_gain:+.2f}" for r in g.itertuples())
+            for pair, g in rows.groupby("pair")}
+
+
+def pair_glue(pairs: pd.DataFrame) -> dict:
+    """The verdicts section's glued values from :func:`pair_verdicts`: for each row, keyed by
+    the first word of its ``pair`` (similar, dissimilar, shuffled-label), ``pair-<key>`` (its
+    verdict), ``pair-<key>-gain`` (mean gain, points), ``pair-<key>-low`` and
+    ``pair-<key>-high`` (its 95 % interval)."""
+    keyed = pairs.assign(key=pairs["pair"].str.split().str[0]).set_index("key")
+    out = {}
+    for suffix, column in (("", "verdict"), ("-gain", "gain (points)"), ("-low", "95% CI low"),
+                           ("-high", "95% CI high")):
+        out.update({f"pair-{k}{suffix}": v for k, v in keyed[column].items()})
+    return out
+
+
+def _label_ticks(ax, label_counts) -> None:
+    ax.set_xticks(label_counts, [str(k) for k in label_counts])
+    ax.minorticks_off()
+
+
+def accuracy_figure(finals: pd.DataFrame, label_counts):
+    """Test accuracy against labelled examples per class (log axis, ticks at ``label_counts``),
+    one panel per pair: each pretrained method, the best from-scratch init of each seed and the
+    mean of the from-scratch inits (:func:`accuracy_lines`; mean and 95 % bootstrap interval
+    over seeds). Returns (figure, the plotted data)."""
+    import seaborn as sns
+
+    lines = accuracy_lines(finals)
+    cb = sns.color_palette("colorblind")
+    palette = {"transfer": cb[0], SHUFFLED: cb[1], "best from-scratch init (per seed)": cb[2],
+               "mean of the from-scratch inits": cb[7], "imagenet-resnet18": cb[4]}
+    palette = {k: v for k, v in palette.items() if k in set(lines["series"])}
+    g = sns.relplot(data=lines, x="per_class", y="accuracy", hue="series", style="series", col="pair",
+                    col_order=list(PAIRS), kind="line", markers=True, dashes=False, err_style="bars",
+                    errorbar=("ci", 95), height=3.2, aspect=1.1, palette=palette)
+    g.set(xscale="log")
+    for ax in g.axes.flat:
+        _label_ticks(ax, label_counts)
+    g.set_titles("{col_name} pair")
+    g.set_axis_labels("labelled examples per class", "test accuracy")
+    sns.move_legend(g, "upper center", bbox_to_anchor=(0.45, 0.02), ncol=2, title=None, frameon=False)
+    return g.figure, lines
+
+
+def gain_figure(per_seed: pd.DataFrame, table: pd.DataFrame, label_counts):
+    """The verdict's quantity against labelled examples per class (log axis, ticks at
+    ``label_counts``), one panel per pair: the gain over the best from-scratch init of each
+    seed (dots, :func:`gains_per_seed`) and its mean and 95 % Student-t interval (bars,
+    :func:`gain_table`), for transfer and the shuffled-label source (shifted right a little);
+    lines at 0 and at the check's threshold, +1 point. Returns (figure, the plotted per-seed
+    data)."""
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+    from matplotlib.lines import Line2D
+
+    colours = dict(zip(["transfer", SHUFFLED], sns.color_palette("colorblind")[:2]))
+    offset = {"transfer": 1.0, SHUFFLED: 1.12}
+    fig, axes = plt.subplots(1, 2, figsize=(8, 3.4), sharey=True)
+    for ax, pair in zip(axes, PAIRS):
+        for method, colour in colours.items():
+            pts = per_seed[(per_seed["pair"] == pair) & (per_seed["method"] == method)]
+            ci = table[(table["pair"] == pair) & (table["method"] == method)]
+            if ci.empty:
+                continue
+            ax.scatter(pts["per_class"] * offset[method], pts["gain"], color=colour, s=10, alpha=0.5)
+            ax.errorbar(ci["per_class"] * offset[method], ci["mean_gain"],
+                        yerr=[ci["mean_gain"] - ci["low"], ci["high"] - ci["mean_gain"]], color=colour,
+                        marker="o", capsize=3)
+        ax.axhline(0, color="grey", lw=1)
+        ax.axhline(1, color="black", ls="--", lw=1)
+        ax.set(xscale="log", title=f"{pair} pair", xlabel="labelled examples per class",
+               ylabel="gain over the best init (points)" if pair == "similar" else "")
+        _label_ticks(ax, label_counts)
+    handles = [Line2D([], [], color=c, marker="o") for c in colours.values()] + [
+        Line2D([], [], color="black", ls="--", lw=1)]
+    fig.legend(handles, ["transfer (mean, 95 % CI; dots: seeds)", "shuffled-label source (control)",
+                         "the check's threshold, +1 point"], loc="upper center", bbox_to_anchor=(0.5, 0.02),
+               ncol=2, frameon=False)
+    fig.tight_layout()
+    return fig, per_seed
 
 
 def imagenet_resnet18(num_classes: int) -> nn.Module:
