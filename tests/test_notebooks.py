@@ -130,3 +130,38 @@ def test_plumbing_cells_are_hidden(path):
             continue
         tags = set(cell.get("metadata", {}).get("tags", []))
         assert tags & {"parameters", "hide-input", "remove-input", "remove-cell"}, "".join(cell["source"])[:80]
+
+
+#: The most lines a notebook's code cell may have (its parameters and Colab install cells apart):
+#: notebooks stay thin; analysis and figures live in the chapter module.
+MAX_CELL_LINES = 15
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_notebooks_are_thin(path):
+    long = []
+    for i, cell in enumerate(json.loads(path.read_text())["cells"]):
+        tags = set(cell.get("metadata", {}).get("tags", []))
+        if cell["cell_type"] != "code" or tags & {"parameters", "colab-install"}:
+            continue
+        lines = "".join(cell["source"]).splitlines()
+        if len(lines) > MAX_CELL_LINES:
+            long.append(f"cell {i}: {len(lines)} lines, starting {lines[0][:60]!r}")
+    assert not long, f"{path.name} has code cells over {MAX_CELL_LINES} lines: " + "; ".join(long)
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_notebooks_type_no_claim_id_in_code(path):
+    """Verdicts come from the chapter's declarations (run.verdicts), not from ids typed in a cell;
+    figure ids (fig-<claim>-<what>) and paper tables keyed by claim are names, not judgements."""
+    import re
+
+    ids = "|".join(re.escape(c) for c in claims.LEDGER)
+    for cell in json.loads(path.read_text())["cells"]:
+        if cell["cell_type"] != "code":
+            continue
+        src = "".join(cell["source"])
+        assert "run.verdict(" not in src, src[:80]
+        for m in re.finditer(rf'"({ids})"', src):
+            line = src[:m.end()].rsplit("\n", 1)[-1]
+            assert "paper.table(" in line, f"{path.name}: claim id {m.group(1)} typed in: {line.strip()}"

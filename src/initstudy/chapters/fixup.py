@@ -14,10 +14,12 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-
+from initstudy.core.progress import tqdm
 from initstudy.core.resnets import SCALAR_LR_FACTOR, fixup_constants, fixup_scale, param_groups, resnet
+from initstudy.core.train import TrainConfig, sweep
+from initstudy.study import claims
 from initstudy.study.catalog import NotebookSpec, Param, Rule, common_params, per, same, subset_fits
-from initstudy.study.claims import Check, Claim, Criterion
+from initstudy.study.claims import Check, Claim, Criterion, interval
 
 __all__ = [
     "SPEC",
@@ -260,8 +262,6 @@ def growth_sweep(kinds, blocks: int, seeds, width: int = 16, size: int = 8, batc
     """:func:`block_growth` over kinds x seeds, one table."""
     from itertools import product
 
-    from initstudy.core.progress import tqdm
-
     grid = list(product(kinds, seeds))
     return pd.concat([block_growth(k, blocks, width, size, batch, s, padding, rescale, record_every, device)
                       for k, s in tqdm(grid, desc="blocks", disable=not progress)], ignore_index=True)
@@ -309,8 +309,6 @@ def resnet_sweep(data, *, methods, depths, seeds, width: int, steps: int, lr: fl
     (SGD, momentum, weight decay; Fixup's scalars at lr / 10, see :data:`SCALAR_LR_FACTOR`)
     and return every run's history (:func:`initstudy.core.train.sweep`; diverged runs recorded)."""
     from itertools import product
-
-    from initstudy.core.train import TrainConfig, sweep
 
     def build(run: dict) -> nn.Module:
         spec = METHODS[run["method"]]
@@ -465,8 +463,6 @@ def accuracy_summary(finals: pd.DataFrame, by: list[str]) -> pd.DataFrame:
     the logit scale (the judge's ``proportion`` rule, :func:`initstudy.study.claims.interval`), min,
     max, the per-seed values in seed order, and how many runs diverged. Every seed counts: a
     diverged run at the test accuracy of its network at the step it diverged."""
-    from initstudy.study.claims import interval
-
     rows = []
     for key, grp in finals.sort_values("seed").groupby(by):
         key = key if isinstance(key, tuple) else (key,)
@@ -484,8 +480,6 @@ def paired_gaps(finals: pd.DataFrame, a: str, b: str, by: list[str] | None = Non
     mean and 95 % t interval of the per-seed differences (the judge's ``linear`` rule,
     :func:`initstudy.study.claims.interval`), the per-seed differences, and whether the interval
     excludes 0 (``settled_sign``: "above 0", "below 0" or "contains 0")."""
-    from initstudy.study.claims import interval
-
     by = by or []
     groups = finals.groupby(by) if by else [((), finals)]
     rows = []
@@ -519,8 +513,6 @@ def check_table(measurements, claim_id: str = "fixup-trains-without-bn") -> pd.D
     :func:`initstudy.study.claims.judge` does, with its precondition (``requires``) judged on its
     own: status, n, centre, interval, so that the text can say which check or precondition decided
     the verdict. ``measurements`` is :func:`fixup_measurements`' dict of every claim."""
-    from initstudy.study import claims
-
     measurements = measurements[claim_id]
     c = claims.claim(claim_id)
     judged = claims.judge(c, measurements)

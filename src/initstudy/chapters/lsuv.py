@@ -13,11 +13,15 @@ import pandas as pd
 import torch
 from torch import nn
 
-from initstudy.core.inits import init_layers, orthogonal_
-
+from initstudy.core import models
+from initstudy.core.inits import init_layers, initialise, orthogonal_
 from initstudy.core.lsuv import CAFFE, PAPER, TIGHT, eligible_layers, lsuv_init, output_variances
+from initstudy.core.models import mlp, plain_cnn
+from initstudy.core.progress import tqdm
+from initstudy.core.resnets import resnet
+from initstudy.core.train import race, step_times, sweep, train_many
 from initstudy.study.catalog import NotebookSpec, Param, common_params, per, same, subset_fits
-from initstudy.study.claims import Check, Claim, Criterion, Measured
+from initstudy.study.claims import Check, Claim, Criterion, Measured, interval
 
 __all__ = [
     "timed_lsuv",
@@ -192,9 +196,6 @@ def build(arch: str, data, depth: int, width: int, seed: int, bias: str = "zero"
     hidden layers of width units), a plain CNN (depth conv layers), a ResNet-20 without
     ("resnet") or with ("resnet-bn") BatchNorm. ``bias``: "zero", or "default" (PyTorch's
     U[-1/sqrt(n_in), 1/sqrt(n_in)], where the layer has a bias)."""
-    from initstudy.core.models import mlp, plain_cnn
-    from initstudy.core.resnets import resnet
-
     torch.manual_seed(seed)
     if arch.startswith("mlp-"):
         net = mlp(data.in_features, [width] * depth, data.num_classes, act=arch[4:])
@@ -218,8 +219,6 @@ def iteration_sweep(data, *, archs, tolerances, batch_modes, bias_modes, seeds, 
     x seeds: the per-layer records, and every layer's output variance on a held-out batch (the
     test set's first ``batch_size`` examples, never used for fitting)."""
     from itertools import product
-
-    from initstudy.core.progress import tqdm
 
     heldout = data.x_test[:batch_size]
     records, variances = [], []
@@ -269,10 +268,6 @@ def batch_size_sweep(data, *, batch_sizes, seeds, depth: int, width: int, activa
     control of the "negligible" check."""
     from dataclasses import replace
 
-    from initstudy.core.progress import tqdm
-
-    from initstudy.core.models import mlp
-    from initstudy.core.train import train_many
 
     scales, finals, nets, configs = [], [], [], []
     for seed in tqdm(list(seeds), desc="seeds", disable=not progress):
@@ -315,10 +310,6 @@ def training_sweep(data, *, seeds, width: int, relu_depth: int, sigmoid_depth: i
     training examples drawn with the seed), as ensembles (:func:`initstudy.core.train.sweep`);
     every run's history."""
     from dataclasses import replace
-
-    from initstudy.core.inits import initialise
-    from initstudy.core.models import mlp
-    from initstudy.core.train import sweep
 
     def build(r: dict) -> nn.Module:
         name, batchnorm = TRAIN_INITS[r["init"]]
@@ -400,8 +391,6 @@ def mean_intervals(df: pd.DataFrame, by, value: str, scale: str = "linear") -> p
     for ``scale`` (:func:`initstudy.study.claims.interval`: "linear" the mean and its two-sided 95 %
     Student-t interval, "log" the geometric mean and the interval of the log), for figures that
     show a check's own interval."""
-    from initstudy.study.claims import interval
-
     rows = []
     for key, cell in df.groupby(list(by), sort=True):
         n, mean, low, high = interval(cell[value].tolist(), scale)
@@ -516,8 +505,6 @@ def cost_comparison(data, *, repeats: int, batch_size: int, epoch_steps: int, ti
     that both see the same machine noise), times ``epoch_steps``. One row per repeat."""
     import statistics
 
-    from initstudy.core.train import step_times
-
     rows = []
     x = data.x_train[:batch_size].to(device)
     y = data.y_train[:batch_size].to(device)
@@ -616,8 +603,6 @@ def package_comparison(data, batch: int, width: int) -> tuple[pd.DataFrame, dict
     on as many test examples). Returns the table (one row per network and layer) and its glue:
     the largest |variance - 1| of either implementation in order, and both variances of the
     out-of-order network's ``second`` layer."""
-    from initstudy.core import models
-
     x_fit, x_held = 4 * data.x_train[:batch], 4 * data.x_test[:batch]
     builders = {"in order": lambda: models.mlp(data.in_features, [width] * 3, data.num_classes),
                 "out of order": lambda: OutOfOrder(data.in_features, width, data.num_classes)}
@@ -704,8 +689,6 @@ def race_against_bn(data, *, batch: int, config, device: str = "cpu") -> pd.Data
     """A ResNet-20 without BatchNorm initialised by LSUV (on ``batch`` training examples; its wall
     time, :func:`timed_lsuv`, counted at the start) against the same network with BatchNorm and
     Kaiming init, trained alike: test accuracy against wall time (:func:`initstudy.core.train.race`)."""
-    from initstudy.core.train import race
-
     net_lsuv = build("resnet", data, 20, 16, seed=0)
     lsuv_seconds = timed_lsuv(net_lsuv, data.x_train[:batch], seed=0)
     net_bn = build("resnet-bn", data, 20, 16, seed=0)

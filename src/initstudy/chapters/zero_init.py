@@ -22,6 +22,8 @@ from torch import nn
 from torch.nn import functional as F
 
 from initstudy.core.inits import gain_for, initialise
+from initstudy.core.models import hidden_activations, hidden_linears, mlp
+from initstudy.core.train import train_many
 from initstudy.study.catalog import NotebookSpec, Param, common_params, same, subset_fits
 from initstudy.study.claims import Check, Claim, Criterion
 
@@ -318,8 +320,6 @@ def init_for_symmetry(net: nn.Module, init: str, activation: str, seed: int,
 def symmetry_recorder(probe_x: torch.Tensor):
     """The zero-init chapter's probe: each hidden layer's symmetry measures
     (:func:`layer_symmetry`) on ``probe_x`` and each layer's weight and bias gradient norms."""
-    from initstudy.core.models import hidden_activations, hidden_linears
-
     def record(model, step):
         acts = hidden_activations(model, probe_x)
         for i, (name, layer) in enumerate(hidden_linears(model), start=1):
@@ -353,9 +353,6 @@ def symmetry_sweep(data, *, inits, activations, depths, seeds, width: int, confi
     ensembles (:func:`initstudy.core.train.train_many`); one tidy table."""
     from dataclasses import replace
     from itertools import product
-
-    from initstudy.core.models import mlp
-    from initstudy.core.train import train_many
 
     grid = list(product(inits, activations, depths, seeds))
     nets = []

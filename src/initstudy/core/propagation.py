@@ -28,6 +28,7 @@ import pandas as pd
 import torch
 
 from initstudy.core.inits import weight_std
+from initstudy.core.progress import tqdm
 
 __all__ = [
     "FLOAT32_MAX",
@@ -250,8 +251,6 @@ def stack_sweep(activations: Iterable[str], schemes: Iterable[str], seeds: Itera
     """:func:`depth_profile` over activations x schemes x seeds, with a progress bar (the
     random streams of a CUDA device differ from the CPU's: same statistics, other draws)."""
     from itertools import product
-
-    from initstudy.core.progress import tqdm
 
     grid = list(product(activations, schemes, seeds))
     frames = [depth_profile(a, s, width, depth, batch, seed, shared=shared, record_every=record_every, device=device)

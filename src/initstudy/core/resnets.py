@@ -32,7 +32,12 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from initstudy.core.inits import he_std, initialise  # the one He std and init registry; ResNets use the fan-out
+from initstudy.core.inits import (  # the one He std and init registry; ResNets use the fan-out
+    he_std,
+    initialise,
+)
+from initstudy.core.train import TrainConfig
+from initstudy.core.train import param_groups as groups
 
 __all__ = [
     "NORMS",
@@ -338,7 +343,4 @@ def param_groups(net: nn.Module, lr: float, scalar_lr_factor: float = SCALAR_LR_
     """Optimizer groups as the official CIFAR script: every parameter whose name contains
     "bias" or "scale" (Fixup's scalars, and also the classifier's bias) at
     ``lr * scalar_lr_factor``, the rest at ``lr`` (:func:`initstudy.core.train.param_groups`)."""
-    from initstudy.core.train import TrainConfig
-    from initstudy.core.train import param_groups as groups
-
     return groups(net, TrainConfig(steps=0, lr=lr, scalar_lr_factor=scalar_lr_factor))

@@ -21,9 +21,16 @@ import tempfile
 import time
 from pathlib import Path
 
+from initstudy.chapters import fixup
+from initstudy.core.data import Dataset
+from initstudy.core.ensemble import member_stream, train_ensemble
+from initstudy.core.models import mlp
+from initstudy.core.resnets import resnet
+from initstudy.core.train import TrainConfig, evaluate, make_optimizer, param_groups, step_times
 from initstudy.study.catalog import NOTEBOOKS
-from initstudy.study.results import atomic_write_json, read_json
 from initstudy.study.layout import DEFAULT_PROFILE, Layout, repo_root
+from initstudy.study.results import atomic_write_json, read_json
+from initstudy.study.sweep import engine_overhead
 
 BUDGET_S = {"smoke": 30.0, "cpu": 300.0, "book": 1800.0, "rebuild": 30.0}
 
@@ -45,18 +52,14 @@ def micro(add) -> None:
     """Side-by-side micro-benchmarks of the chapters' costly pieces."""
     import torch
 
-    from initstudy.core import resnets as resnet
-    from initstudy.core.train import step_times
-
     x, y = torch.randn(64, 1, 14, 14), torch.randint(0, 10, (64,))
-    models = {"bn": resnet.resnet(20, "he-fan-out", in_channels=1, seed=0),
-              "fixup": resnet.resnet(20, "fixup", in_channels=1, seed=0)}
+    models = {"bn": resnet(20, "he-fan-out", in_channels=1, seed=0),
+              "fixup": resnet(20, "fixup", in_channels=1, seed=0)}
     times = step_times(models, x, y)
     add("ResNet-20 step, BatchNorm (batch 64, 14x14)", "-", times["bn"], None)
     add("ResNet-20 step, Fixup (same run, interleaved)", "-", times["fixup"], None)
     ratio = [f / b for f, b in zip(times["fixup"], times["bn"])]
     add("Fixup / BN per-step time (ratio of paired steps)", "-", ratio, None, "ratio, not seconds")
-    from initstudy.chapters import fixup
 
     t0 = time.perf_counter()
     fixup.growth_sweep(fixup.GROWTH_KINDS, 5000, [0], 16, 8, 8, padding="zeros", record_every=10, progress=False)
@@ -97,9 +100,6 @@ def _looped(models, data, configs) -> None:
     end): what the library did before the ensemble core, without its per-step bookkeeping."""
     from torch.nn import functional as F
 
-    from initstudy.core.ensemble import member_stream
-    from initstudy.core.train import evaluate, make_optimizer, param_groups
-
     for model, cfg in zip(models, configs):
         opt = make_optimizer(param_groups(model, cfg), cfg)
         evaluate(model, data.x_test, data.y_test)
@@ -118,12 +118,6 @@ def ensemble_bench(add, ks=(1, 5, 20, 100), repeats: int = 3) -> None:
     in one run (the two alternate, ``repeats`` times), with the share of the machine's fp32
     matrix-product rate measured in the same run."""
     import torch
-
-    from initstudy.core.data import Dataset
-    from initstudy.core.ensemble import train_ensemble
-    from initstudy.core.models import mlp
-    from initstudy.core.resnets import resnet
-    from initstudy.core.train import TrainConfig
 
     peak = []
     cases = {
@@ -165,8 +159,6 @@ def ensemble_bench(add, ks=(1, 5, 20, 100), repeats: int = 3) -> None:
 def sweep_bench(add, root: Path) -> None:
     """A smoke sweep of 8 jobs on a LocalCluster of 2 workers (one torch thread each) against
     the same 8 jobs one after another with 2 threads, and the engine's per-job overhead."""
-    from initstudy.study.sweep import engine_overhead
-
     grid = ["sweep", "xavier_kaiming", "--profile", "smoke", "--grid", "he_depths=6,10", "--seeds", "4",
             "--no-progress"]
     walls = {}

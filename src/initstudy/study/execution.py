@@ -10,6 +10,7 @@ pool, ``run --jobs N``) or :class:`DaskExecutor` (a Dask cluster, ``sweep``).
 
 from __future__ import annotations
 
+import argparse
 import hashlib
 import json
 import os
@@ -20,7 +21,7 @@ from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence, TypeVar
 
 __all__ = ["INSTALL_TAG", "source_hash", "notebook_bytes_for_key", "cache_key", "execute_notebook", "Executor",
-           "SerialExecutor", "PoolExecutor", "DaskExecutor", "UsageError"]
+           "SerialExecutor", "PoolExecutor", "DaskExecutor", "UsageError", "CommandParser"]
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -33,6 +34,14 @@ INSTALL_TAG = "colab-install"
 
 class UsageError(Exception):
     """Bad input, reported on one line with exit status 2."""
+
+
+class CommandParser(argparse.ArgumentParser):
+    """argparse whose errors are :class:`UsageError` (one line, exit status 2), for ``run`` and
+    ``sweep``."""
+
+    def error(self, message: str):  # noqa: D401 - argparse API
+        raise UsageError(message)
 
 
 # ------------------------------------------------------------------------ cache keys

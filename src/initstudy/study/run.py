@@ -21,13 +21,12 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Mapping
 
+import numpy as np
 import pandas as pd
 
-from initstudy.study import catalog
-from initstudy.study import claims
-from initstudy.study import figures
-from initstudy.study import results
+from initstudy.study import catalog, claims, figures, results
 from initstudy.study.layout import DEFAULT_PROFILE, Layout
+from initstudy.study.results import atomic_write_text
 
 __all__ = ["Run", "resolve_device"]
 
@@ -79,6 +78,9 @@ class Run:
         if device == "cpu":
             torch.use_deterministic_algorithms(True)
         figures.set_style()
+        # seaborn's strip-plot jitter draws from numpy's global generator (nothing of the study
+        # does): seeded here, a rerun draws every figure identically
+        np.random.seed(0)
         # tables shown whole in the book: no truncated cells, no scientific notation for plain numbers
         pd.set_option("display.max_colwidth", None)
         pd.set_option("display.width", 250)
@@ -130,8 +132,6 @@ class Run:
         HTML book draws ``fig`` with plotly.js, which the book serves (``initstudy.book.ext``
         copies it from the plotly package into ``_static``): viewing the page fetches nothing,
         from disk too. In Jupyter and Colab (not under the runner) plotly shows it inline."""
-        from initstudy.study.results import atomic_write_text
-
         html = interactive_html(fig, fig_id)
         figures_dir = self.results_dir / "figures"
         figures_dir.mkdir(parents=True, exist_ok=True)

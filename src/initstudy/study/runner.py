@@ -34,8 +34,8 @@ from typing import Any, Iterable, Mapping, Sequence
 
 from initstudy.study import catalog as catalog_mod
 from initstudy.study.catalog import PROFILES, NotebookSpec, ParamError
-from initstudy.study.execution import (INSTALL_TAG, Executor, PoolExecutor, SerialExecutor, UsageError, cache_key,
-                        execute_notebook, source_hash)
+from initstudy.study.execution import (INSTALL_TAG, CommandParser, Executor, PoolExecutor, SerialExecutor, UsageError,
+                                       cache_key, execute_notebook, source_hash)
 from initstudy.study.layout import DEFAULT_PROFILE, RESULTS_ENV, Layout
 from initstudy.study.results import atomic_write_json, read_json
 
@@ -178,15 +178,10 @@ def clean_stale_staging(staging: Path, own: bool = False) -> None:
 # ----------------------------------------------------------------------- the command
 
 
-class _Parser(argparse.ArgumentParser):
-    """argparse with one-line errors and exit status 2."""
-
-    def error(self, message: str):  # noqa: D401 - argparse API
-        raise UsageError(message)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="python -m initstudy run", description="Execute the book's notebooks with papermill.")
+    p = CommandParser(prog="python -m initstudy run", description="Execute the book's notebooks with papermill.")
     p.add_argument("notebooks", nargs="*", metavar="NOTEBOOK", help="notebooks to run (default: all)")
     p.add_argument("--profile", default=DEFAULT_PROFILE, help=f"smoke | cpu | gpu (default: {DEFAULT_PROFILE})")
     p.add_argument("-p", "--param", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),

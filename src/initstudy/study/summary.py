@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from initstudy.study.catalog import NOTEBOOKS
 from initstudy.study.claims import LEDGER, NOT_MEASURED, deciding_check, discrimination, format_result
 from initstudy.study.results import atomic_write_json, atomic_write_text
 
@@ -18,8 +19,6 @@ __all__ = ["summary_rows", "write_summary"]
 def summary_rows(profile_dir, catalog=None) -> list[dict]:
     """One row per ledger claim for the profile whose results are in ``profile_dir``: the
     verdict computed by the notebook that measures it, or "not measured yet"."""
-    from initstudy.study.catalog import NOTEBOOKS
-
     catalog = NOTEBOOKS if catalog is None else catalog
     profile_dir = Path(profile_dir)
     measured: dict[str, dict] = {}

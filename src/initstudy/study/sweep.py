@@ -46,11 +46,12 @@ from typing import Any, Mapping, Sequence
 
 from initstudy.study import catalog as catalog_mod
 from initstudy.study.catalog import PROFILES, NotebookSpec, ParamError
-from initstudy.study.execution import DaskExecutor, SerialExecutor, UsageError, cache_key, execute_notebook, source_hash
+from initstudy.study.execution import (CommandParser, DaskExecutor, SerialExecutor, UsageError, cache_key,
+                                       execute_notebook, source_hash)
 from initstudy.study.layout import DEFAULT_PROFILE, Layout
 from initstudy.study.results import atomic_write_bytes, atomic_write_json, atomic_write_text, read_json
 from initstudy.study.runner import EXIT_DATA, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, MissingDataError
-from initstudy.study.runner import _Parser, check_data, parse_overrides
+from initstudy.study.runner import check_data, parse_overrides
 
 __all__ = ["SweepJob", "expand", "run_job", "aggregate", "read_aggregate", "engine_overhead", "main"]
 
@@ -227,7 +228,7 @@ def aggregate(folder: Path, jobs: Sequence[SweepJob]) -> dict[str, int]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="python -m initstudy sweep", description="Run a notebook over a parameter grid on Dask.")
+    p = CommandParser(prog="python -m initstudy sweep", description="Run a notebook over a parameter grid on Dask.")
     p.add_argument("notebook", metavar="NOTEBOOK")
     p.add_argument("--profile", default=DEFAULT_PROFILE)
     p.add_argument("--grid", action="append", default=[], metavar="NAME=V1,V2,...")
