@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import yaml
@@ -52,12 +53,16 @@ def tiny_root(tmp_path, monkeypatch):
     (root / "notebooks").mkdir(parents=True)
     (root / "_toc.yml").write_text("format: jb-book\nroot: intro\n")
     tiny_chapter.write_notebook(root / "notebooks" / "tiny_chapter.ipynb")
+    # the chapter module is this book's own copy, so that a test may edit it
+    (root / "lib").mkdir()
+    (root / "lib" / "tiny_chapter.py").write_text(Path(tiny_chapter.__file__).read_text())
     monkeypatch.setenv(chapters.EXTRA_ENV, "tiny_chapter")
     return root
 
 
 def _run(root, *args):
-    env = {**os.environ, "INITSTUDY_ROOT": str(root)}
+    path = os.pathsep.join([str(root / "lib"), os.environ.get("PYTHONPATH", "")])
+    env = {**os.environ, "INITSTUDY_ROOT": str(root), "PYTHONPATH": path}
     return subprocess.run([sys.executable, "-m", "initstudy", *args], capture_output=True, text=True, env=env,
                           timeout=600, cwd=root)
 
@@ -77,14 +82,28 @@ def test_a_tiny_chapter_registered_outside_the_package_runs_end_to_end(tiny_root
         assert rows[0]["checks"][0]["control"]["status"] == claims.FAILS  # its negative control fails the rule
     summary = json.loads((tiny_root / "results" / "smoke" / "claims.json").read_text())
     by_id = {r["id"]: r for r in summary}
-    assert len(summary) == 15 and by_id["tiny-at-least-one"]["verdict"] == claims.NOT_REPRODUCED
+    assert len(summary) == len(claims.LEDGER) and by_id["tiny-at-least-one"]["verdict"] == claims.NOT_REPRODUCED
     assert by_id["zero-symmetry"]["verdict"] == claims.NOT_MEASURED
+
+
+def test_editing_a_registered_chapters_module_reruns_it(tiny_root):
+    """The cache key covers the source of a chapter registered from outside the package."""
+    args = ("run", "tiny_chapter", "--profile", "smoke", "--no-progress")
+    assert _run(tiny_root, *args).returncode == 0
+    again = _run(tiny_root, *args)
+    assert again.returncode == 0 and "tiny_chapter [smoke]: cached" in again.stdout
+    module = tiny_root / "lib" / "tiny_chapter.py"
+    module.write_text(module.read_text() + "\n# an edit to the chapter's code\n")
+    edited = _run(tiny_root, *args)
+    assert edited.returncode == 0 and "tiny_chapter [smoke]: executed" in edited.stdout, edited.stdout
 
 
 def test_the_generated_pages_list_a_registered_chapter(tiny_root):
     specs = chapters.specs()
     assert list(specs)[-1] == "tiny_chapter" and specs["tiny_chapter"].claims == ("tiny-at-least-one",)
     assert list(chapters.ledger())[-1] == "tiny-at-least-one"
+    # the catalog and the ledger every command reads see it too, though loaded before it was registered
+    assert list(catalog.NOTEBOOKS) == list(specs) and list(claims.LEDGER)[-1] == "tiny-at-least-one"
     listing = pages.chapter_list(lambda n: f"/results/cpu/{n}/{n}", specs)
     assert listing.splitlines()[-1] == "7. {doc}`A tiny chapter </results/cpu/tiny_chapter/tiny_chapter>` " \
                                        "(`tiny-at-least-one`)."

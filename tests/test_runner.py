@@ -202,10 +202,16 @@ def test_same_seed_and_profile_give_identical_tables(smoke_results, tmp_path):
     assert a == b
 
 
-def test_runner_does_not_import_torch():
-    code = "import sys, initstudy.study.runner, initstudy.study.catalog; print('torch' in sys.modules)"
+def test_the_catalog_loads_the_chapters_on_first_use_only():
+    """Importing the runner and the catalog loads no chapter module (nor torch, which the chapters
+    import); the first look at the catalog loads them all. (Every command looks at it, so a
+    command pays torch's import once; importing the machinery alone does not.)"""
+    code = ("import sys, initstudy.study.runner, initstudy.study.catalog as c\n"
+            "before = ('torch' in sys.modules, 'initstudy.chapters.fixup' in sys.modules)\n"
+            "names = list(c.NOTEBOOKS)\n"
+            "print(before, ('torch' in sys.modules, 'initstudy.chapters.fixup' in sys.modules), len(names))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT).stdout
-    assert out.strip() == "False"
+    assert out.strip() == "(False, False) (True, True) 6"
 
 
 @pytest.mark.parametrize("notebook, args, message", [

@@ -81,6 +81,8 @@ def test_resume_after_some_jobs_failed(tiny, tmp_path):
      "train_subset"),
     (["--grid", "device=cpu,cuda"], "parameter 'device' must be one of auto, cpu, cuda (cuda only where a CUDA "
      "device is visible), got 'cuda'"),
+    # on a remote cluster the GPU is the workers' to have: the sweep gets as far as the scheduler
+    (["--grid", "device=cpu,cuda", "--scheduler", "tcp://127.0.0.1:9"], "cannot reach the Dask scheduler"),
 ])
 def test_bad_grids_fail_fast(tmp_path, monkeypatch, args, message):
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")  # no GPU, even on a machine that has one

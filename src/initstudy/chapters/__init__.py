@@ -18,12 +18,14 @@ claims is generated from them. ``CONTRIBUTING.md`` gives the steps to add a chap
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import os
 from dataclasses import replace
 from functools import lru_cache
+from pathlib import Path
 from types import ModuleType
 
-__all__ = ["ORDER", "EXTRA_ENV", "module_names", "modules", "specs", "ledger", "wire"]
+__all__ = ["ORDER", "EXTRA_ENV", "module_names", "extra_source_files", "modules", "specs", "ledger", "wire"]
 
 #: The chapter modules, in reading order.
 ORDER: tuple[str, ...] = ("zero_init", "signal_depth", "xavier_kaiming", "fixup", "lsuv", "transfer")
@@ -38,6 +40,18 @@ EXTRA_ENV = "INITSTUDY_CHAPTERS"
 def module_names() -> tuple[str, ...]:
     extra = [n.strip() for n in os.environ.get(EXTRA_ENV, "").split(",") if n.strip()]
     return tuple(f"{__name__}.{name}" for name in ORDER) + tuple(extra)
+
+
+def extra_source_files() -> list[Path]:
+    """The source files of the chapters registered through :data:`EXTRA_ENV` (outside this
+    package): part of the cache key with the package's own source."""
+    files = []
+    for name in module_names()[len(ORDER):]:
+        spec = importlib.util.find_spec(name)
+        if spec is None or not spec.origin:
+            raise ValueError(f"{EXTRA_ENV} names the module {name!r}, which cannot be imported")
+        files.append(Path(spec.origin))
+    return files
 
 
 def modules(names: tuple[str, ...] | None = None) -> list[ModuleType]:

@@ -55,6 +55,9 @@ class Rule:
 
     text: str
     test: Callable[[Any], bool]
+    #: The condition is about the machine the work runs on (a visible GPU): checked when the work
+    #: runs where the command does, left to the worker's own check when it runs on a remote cluster.
+    machine: bool = False
 
 
 @dataclass(frozen=True)
@@ -131,8 +134,8 @@ class Param:
         return ParamError(f"parameter '{self.name}' must be {self.allowed()}, got {value!r}")
 
     # -- from the command line ---------------------------------------------------------
-    def parse(self, text: str) -> Any:
-        """Parse the command-line string ``text`` and validate it."""
+    def parse(self, text: str, here: bool = True) -> Any:
+        """Parse the command-line string ``text`` and validate it (``here``: see :meth:`validate`)."""
         text = text.strip()
         try:
             if self.kind == "int":
@@ -156,11 +159,13 @@ class Param:
                 value = [int(t) for t in text.split(",")] if "," in text else int(text)
         except ValueError:
             raise self._error(text) from None
-        return self.validate(value)
+        return self.validate(value, here=here)
 
     # -- from Python (papermill, notebooks) ----------------------------------------------
-    def validate(self, value: Any) -> Any:
-        """Check ``value`` and return it normalised (lists stay lists, seeds stay as given)."""
+    def validate(self, value: Any, here: bool = True) -> Any:
+        """Check ``value`` and return it normalised (lists stay lists, seeds stay as given).
+        ``here=False``: the work runs on another machine, whose conditions (``Rule.machine``) are
+        not checked here."""
         k = self.kind
         if k == "int":
             if isinstance(value, bool) or not isinstance(value, int):
@@ -206,7 +211,7 @@ class Param:
                 value = list(value)
             else:
                 raise self._error(value)
-        if self.rule is not None:
+        if self.rule is not None and (here or not self.rule.machine):
             items = value if isinstance(value, list) else [value]
             if not all(self.rule.test(v) for v in items):
                 raise self._error(value)
@@ -277,7 +282,8 @@ def cuda_visible() -> bool:
 
 
 #: "cuda" is allowed only where a GPU is visible; checked before any work.
-DEVICE_RULE = Rule("(cuda only where a CUDA device is visible)", lambda v: v != "cuda" or cuda_visible())
+DEVICE_RULE = Rule("(cuda only where a CUDA device is visible)", lambda v: v != "cuda" or cuda_visible(),
+                   machine=True)
 
 
 def subset_fits(batch: str, subset: str = "train_subset") -> Constraint:
@@ -322,11 +328,14 @@ class _Chapters(Mapping):
     modules import this one for its types)."""
 
     def __init__(self, load):
-        self._load, self._items = load, None
+        self._load, self._items, self._names = load, None, None
 
     def _all(self) -> dict:
-        if self._items is None:
-            self._items = self._load()
+        from initstudy.chapters import module_names
+
+        names = module_names()  # read again on each use: a chapter registered later joins
+        if self._items is None or names != self._names:
+            self._items, self._names = self._load(), names
         return self._items
 
     def __getitem__(self, key):
@@ -361,7 +370,8 @@ def notebook(name: str, catalog: Mapping[str, NotebookSpec] | None = None) -> No
         raise ParamError(f"unknown notebook '{name}'; allowed: {', '.join(catalog)}") from None
 
 
-def resolve(spec: NotebookSpec, profile: str, overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
+def resolve(spec: NotebookSpec, profile: str, overrides: Mapping[str, Any] | None = None,
+            here: bool = True) -> dict[str, Any]:
     """The full parameter set of ``spec`` at ``profile``: declared defaults, replaced by
     ``overrides`` (Python values; ``None`` means "the profile's default"). Raises
     :class:`ParamError` naming the first bad parameter."""
@@ -371,7 +381,7 @@ def resolve(spec: NotebookSpec, profile: str, overrides: Mapping[str, Any] | Non
     for name, value in (overrides or {}).items():
         param = spec.param(name)
         if value is not None:
-            params[name] = param.validate(value)
+            params[name] = param.validate(value, here=here)
     for constraint in spec.constraints:
         constraint.check(params)
     return params

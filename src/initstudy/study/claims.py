@@ -466,13 +466,14 @@ class _Ledger(Mapping):
     modules import this one for its types)."""
 
     def __init__(self):
-        self._items = None
+        self._items, self._names = None, None
 
     def _all(self) -> dict:
-        if self._items is None:
-            from initstudy.chapters import ledger
+        from initstudy.chapters import ledger, module_names
 
-            self._items = ledger()
+        names = module_names()  # read again on each use: a chapter registered later joins
+        if self._items is None or names != self._names:
+            self._items, self._names = ledger(), names
         return self._items
 
     def __getitem__(self, key):

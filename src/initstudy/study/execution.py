@@ -47,8 +47,10 @@ class CommandParser(argparse.ArgumentParser):
 # ------------------------------------------------------------------------ cache keys
 
 
-def source_hash(package_dir: Path | None = None) -> str:
-    """SHA-256 over the library's source files (paths and contents), not its version."""
+def source_hash(package_dir: Path | None = None, extra: Sequence[Path] = ()) -> str:
+    """SHA-256 over the library's source files (paths and contents), not its version, and over
+    ``extra`` files (chapters registered from outside the package,
+    :func:`initstudy.chapters.extra_source_files`)."""
     package_dir = package_dir or Path(__file__).resolve().parents[1]  # the whole initstudy package
     h = hashlib.sha256()
     for path in sorted(package_dir.rglob("*.py")):
@@ -56,6 +58,8 @@ def source_hash(package_dir: Path | None = None) -> str:
         h.update(b"\0")
         h.update(path.read_bytes())
         h.update(b"\0")
+    for path in extra:
+        h.update(Path(path).name.encode() + b"\0" + Path(path).read_bytes() + b"\0")
     return h.hexdigest()
 
 

@@ -1,9 +1,10 @@
 """Where everything lives: the repository root, the results layout and the default profile.
 
-The one home of these paths. Every command (``run``, ``sweep``, ``book``, ``pages``,
-``publish``), the notebooks' :class:`~initstudy.study.run.Run` and the book's Sphinx extension ask
-a :class:`Layout` instead of joining path pieces themselves, so ``--results-dir`` is honoured
-everywhere. A kernel started by the runner learns the results folder from ``INITSTUDY_RESULTS``
+The one home of these paths. The commands that read or write results (``run``, ``sweep``,
+``book``, ``publish``), the notebooks' :class:`~initstudy.study.run.Run` and the book's Sphinx
+extension (its generated pages) ask a :class:`Layout` instead of joining path pieces themselves,
+so ``--results-dir`` is honoured everywhere. (The data sets' folder is
+:func:`initstudy.core.data.default_root`'s: ``$INITSTUDY_DATA`` or ``./data``.) A kernel started by the runner learns the results folder from ``INITSTUDY_RESULTS``
 and the book's build learns the profile from ``INITSTUDY_PROFILE``: the commands set both.
 
 ::

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
+from typing import Iterable
+
 import pandas as pd
 
 __all__ = ["GLOROT_SOURCE", "PaperNumber", "PAPER_NUMBERS", "table"]
@@ -72,9 +74,11 @@ PAPER_NUMBERS: tuple[PaperNumber, ...] = (
 )
 
 
-def table(claim: str | None = None) -> pd.DataFrame:
-    """The papers' numbers (for one claim, or all) as a table labelled as the papers'."""
-    rows = [asdict(n) for n in PAPER_NUMBERS if claim is None or n.claim == claim]
+def table(claims: str | Iterable[str] | None = None) -> pd.DataFrame:
+    """The papers' numbers (for one claim, for several, e.g. a chapter's ``run.spec.claims``,
+    or all) as a table labelled as the papers'."""
+    wanted = {claims} if isinstance(claims, str) else None if claims is None else set(claims)
+    rows = [asdict(n) for n in PAPER_NUMBERS if wanted is None or n.claim in wanted]
     df = pd.DataFrame(rows)
     if len(df):
         df["checked"] = df["checked"].map({True: "read in a source", False: "recalled, not checked against the paper"})

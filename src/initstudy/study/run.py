@@ -15,6 +15,7 @@ the earlier results only once the whole notebook has succeeded).
 
 from __future__ import annotations
 
+import math
 import os
 import time
 from datetime import datetime, timezone
@@ -32,13 +33,10 @@ __all__ = ["Run", "resolve_device"]
 
 
 def resolve_device(device: str) -> str:
-    """"auto" -> "cuda" when a GPU is visible, else "cpu"; "cuda" without a GPU is an error."""
-    import torch
-
+    """"auto" -> "cuda" when a GPU is visible, else "cpu"; "cpu" and "cuda" as they are ("cuda"
+    without a GPU was refused when the parameters were resolved: :data:`catalog.DEVICE_RULE`)."""
     if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if device == "cuda" and not torch.cuda.is_available():
-        raise catalog.ParamError("parameter 'device' is 'cuda' but no CUDA device is visible; use auto or cpu")
+        return "cuda" if catalog.cuda_visible() else "cpu"
     return device
 
 
@@ -260,8 +258,10 @@ class Run:
                     "measurements": self.measurements[cid],
                     "profile": self.profile,
                     "seeds": self.claim_seeds[cid][0],
-                    # the sample count of each metric (its seeds, or its repeats when unseeded)
-                    "samples": {metric: len(values) for metric, values in self.measurements[cid].items()},
+                    # the sample count of each metric as the judge counts it: its values but the
+                    # missing ones (NaN: a seed without that measurement)
+                    "samples": {metric: sum(not math.isnan(v) for v in values)
+                                for metric, values in self.measurements[cid].items()},
                     "notebook": self.spec.name,
                     "figures": list(figures_shown or claim.figures),
                 }

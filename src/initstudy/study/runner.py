@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
+from initstudy import chapters
 from initstudy.study import catalog as catalog_mod
 from initstudy.study.catalog import PROFILES, NotebookSpec, ParamError
 from initstudy.study.execution import (INSTALL_TAG, CommandParser, Executor, PoolExecutor, SerialExecutor, UsageError,
@@ -211,7 +212,7 @@ def plan(
         if name not in catalog:
             raise UsageError(f"unknown notebook '{name}'; allowed: {', '.join(catalog)}")
         specs.append(catalog[name])
-    src_hash = source_hash()
+    src_hash = source_hash(extra=chapters.extra_source_files())
     jobs = []
     for spec in specs:
         try:
@@ -227,14 +228,15 @@ def plan(
     return jobs
 
 
-def parse_overrides(spec: NotebookSpec, raw_params: Sequence[tuple[str, str]]) -> dict[str, Any]:
-    """``-p NAME VALUE`` pairs parsed and validated by the notebook's declarations."""
+def parse_overrides(spec: NotebookSpec, raw_params: Sequence[tuple[str, str]], here: bool = True) -> dict[str, Any]:
+    """``-p NAME VALUE`` pairs parsed and validated by the notebook's declarations (``here=False``:
+    the work runs on another machine, whose own conditions are checked there)."""
     overrides: dict[str, Any] = {}
     for pname, text in raw_params:
         if pname in catalog_mod.SYSTEM_PARAMS:
             raise UsageError(f"parameter '{pname}' is set by the runner; use --profile / --results-dir")
         try:
-            overrides[pname] = spec.param(pname).parse(text)
+            overrides[pname] = spec.param(pname).parse(text, here=here)
         except ParamError as err:
             raise UsageError(f"{err} (notebook '{spec.name}')") from None
     return overrides

@@ -10,6 +10,8 @@ The grid is expanded into jobs, one papermill execution each (``--seeds N`` adds
 0..N-1 as a dimension, one seed per job; for a list-valued parameter a grid value V means the
 list [V]). Every combination is validated before anything starts, by the same declarations
 and with the same messages as ``run`` (exit status 2); an unreachable scheduler also exits 2.
+On an existing cluster what depends on the machine (a GPU for ``device cuda``, the data) is
+the workers': each job's kernel checks it, and a job that finds it missing fails on its own.
 
 Without ``--scheduler`` a Dask ``LocalCluster`` is started on this machine (processes, one
 thread each, ``--workers`` of them, default: the number of cores) and closed at the end; with
@@ -44,6 +46,7 @@ from itertools import product
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
+from initstudy import chapters
 from initstudy.study import catalog as catalog_mod
 from initstudy.study.catalog import PROFILES, NotebookSpec, ParamError
 from initstudy.study.execution import (CommandParser, DaskExecutor, SerialExecutor, UsageError, cache_key,
@@ -72,7 +75,7 @@ class SweepJob:
         return dict(self.__dict__)
 
 
-def parse_grid(spec: NotebookSpec, grid_args: Sequence[str]) -> dict[str, list]:
+def parse_grid(spec: NotebookSpec, grid_args: Sequence[str], here: bool = True) -> dict[str, list]:
     """``NAME=V1,V2`` arguments into {name: [validated values]}; a list-valued parameter gets
     one single-element list per value."""
     grid: dict[str, list] = {}
@@ -95,7 +98,7 @@ def parse_grid(spec: NotebookSpec, grid_args: Sequence[str]) -> dict[str, list]:
         parsed = []
         for item in items:
             try:
-                parsed.append(param.parse(item))  # a list type parses "V" as [V]
+                parsed.append(param.parse(item, here=here))  # a list type parses "V" as [V]
             except ParamError as err:
                 raise UsageError(f"{err} (notebook '{spec.name}', --grid {name})") from None
         grid[name] = parsed
@@ -103,7 +106,8 @@ def parse_grid(spec: NotebookSpec, grid_args: Sequence[str]) -> dict[str, list]:
 
 
 def expand(spec: NotebookSpec, profile: str, grid: Mapping[str, list], seeds: int | None,
-           overrides: Mapping[str, Any], threads: int = 1, root: Path | None = None) -> list[SweepJob]:
+           overrides: Mapping[str, Any], threads: int = 1, root: Path | None = None,
+           here: bool = True) -> list[SweepJob]:
     """Every combination of the grid (x seeds), validated, as jobs with keys."""
     if profile not in PROFILES:
         raise UsageError(f"unknown profile '{profile}'; allowed: {', '.join(PROFILES)}")
@@ -115,12 +119,12 @@ def expand(spec: NotebookSpec, profile: str, grid: Mapping[str, list], seeds: in
     names = list(dims)
     source = Layout.find(root).notebook_source(spec.path)
     source_text = source.read_text(encoding="utf-8")
-    src_hash = source_hash()
+    src_hash = source_hash(extra=chapters.extra_source_files())
     jobs = []
     for combo in product(*(dims[n] for n in names)) if names else [()]:
         values = dict(zip(names, combo))
         try:
-            params = catalog_mod.resolve(spec, profile, {**overrides, **values})
+            params = catalog_mod.resolve(spec, profile, {**overrides, **values}, here=here)
         except ParamError as err:
             raise UsageError(f"{err} (notebook '{spec.name}')") from None
         # the run's key (without the chapter's other inputs: a job must not depend on its own sweep's aggregate)
@@ -257,9 +261,11 @@ def plan(args, catalog: Mapping[str, NotebookSpec], root: Path | None = None) ->
         raise UsageError(f"--workers must be at least 1, got {args.workers}")
     if args.threads < 1:
         raise UsageError(f"--threads must be at least 1, got {args.threads}")
-    overrides = parse_overrides(spec, args.param)
-    grid = parse_grid(spec, args.grid)
-    return expand(spec, args.profile, grid, args.seeds, overrides, args.threads, root)
+    # on a remote cluster the workers' machine decides what it has (a GPU): their kernels check it
+    here = not (args.scheduler and args.engine == "dask")
+    overrides = parse_overrides(spec, args.param, here=here)
+    grid = parse_grid(spec, args.grid, here=here)
+    return expand(spec, args.profile, grid, args.seeds, overrides, args.threads, root, here=here)
 
 
 def check_scheduler(address: str) -> None:
@@ -283,9 +289,10 @@ def main(argv: Sequence[str] | None = None, catalog: Mapping[str, NotebookSpec] 
         args = build_parser().parse_args(argv)
         layout = Layout.find(root, args.results_dir)
         jobs = plan(args, catalog, layout.root)
-        check_data([(j.notebook, j.params) for j in jobs], catalog)
         if args.scheduler and args.engine == "dask":
-            check_scheduler(args.scheduler)
+            check_scheduler(args.scheduler)  # the workers have their own data: a job without it fails there
+        else:
+            check_data([(j.notebook, j.params) for j in jobs], catalog)
     except (UsageError, ParamError) as err:
         print(f"initstudy sweep: error: {err}", file=sys.stderr)
         return EXIT_USAGE
