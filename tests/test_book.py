@@ -319,3 +319,18 @@ def test_the_interactive_figure_works_in_the_book_from_disk(smoke_book):
         check_slider_moves_the_plot(tab, "fig-depth-explode-vanish-slider", f"{SLIDER_GAINS[0]:g}", "1",
                                     f"{SLIDER_GAINS[-1]:g}")
         assert network_requests(tab.requests) == [] and tab.failed == []
+
+
+def test_each_script_loads_once_per_page(smoke_book):
+    """A repeated ``const`` declaration (sphinx-thebe's configuration) stops a page's script with
+    an error, and a second MathJax load is wasted: every script appears once."""
+    for rel in ("book/intro.html", "results/smoke/lsuv/lsuv.html", "results/smoke/zero_init/zero_init.html"):
+        soup = page(smoke_book, rel)
+        seen = []
+        for tag in soup.find_all("script"):
+            key = tag.get("src", "").split("?")[0] or tag.get_text().strip()
+            if key:
+                seen.append(key)
+        repeated = sorted({k[:80] for k in seen if seen.count(k) > 1})
+        assert not repeated, (rel, repeated)
+        assert sum("THEBE_JS_URL" in k for k in seen) == 1 and sum("tex-mml-chtml" in k for k in seen) == 1

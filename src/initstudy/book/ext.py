@@ -418,6 +418,23 @@ def _merge(app, env, docnames, other):
         other, "initstudy_dynamic_docs", set())
 
 
+def _one_of_each_script(app, pagename, templatename, context, doctree):
+    """Each script once per page. Two extensions of the toolchain register sphinx-thebe's and
+    sphinx-togglebutton's inline configuration, and MathJax, a second time: the repeated
+    ``const THEBE_JS_URL`` stops the page's script with an error in the browser's console, and
+    MathJax loads twice. The first of identical scripts (same file, or same inline body) stays."""
+    seen, kept = set(), []
+    for js in context.get("script_files", []):
+        filename = getattr(js, "filename", str(js))
+        body = (getattr(js, "attributes", None) or {}).get("body")
+        key = (str(filename).split("?")[0].removeprefix("_static/") if filename else None, body)
+        if key in seen:
+            continue
+        seen.add(key)
+        kept.append(js)
+    context["script_files"] = kept
+
+
 def setup(app):
     app.add_config_value("initstudy_profile", DEFAULT_PROFILE, "env")
     app.add_config_value("initstudy_published", "published", "env")
@@ -444,6 +461,7 @@ def setup(app):
     # after the theme's own launch buttons (priority 501)
     app.connect("html-page-context", _launch_buttons_to_source, priority=600)
     app.connect("html-page-context", _plotly_on_interactive_pages)
+    app.connect("html-page-context", _one_of_each_script, priority=900)
     app.connect("env-get-outdated", _outdated)
     app.connect("env-purge-doc", _purge)
     app.connect("env-merge-info", _merge)
