@@ -106,7 +106,7 @@ def test_the_generated_pages_list_a_registered_chapter(tiny_root):
     assert list(catalog.NOTEBOOKS) == list(specs) and list(claims.LEDGER)[-1] == "tiny-at-least-one"
     listing = pages.chapter_list(lambda n: f"/results/cpu/{n}/{n}", specs)
     assert listing.splitlines()[-1] == "7. {doc}`A tiny chapter </results/cpu/tiny_chapter/tiny_chapter>` " \
-                                       "(`tiny-at-least-one`)."
+                                       "({ref}`tiny-at-least-one <verdict-tiny-at-least-one>`)."
     rerun = pages.rerun_commands(specs)
     assert "python -m initstudy run tiny_chapter --profile cpu" in rerun and "| `value` |" in rerun
 

@@ -168,3 +168,13 @@ def test_notebooks_type_no_claim_id_in_code(path):
         for m in re.finditer(rf"[\"']({ids})[\"']", src):
             line = src[:m.end()].rsplit("\n", 1)[-1]
             raise AssertionError(f"{path.name}: claim id {m.group(1)} typed in: {line.strip()}")
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_no_figure_word_before_a_figure_reference(path):
+    """{numref} renders "Figure N" itself: "figure {numref}" reads "figure Figure N"."""
+    import re
+
+    text = "".join("".join(c["source"]) for c in json.loads(path.read_text())["cells"] if c["cell_type"] == "markdown")
+    found = re.findall(r"(?<![A-Za-z])[Ff]igures?\s+\{numref\}", text)
+    assert not found, found

@@ -304,15 +304,16 @@ def figures_index(profile_dir: Path, profile: str, catalog: Mapping | None = Non
 
 def chapter_list(doc: Callable[[str], str], catalog: Mapping | None = None) -> str:
     """The chapters in reading order as a numbered list: each title linked to its page (``doc``
-    gives a notebook's document path) and the ids of the claims it settles.
+    gives a notebook's document path) and the ids of the claims it settles, each linked to its
+    verdict in the chapter (the label ``verdict-<id>`` every chapter sets).
 
     >>> from initstudy.study.catalog import NotebookSpec
     >>> print(chapter_list(lambda n: f"/results/cpu/{n}/{n}", {"a": NotebookSpec("a", "Alpha", ("x-1", "x-2"))}))
-    1. {doc}`Alpha </results/cpu/a/a>` (`x-1`, `x-2`).
+    1. {doc}`Alpha </results/cpu/a/a>` ({ref}`x-1 <verdict-x-1>`, {ref}`x-2 <verdict-x-2>`).
     """
     catalog = catalog_mod.NOTEBOOKS if catalog is None else catalog
     return "\n".join(f"{i}. {{doc}}`{spec.title} <{doc(name)}>` ("
-                     + ", ".join(f"`{c}`" for c in spec.claims) + ")."
+                     + ", ".join(f"{{ref}}`{c} <verdict-{c}>`" for c in spec.claims) + ")."
                      for i, (name, spec) in enumerate(catalog.items(), 1))
 
 

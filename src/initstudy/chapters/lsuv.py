@@ -24,6 +24,7 @@ from initstudy.study.catalog import NotebookSpec, Param, common_params, per, sam
 from initstudy.study.claims import Check, Claim, Criterion, Measured, interval
 
 __all__ = [
+    "setting_phrase",
     "timed_lsuv",
     "plot_iteration_histogram",
     "OutOfOrder",
@@ -384,6 +385,17 @@ def variant_summary(records: pd.DataFrame, by: str = "variant") -> pd.DataFrame:
 
 #: Names of the tolerances, for tables and the book's text.
 TOLERANCE_NAMES = {PAPER: "paper", CAFFE: "caffe", TIGHT: "tight (control)"}
+
+
+def setting_phrase(row) -> str:
+    """A row of :func:`iteration_summary` (tolerance, batches, bias) in words, e.g. "Caffe's
+    tolerance, fresh batches, default biases".
+
+    >>> setting_phrase({"tolerance": "caffe", "batches": "fresh", "bias": "default"})
+    "Caffe's tolerance, fresh batches, default biases"
+    """
+    owner = {"paper": "the paper's", "caffe": "Caffe's"}.get(row["tolerance"], f"the {row['tolerance']}")
+    return f"{owner} tolerance, {row['batches']} batches, {row['bias']} biases"
 
 
 def mean_intervals(df: pd.DataFrame, by, value: str, scale: str = "linear") -> pd.DataFrame:

@@ -31,6 +31,7 @@ from initstudy.core.propagation import (
 from initstudy.core.train import STALL_ACCURACY
 from initstudy.study.catalog import NotebookSpec, Param, common_params, per, same, subset_fits
 from initstudy.study.claims import Check, Claim, Criterion, interval
+from initstudy.study.words import plural
 
 __all__ = [
     "SPEC",
@@ -749,7 +750,8 @@ def plot_training_curves(history: pd.DataFrame):
     curves = history[(history["split"] == "test") & (history["metric"] == "accuracy")]
     g = sns.relplot(data=curves, x="step", y="value", hue="init", col="depth", row="activation", kind="line",
                     errorbar=("pi", 100), height=2.1, aspect=1.15, facet_kws={"ylim": (0, 1)})
-    g.set_titles("{row_name}, {col_name} hidden layer(s)", size=11)
+    for (activation, depth), ax in g.axes_dict.items():
+        ax.set_title(f"{activation}, {plural(depth, 'hidden layer')}", size=11)
     g.set_axis_labels("SGD step", "test accuracy")
     sns.move_legend(g, "upper center", bbox_to_anchor=(0.5, 0.0), ncol=2, title=None, frameon=False)
     return g.figure, curves

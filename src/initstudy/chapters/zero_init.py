@@ -26,6 +26,7 @@ from initstudy.core.models import hidden_activations, hidden_linears, mlp
 from initstudy.core.train import train_many
 from initstudy.study.catalog import NotebookSpec, Param, common_params, same, subset_fits
 from initstudy.study.claims import Check, Claim, Criterion
+from initstudy.study.words import plural
 
 __all__ = [
     "SPEC",
@@ -476,7 +477,7 @@ def zrb_final_symmetry(df: pd.DataFrame) -> pd.DataFrame:
     return out.reset_index()
 
 
-def zero_init_findings(df: pd.DataFrame) -> dict[str, float]:
+def zero_init_findings(df: pd.DataFrame) -> dict[str, float | str]:
     """The numbers the zero-init chapter's text quotes, computed from a
     :func:`symmetry_sweep` table (accuracies in %). ``*-seed-min``/``*-seed-max``: the lowest
     or highest final accuracy of any seed in any setting (activation x depth);
@@ -519,7 +520,11 @@ def zero_init_findings(df: pd.DataFrame) -> dict[str, float]:
     zero_other = finals[(finals["init"] == "zero") & (finals["activation"] != "sigmoid")]
     findings["zero-sigmoid-accuracy-seed-max"] = zero_sig["accuracy"].max()
     findings["zero-tanh-relu-accuracy-seed-max"] = zero_other["accuracy"].max()
-    return {k: float(v) for k, v in findings.items()}
+    numbers = {k: float(v) for k, v in findings.items()}
+    # the same counts in words, their nouns in the right number
+    words = {"deepest-text": plural(deepest, "hidden layer"),
+             "diverged-runs-text": plural(numbers["diverged-runs"], "run")}
+    return {**numbers, **words}
 
 
 def zrb_parallel_settings(zrb: pd.DataFrame) -> str:
@@ -576,7 +581,8 @@ def plot_by_setting(frame: pd.DataFrame, y: str, ylabel: str, hue: str = "init",
     if hline is not None:
         for ax in g.axes.flat:
             ax.axhline(hline[0], color="k", lw=0.8, ls=":", label=hline[1])
-    g.set_titles("{col_name}, {row_name} hidden layer(s)", size=11)
+    for (depth, activation), ax in g.axes_dict.items():
+        ax.set_title(f"{activation}, {plural(depth, 'hidden layer')}", size=11)
     g.set_axis_labels("SGD step", ylabel)
     sns.move_legend(g, "upper center", bbox_to_anchor=(0.5, 0.0), ncol=4, title=None, frameon=False)
     if hline is not None:
@@ -591,7 +597,7 @@ def plot_zrb_ranks(frame: pd.DataFrame):
     import seaborn as sns
 
     frame = frame.assign(rank=frame["metric"].map({"numerical_rank": "numerical rank", "stable_rank": "stable rank"}),
-                         layers=frame["depth"].map(lambda d: f"{d} hidden layer{'s' if d > 1 else ''}"))
+                         layers=frame["depth"].map(lambda d: plural(d, "hidden layer")))
     g = sns.relplot(data=frame, x="step", y="value", hue="layers", row="rank", col="activation",
                     col_order=_activation_order(frame), kind="line",
                     errorbar=("pi", 100), height=2.1, aspect=1.15, facet_kws={"sharey": "row"},

@@ -82,4 +82,6 @@ def table(claims: str | Iterable[str] | None = None) -> pd.DataFrame:
     df = pd.DataFrame(rows)
     if len(df):
         df["checked"] = df["checked"].map({True: "read in a source", False: "recalled, not checked against the paper"})
+        # a qualitative statement has no number: said so, not shown as NaN or None
+        df["value"] = [("no number (qualitative)" if v is None or v != v else v) for v in df["value"]]
     return df
