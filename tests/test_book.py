@@ -334,3 +334,41 @@ def test_each_script_loads_once_per_page(smoke_book):
         repeated = sorted({k[:80] for k in seen if seen.count(k) > 1})
         assert not repeated, (rel, repeated)
         assert sum("THEBE_JS_URL" in k for k in seen) == 1 and sum("tex-mml-chtml" in k for k in seen) == 1
+
+
+def test_the_book_builds_from_another_results_folder_with_a_registered_chapter(smoke_results, monkeypatch):
+    """``book --results-dir`` (a folder inside the repository), with a tiny chapter registered
+    from outside the package (``INITSTUDY_CHAPTERS``): its notebook is run into that folder, the
+    book is built from it with warnings as errors, and the chapter joins the toc, the generated
+    chapter list and the claims table; every link of the generated pages points into the folder."""
+    import shutil
+
+    import tiny_chapter
+
+    alt = ROOT / "results" / "alt"
+    notebook = ROOT / "notebooks" / "tiny_chapter.ipynb"
+    shutil.rmtree(alt, ignore_errors=True)
+    shutil.copytree(smoke_results, alt / "smoke", ignore=shutil.ignore_patterns(".staging", ".failed", "_toc.yml"))
+    monkeypatch.setenv("INITSTUDY_CHAPTERS", "tiny_chapter")
+    try:
+        tiny_chapter.write_notebook(notebook)
+        proc = run_cli("run", "tiny_chapter", "--profile", "smoke", "--results-dir", str(alt), "--no-progress")
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        proc = run_cli("book", "--profile", "smoke", "--results-dir", str(alt), "-q", timeout=1500)
+        assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+        html = ROOT / "_build" / "alt-smoke" / "_build" / "html"
+        intro = page(html, "book/intro.html")
+        chapters = [a["href"] for a in intro.find(id="chapters").find_all("a") if "#" not in a["href"]]
+        assert len(chapters) == 7 and all(h.startswith("../results/alt/smoke/") for h in chapters), chapters
+        assert chapters[-1] == "../results/alt/smoke/tiny_chapter/tiny_chapter.html"
+        assert all((html / "book" / h).resolve().is_file() for h in chapters)
+        table = intro.find("table").get_text(" ")
+        assert "tiny-at-least-one" in table and "reproduced" in table
+        tiny = page(html, "results/alt/smoke/tiny_chapter/tiny_chapter.html").get_text(" ")
+        assert "A tiny chapter" in tiny and "tiny-at-least-one : reproduced" in " ".join(tiny.split())
+        figures = page(html, "book/figures.html")
+        hrefs = [a["href"] for a in figures.find_all("a") if "alt/smoke" in a.get("href", "")]
+        assert hrefs and all((html / "book" / h.split("#")[0]).resolve().is_file() for h in hrefs)
+    finally:
+        notebook.unlink(missing_ok=True)
+        shutil.rmtree(alt, ignore_errors=True)

@@ -39,13 +39,17 @@ NOTEBOOK_CELLS = [
     'profile = None\nresults_dir = None\nseeds = None\ndevice = None\ndata_source = None\nvalue = None',
     'import tiny_chapter\nfrom initstudy.study.run import Run\n\nrun = Run.start("tiny_chapter", globals())',
     'run.verdicts(tiny_chapter.measurements(run.seeds, run.params["value"]))',
+    '(verdict-tiny-at-least-one)=\n**`tiny-at-least-one`: {glue:md}`verdict-tiny-at-least-one`.**',
     'run.finish()',
 ]
 
 
 def write_notebook(path) -> None:
-    cells = [new_markdown_cell(NOTEBOOK_CELLS[0])] + [new_code_cell(c) for c in NOTEBOOK_CELLS[1:]]
+    cells = [new_markdown_cell(c) if c.startswith(("#", "(")) else new_code_cell(c) for c in NOTEBOOK_CELLS]
     cells[1].metadata["tags"] = ["parameters"]
+    for cell in cells[2:]:
+        if cell.cell_type == "code":
+            cell.metadata["tags"] = ["hide-input"]
     nb = new_notebook(cells=cells, metadata={"kernelspec": {"name": "python3", "language": "python",
                                                             "display_name": "Python 3"}})
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -20,6 +20,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from initstudy.chapters import ORDER
 from initstudy.study.catalog import NOTEBOOKS, PROFILES
 from initstudy.study.summary import write_summary
 from initstudy.study.layout import DEFAULT_PROFILE, PROFILE_ENV, RESULTS_ENV, Layout
@@ -30,12 +31,20 @@ def _default_results(layout: Layout) -> bool:
 
 
 def toc_for(layout: Layout, profile: str) -> Path:
-    """The table of contents for ``profile``: the root one, or a derived copy."""
+    """The table of contents for ``profile``: the root one, or a derived copy (another profile,
+    another results folder, or chapters registered from outside the package, which join the
+    chapters' part after the book's own)."""
     toc = layout.root / "_toc.yml"
-    if profile == DEFAULT_PROFILE and _default_results(layout):
+    extra = [name for name in NOTEBOOKS if name not in ORDER]
+    if profile == DEFAULT_PROFILE and _default_results(layout) and not extra:
         return toc
     where = layout.profile_dir(profile).relative_to(layout.root).as_posix()
     text = toc.read_text(encoding="utf-8").replace(f"results/{DEFAULT_PROFILE}/", f"{where}/")
+    if extra:
+        last = f"      - file: {where}/{ORDER[-1]}/{ORDER[-1]}\n"
+        if last not in text:
+            raise ValueError(f"_toc.yml has no line for the last chapter, {ORDER[-1]}")
+        text = text.replace(last, last + "".join(f"      - file: {where}/{n}/{n}\n" for n in extra))
     derived = layout.profile_dir(profile) / "_toc.yml"
     derived.parent.mkdir(parents=True, exist_ok=True)
     derived.write_text(text, encoding="utf-8")

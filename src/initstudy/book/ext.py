@@ -100,7 +100,8 @@ class FiguresIndex(_Generated):
 
         options = self.config.html_theme_options or {}
         repo = (options.get("repository_url") or "").rstrip("/")
-        return pages.figures_index(self.profile_dir, self.profile, version=__version__, url=repo)
+        where = self.profile_dir.relative_to(Path(self.env.app.srcdir)).as_posix()
+        return pages.figures_index(self.profile_dir, self.profile, version=__version__, url=repo, where=where)
 
 
 class ChapterList(_Generated):

@@ -43,9 +43,14 @@ def _value(value: Any) -> str:
     return str(value).lower() if isinstance(value, bool) else str(value)
 
 
-def chapter_doc(profile: str, notebook: str) -> str:
-    """The docname of a notebook's executed copy at ``profile`` (absolute, for {doc})."""
-    return f"/results/{profile}/{notebook}/{notebook}"
+def chapter_doc(profile: str, notebook: str, where: str | None = None) -> str:
+    """The docname of a notebook's executed copy at ``profile`` (absolute, for {doc});
+    ``where``: the profile's folder relative to the book's root (default ``results/<profile>``).
+
+    >>> chapter_doc("cpu", "lsuv"), chapter_doc("cpu", "lsuv", "fresh/cpu")
+    ('/results/cpu/lsuv/lsuv', '/fresh/cpu/lsuv/lsuv')
+    """
+    return f"/{where or f'results/{profile}'}/{notebook}/{notebook}"
 
 
 def published_rows(published_dir: Path) -> list[dict]:
@@ -254,16 +259,16 @@ def figure_seeds(entry: Mapping[str, Any], folder: Path) -> list[int] | None:
 _GLUE_ROLE = re.compile(r"\{glue:(text|md)\}`([^`]+)`")
 
 
-def _glue_from(text: str, profile: str, notebook: str) -> str:
+def _glue_from(text: str, profile: str, notebook: str, where: str | None = None) -> str:
     """A chapter's caption made readable from another page: its glue roles point at the
     chapter's executed notebook (``path::key``), as myst-nb requires outside that notebook."""
-    path = f"../results/{profile}/{notebook}/{notebook}.ipynb"
+    path = f"..{chapter_doc(profile, notebook, where)}.ipynb"
     return _GLUE_ROLE.sub(lambda m: m.group(0) if "::" in m.group(2) else
                           f"{{glue:{m.group(1)}}}`{path}::{m.group(2)}`", text)
 
 
 def figures_index(profile_dir: Path, profile: str, catalog: Mapping | None = None, *, version: str = "",
-                  url: str = "") -> str:
+                  url: str = "", where: str | None = None) -> str:
     """Every published figure: id, caption, chapter, the parameters it used, its seeds (from
     its own data), downloads (PNG, SVG, the plotted data as CSV and, for an interactive figure,
     its plotly JSON) and a citation by its
@@ -279,7 +284,7 @@ def figures_index(profile_dir: Path, profile: str, catalog: Mapping | None = Non
             fid = entry["id"]
             params = entry.get("params", {})
             seeds = figure_seeds(entry, folder)
-            base = f"/results/{profile}/{name}/figures/{fid}"
+            base = f"/{where or f'results/{profile}'}/{name}/figures/{fid}"
             downloads = f"{{download}}`PNG <{base}.png>`, {{download}}`SVG <{base}.svg>`"
             if entry.get("data"):
                 downloads += f", {{download}}`data (CSV) <{base}.csv>`"
@@ -287,9 +292,10 @@ def figures_index(profile_dir: Path, profile: str, catalog: Mapping | None = Non
                 downloads += f", {{download}}`interactive figure (plotly JSON) <{base}.plotly.json>`"
             out += [
                 f"### `{fid}`", "",
-                f"{{numref}}`{fid}` in {{doc}}`{spec.title} <{chapter_doc(profile, name)}>`"
+                f"{{numref}}`{fid}` in {{doc}}`{spec.title} <{chapter_doc(profile, name, where)}>`"
                 + ("" if spec.title.endswith(("?", "!", ".")) else "."), "",
-                f"**Caption.** {_cell(_glue_from(captions.get(fid, '(no caption found in the notebook)'), profile, name))}",
+                "**Caption.** "
+                + _cell(_glue_from(captions.get(fid, "(no caption found in the notebook)"), profile, name, where)),
                 "",
                 f"**Parameters** ({profile} profile): {_params_text(params)}.", "",
                 f"**Seeds:** {', '.join(map(str, seeds)) if seeds is not None else 'none (not seeded data)'}.", "",

@@ -32,8 +32,9 @@ ORDER: tuple[str, ...] = ("zero_init", "signal_depth", "xavier_kaiming", "fixup"
 
 #: Further chapter modules, importable dotted names separated by commas, read after :data:`ORDER`:
 #: a chapter kept outside this package (a draft, or a test's tiny chapter) joins the catalog,
-#: the ledger, ``run``, ``sweep`` and the generated pages this way, and its notebook's
-#: ``Run.start`` finds it, since the kernel inherits the variable.
+#: the ledger, ``run``, ``sweep``, the generated pages and the book's table of contents (after
+#: the book's own chapters) this way, and its notebook's ``Run.start`` finds it, since the
+#: kernel inherits the variable.
 EXTRA_ENV = "INITSTUDY_CHAPTERS"
 
 
