@@ -24,8 +24,10 @@ from dataclasses import replace
 from functools import lru_cache
 from pathlib import Path
 from types import ModuleType
+from typing import Callable, Mapping
 
-__all__ = ["ORDER", "EXTRA_ENV", "module_names", "extra_source_files", "modules", "specs", "ledger", "wire"]
+__all__ = ["ORDER", "EXTRA_ENV", "module_names", "extra_source_files", "modules", "specs", "ledger", "wire",
+           "Declared"]
 
 #: The chapter modules, in reading order.
 ORDER: tuple[str, ...] = ("zero_init", "signal_depth", "xavier_kaiming", "fixup", "lsuv", "transfer")
@@ -95,3 +97,30 @@ def specs() -> dict:
 def ledger() -> dict:
     """Every chapter's claims, in reading order."""
     return dict(_wired(module_names())[1])
+
+
+class Declared(Mapping):
+    """A read-only view of what the chapters declare (``load``: :func:`specs` or :func:`ledger`),
+    loaded on first use (the chapter modules import the catalog and the claims engine for their
+    types) and again whenever the registered chapters change (:data:`EXTRA_ENV`)."""
+
+    def __init__(self, load: Callable[[], dict]):
+        self._load, self._items, self._names = load, None, None
+
+    def _all(self) -> dict:
+        names = module_names()
+        if self._items is None or names != self._names:
+            self._items, self._names = self._load(), names
+        return self._items
+
+    def __getitem__(self, key):
+        return self._all()[key]
+
+    def __iter__(self):
+        return iter(self._all())
+
+    def __len__(self):
+        return len(self._all())
+
+    def __repr__(self):
+        return f"<declared: {', '.join(self)}>"

@@ -20,6 +20,8 @@ import math
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
+from initstudy.chapters import Declared, specs
+
 __all__ = [
     "PROFILES",
     "ParamError",
@@ -296,7 +298,6 @@ def subset_fits(batch: str, subset: str = "train_subset") -> Constraint:
     return Constraint((batch, subset), f"{batch} must be at most {subset} unless {subset} is 0 (all examples)", test)
 
 
-
 def common_params(seeds: tuple[int, int, int], gpu_source: str = "auto") -> tuple[Param, ...]:
     return (
         Param("seeds", "seeds", "random seeds: a count n (seeds 0..n-1) or an explicit list",
@@ -317,49 +318,9 @@ def same(value) -> dict[str, Any]:
     return {p: value for p in PROFILES}
 
 
-
-
-
-
-
-
-class _Chapters(Mapping):
-    """The chapters' declarations, read from :mod:`initstudy.chapters` on first use (the chapter
-    modules import this one for its types)."""
-
-    def __init__(self, load):
-        self._load, self._items, self._names = load, None, None
-
-    def _all(self) -> dict:
-        from initstudy.chapters import module_names
-
-        names = module_names()  # read again on each use: a chapter registered later joins
-        if self._items is None or names != self._names:
-            self._items, self._names = self._load(), names
-        return self._items
-
-    def __getitem__(self, key):
-        return self._all()[key]
-
-    def __iter__(self):
-        return iter(self._all())
-
-    def __len__(self):
-        return len(self._all())
-
-    def __repr__(self):
-        return f"<chapters: {', '.join(self)}>"
-
-
-def _load_specs() -> dict[str, NotebookSpec]:
-    from initstudy.chapters import specs
-
-    return specs()
-
-
 #: The notebooks of the book, in reading order: each chapter module's ``SPEC`` (see
 #: :mod:`initstudy.chapters`).
-NOTEBOOKS: Mapping[str, NotebookSpec] = _Chapters(_load_specs)
+NOTEBOOKS: Mapping[str, NotebookSpec] = Declared(specs)
 
 
 def notebook(name: str, catalog: Mapping[str, NotebookSpec] | None = None) -> NotebookSpec:

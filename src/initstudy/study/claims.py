@@ -55,6 +55,8 @@ import math
 from dataclasses import asdict, dataclass, field
 from typing import Mapping, Sequence
 
+from initstudy.chapters import Declared, ledger
+
 __all__ = [
     "REPRODUCED",
     "PARTLY",
@@ -461,30 +463,5 @@ def discrimination(checks: Sequence[Mapping]) -> str:
 # ----------------------------------------------------------------------------- the ledger
 
 
-class _Ledger(Mapping):
-    """Every chapter's claims, read from :mod:`initstudy.chapters` on first use (the chapter
-    modules import this one for its types)."""
-
-    def __init__(self):
-        self._items, self._names = None, None
-
-    def _all(self) -> dict:
-        from initstudy.chapters import ledger, module_names
-
-        names = module_names()  # read again on each use: a chapter registered later joins
-        if self._items is None or names != self._names:
-            self._items, self._names = ledger(), names
-        return self._items
-
-    def __getitem__(self, key):
-        return self._all()[key]
-
-    def __iter__(self):
-        return iter(self._all())
-
-    def __len__(self):
-        return len(self._all())
-
-
 #: Every claim of the book, in reading order: each chapter module's ``CLAIMS``.
-LEDGER: Mapping[str, Claim] = _Ledger()
+LEDGER: Mapping[str, Claim] = Declared(ledger)
