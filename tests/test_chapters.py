@@ -121,3 +121,39 @@ def test_every_claim_has_advice_for_each_verdict():
         assert cid in blocks, f"book/advice.md has no {{by-verdict}} block for {cid}"
         for label in ("reproduced:", "partly reproduced:", "not reproduced:", "inconclusive:"):
             assert re.search(rf"^{label}", blocks[cid], flags=re.M), (cid, label)
+
+
+def test_the_stability_run_reruns_a_chapter_on_fresh_seeds_and_compares(tiny_root):
+    """``stability`` reruns on seeds from 1000 (as many as the profile runs) into its own folder,
+    never touching the profile's results, and says per claim whether the verdict stayed."""
+    assert _run(tiny_root, "run", "tiny_chapter", "--profile", "smoke", "--no-progress").returncode == 0
+    own = tiny_root / "results" / "smoke" / "tiny_chapter" / "claims.json"
+    before = own.read_text()
+    proc = _run(tiny_root, "stability", "tiny_chapter", "--profile", "smoke", "--no-progress")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    fresh = tiny_root / "results" / "fresh-seeds" / "smoke"
+    rows = json.loads((fresh / "tiny_chapter" / "claims.json").read_text())
+    assert rows[0]["seeds"] == [1000, 1001, 1002] and rows[0]["fresh_seeds"] is True
+    assert own.read_text() == before
+    report = {r["id"]: r for r in json.loads((fresh / "stability.json").read_text())}
+    assert report["tiny-at-least-one"]["same"] == "yes"
+    assert report["tiny-at-least-one"]["fresh_seeds"] == [1000, 1001, 1002]
+    assert report["zero-symmetry"]["same"] == "not run"
+    assert "tiny-at-least-one" in proc.stdout and "fragile" not in proc.stdout
+    sentence = pages.fresh_seeds_sentence(tiny_root / "results" / "smoke", "tiny-at-least-one", "smoke")
+    assert sentence.startswith("*On fresh seeds* (1000-1002): the same verdict, reproduced")
+    # bad input: one line, exit 2, nothing run
+    bad = _run(tiny_root, "stability", "--profile", "smoke", "--first-seed", "5")
+    assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "--first-seed must be in [100" in bad.stderr
+
+
+def test_every_claim_shows_its_fresh_seed_result_in_its_chapter():
+    """Each verdict paragraph of a chapter carries the fresh-seed run's result for its claim
+    (the ``{fresh-seeds}`` directive), so a fragile verdict is marked where it is read."""
+    import nbformat
+
+    for name, spec in catalog.NOTEBOOKS.items():
+        text = "\n".join(c.source for c in nbformat.read(ROOT / "notebooks" / f"{name}.ipynb", as_version=4).cells
+                         if c.cell_type == "markdown")
+        for cid in spec.claims:
+            assert f"```{{fresh-seeds}} {cid}\n```" in text, (name, cid)

@@ -11,7 +11,8 @@ commands:
   sweep  run one notebook over a parameter grid on Dask (python -m initstudy sweep --help)
   book   build the HTML book from one profile's results (python -m initstudy book --help)
   data   check or fetch the data sets (python -m initstudy data --help)
-  publish  copy a profile's small result tables into published/<profile>/ for committing"""
+  publish  copy a profile's small result tables into published/<profile>/ for committing
+  stability  rerun every chapter on fresh seeds and compare the verdicts (python -m initstudy stability --help)"""
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -36,11 +37,15 @@ def main(argv: list[str] | None = None) -> int:
         from initstudy.study.data_cli import main as data
 
         return data(rest)
+    if command == "stability":
+        from initstudy.study.stability import main as stability
+
+        return stability(rest)
     if command == "publish":
         from initstudy.book.publish import main as publish
 
         return publish(rest)
-    print(f"initstudy: error: unknown command '{command}'; allowed: run, sweep, book, data, publish", file=sys.stderr)
+    print(f"initstudy: error: unknown command '{command}'; allowed: run, sweep, book, data, publish, stability", file=sys.stderr)
     return 2
 
 

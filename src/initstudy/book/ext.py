@@ -127,6 +127,18 @@ class PaperNumbers(_Generated):
         return pages.paper_numbers(self.profile_dir, self.profile)
 
 
+class FreshSeeds(_Generated):
+    """``{fresh-seeds} claim-id``: the fresh-seed run's verdict beside the claim's, in its chapter."""
+
+    required_arguments = 1
+
+    def markdown(self) -> str:
+        claim_id = self.arguments[0]
+        if claim_id not in claims_mod.LEDGER:
+            raise self.error(f"unknown claim id {claim_id!r}")
+        return pages.fresh_seeds_sentence(self.profile_dir, claim_id, self.profile)
+
+
 class LimitationsTable(_Generated):
     def markdown(self) -> str:
         return pages.limitations(self.profile_dir, self.profile)
@@ -451,6 +463,7 @@ def setup(app):
     app.add_directive("environment-table", EnvironmentTable)
     app.add_directive("paper-numbers", PaperNumbers)
     app.add_directive("limitations-table", LimitationsTable)
+    app.add_directive("fresh-seeds", FreshSeeds)
     app.add_role("verdict", verdict_role)
     app.add_role("result", result_role)
     app.add_directive("checked", Checked)

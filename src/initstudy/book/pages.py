@@ -102,11 +102,55 @@ def _short_number(row: dict) -> str:
         rule = (f"within {check.threshold:g} ± {check.margin:g}{unit}" if check.op == "within"
                 else f"{check.op.replace('<=', '≤').replace('>=', '≥')} {check.threshold:g}{unit}")
         text += f"; rule {rule}: {c['status']}"
+    if row.get("seeds_needed"):
+        text += f"; about {row['seeds_needed']} seeds would settle it (n={c['n']} here)"
     if row.get("note", "").startswith("every check holds"):
         text += "; every check held, awaiting fresh seeds (criterion changed after a preliminary run)"
     elif row.get("note"):
         text += f"; {row['note']}"
     return text
+
+
+def stability_rows(profile_dir: Path) -> dict[str, dict]:
+    """The fresh-seed comparison of each claim (:func:`initstudy.study.stability.compare`),
+    read from the fresh-seed run's folder beside the profile's; every claim "not run" when
+    there is none."""
+    from initstudy.study import stability
+
+    return {r["id"]: r for r in stability.compare(profile_dir)}
+
+
+def stability_cell(entry: Mapping | None) -> str:
+    """The claims table's "same verdict on fresh seeds" cell."""
+    from initstudy.study import stability
+
+    if not entry or entry["same"] == stability.NOT_RUN:
+        return "not run"
+    seeds = stability.seeds_text(entry["fresh_seeds"])
+    if entry["same"] == stability.SAME:
+        return f"yes (seeds {seeds})"
+    if entry["same"] == stability.CONFIRMS:
+        return f"confirmed: {entry['fresh_verdict']} on seeds {seeds}"
+    return f"**no: {entry['fresh_verdict']}** on seeds {seeds} (fragile)"
+
+
+def fresh_seeds_sentence(profile_dir: Path, claim_id: str, profile: str) -> str:
+    """What the fresh-seed run says about one claim, for its chapter: the same verdict, a
+    confirmation of a changed criterion, a flip (the claim is fragile), or not run."""
+    from initstudy.study import stability
+
+    e = stability_rows(profile_dir).get(claim_id)
+    if not e or e["same"] == stability.NOT_RUN:
+        return (f"*On fresh seeds:* not run (`python -m initstudy stability --profile {profile}` reruns every "
+                f"chapter on seeds from {stability.FIRST_SEED} on and compares the verdicts).")
+    seeds = stability.seeds_text(e["fresh_seeds"])
+    if e["same"] == stability.SAME:
+        return f"*On fresh seeds* ({seeds}): the same verdict, {e['fresh_verdict']} ({_cell(e['fresh_key_number'])})."
+    if e["same"] == stability.CONFIRMS:
+        return (f"*On fresh seeds* ({seeds}) every check held too: {e['fresh_verdict']} there "
+                f"({_cell(e['fresh_key_number'])}), which confirms the changed criterion.")
+    return (f"**Fragile at this profile:** on fresh seeds ({seeds}) the verdict was {e['fresh_verdict']}, not "
+            f"{e['verdict']} ({_cell(e['fresh_key_number'])}): this verdict does not survive a new sample of seeds.")
 
 
 def claims_table(profile_dir: Path, profile: str, published: list[dict] | None = None) -> str:
@@ -116,7 +160,8 @@ def claims_table(profile_dir: Path, profile: str, published: list[dict] | None =
     claims page."""
     rows = summary_rows(profile_dir)
     gpu = {r["id"]: r for r in (published or [])}
-    head = ["Claim", "The article says", f"Verdict ({profile})", "Deciding number"]
+    fresh = stability_rows(profile_dir)
+    head = ["Claim", "The article says", f"Verdict ({profile})", "Deciding number", "Same verdict on fresh seeds"]
     if gpu:
         head.insert(3, "Verdict (gpu)")
     lines = [f"**{verdict_counts(rows)}** (`{profile}` profile)", "",
@@ -127,7 +172,7 @@ def claims_table(profile_dir: Path, profile: str, published: list[dict] | None =
         if measured and r.get("changes"):
             number += " (criterion changed after a preliminary run)"
         cells = [verdict_link(r["id"], r.get("notebook"), measured), _cell(r.get("short") or r["statement"]),
-                 badge(r["verdict"]), number]
+                 badge(r["verdict"]), number, stability_cell(fresh.get(r["id"]))]
         if gpu:
             g = gpu.get(r["id"])
             cells.insert(3, badge(g["verdict"]) if g else "not run")
@@ -141,7 +186,15 @@ def claims_table(profile_dir: Path, profile: str, published: list[dict] | None =
                   f"negative controls and criteria: {{doc}}`/book/claims`. Machine-readable: "
                   f"`results/{profile}/claims.json` and `claims.csv`."]
     if not gpu:
-        lines.append("No published gpu results are committed yet (`published/gpu/claims.json`).")
+        lines.append("No published gpu results are committed yet (`published/gpu/claims.json`): gpu: not run.")
+    from initstudy.study import stability
+
+    if all(e["same"] == stability.NOT_RUN for e in fresh.values()):
+        lines.append(f"The fresh-seed run has not been made for this build "
+                     f"(`python -m initstudy stability --profile {profile}`).")
+    else:
+        lines.append(f"Fresh seeds: every chapter rerun on seeds from {stability.FIRST_SEED} on, disjoint from the "
+                     f"seeds the criteria were tuned on (0-99); \"fragile\" marks a verdict that changed.")
     return "\n".join(lines)
 
 
@@ -170,18 +223,24 @@ def claims_detail(profile_dir: Path, profile: str) -> str:
                 f"*{_cell(r['statement'])}*", ""]
         if r.get("note"):
             out += [f"**Note:** {_cell(r['note'])}.", ""]
+        if measured:
+            out += [fresh_seeds_sentence(profile_dir, r["id"], profile), ""]
         out += [f"**Negative control.** {_cell(r.get('control', ''))} Discriminates: "
                 f"**{r.get('discriminates', 'not measured')}**.", ""]
         if measured and r.get("checks"):
-            out += ["| check | value [95 % interval] | result | negative control: value | control |",
-                    "|---|---|---|---|---|"]
+            out += ["| check | value [95 % interval] | result | negative control: value | control "
+                    "| n that settles it (outcome) |",
+                    "|---|---|---|---|---|---|"]
             for c in r["checks"]:
                 ctl = c.get("control")
                 out.append(f"| {_cell(c['rule'])} | {_cell(_value_only(c))} | "
                            f"{_status_word(c['status'])} | "
                            f"{_cell(ctl['metric'] + ': ' + _value_only(ctl)) if ctl else '(none for this check)'} | "
-                           f"{_cell(ctl['status']) if ctl else ''} |")
+                           f"{_cell(ctl['status']) if ctl else ''} | {_power_cell(c)} |")
             out.append("")
+            if r.get("seeds_needed_text"):
+                out += [f"**Power.** Not settled at this profile; if the mean and spread stayed as measured: "
+                        f"{_cell(r['seeds_needed_text'])}.", ""]
         for old, new, why in r.get("changes", []):
             out += [f"- *Criterion changed after a preliminary run:* was `{_cell(old)}`, now `{_cell(new)}`; "
                     f"reason: {_cell(why)}."]
@@ -191,6 +250,17 @@ def claims_detail(profile_dir: Path, profile: str) -> str:
         if figs:
             out += [f"Shown in {figs}.", ""]
     return "\n".join(out)
+
+
+def _power_cell(c: Mapping) -> str:
+    """The power estimate's n for one check (the values at hand settle it when n <= the n
+    measured), or why there is none."""
+    p = c.get("power")
+    if not p:
+        return "(exact value)" if c.get("scale") == "exact" else ""
+    if p.get("n_needed") is None:
+        return "none: " + _cell(p.get("text", ""))
+    return f"{p['n_needed']} ({p['outcome']})"
 
 
 def claims_criteria() -> str:
@@ -427,6 +497,9 @@ def limitations(profile_dir: Path, profile: str) -> str:
                             f"discriminate" for c in r["checks"] if c.get("status") == claims_mod.NOT_DISCRIMINATING]
             if r.get("note"):
                 open_checks.append(r["note"])
+            if r.get("seeds_needed"):
+                open_checks.append(f"about {r['seeds_needed']} seeds would settle it at today's spread "
+                                   f"(the claims page gives the arithmetic)")
             note = "; ".join(open_checks) or (
                 "every check settled" + ("; every measured negative control fails its check"
                                          if r.get("discriminates") == "yes" else

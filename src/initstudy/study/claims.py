@@ -82,6 +82,10 @@ __all__ = [
     "reading",
     "claim",
     "deciding_check",
+    "Power",
+    "power",
+    "seeds_needed",
+    "seeds_to_settle",
 ]
 
 REPRODUCED = "reproduced"
@@ -175,6 +179,10 @@ class Claim:
     changes: tuple[tuple[str, str, str], ...] = ()
     #: The claim in one line, for the landing page (a paraphrase too).
     short: str = ""
+    #: The parameter that sets how many values each check gets (the seeds of the experiment
+    #: that measures it), for the power estimate's "which profile runs enough"; ``None`` when
+    #: the values are not one per seed (runs of a sweep, repeats).
+    seeds_param: str | None = "seeds"
 
 
 @dataclass(frozen=True)
@@ -264,7 +272,7 @@ def format_result(c: "CheckResult | Mapping", digits: int = 4) -> str:
         return f"{get('metric')} = {_f(get('mean'))} (exact)"
     if scale == "binomial":
         k = round(get("mean") * n)
-        return f"{get('metric')} = {k}/{n} seeds [{_f(get('low'))}, {_f(get('high'))}]"
+        return f"{get('metric')} = {k} of {n} [{_f(get('low'))}, {_f(get('high'))}]"
     return f"{get('metric')} = {_f(get('mean'))} [{_f(get('low'))}, {_f(get('high'))}], n={n}"
 
 
@@ -321,6 +329,178 @@ def interval(values: Sequence[float], scale: str = "linear", confidence: float =
     sd = math.sqrt(sum((v - mean) ** 2 for v in vals) / (n - 1))
     half = float(stats.t.ppf(0.5 + confidence / 2, n - 1)) * sd / math.sqrt(n)
     return n, float(back(mean)), float(back(mean - half)), float(back(mean + half))
+
+
+#: The largest number of seeds a power estimate reports; beyond it, "more than" this.
+POWER_CAP = 100_000
+
+
+@dataclass(frozen=True)
+class Power:
+    """How many seeds would settle a check, if the mean and the spread stayed as measured.
+
+    ``n_needed``: the smallest n whose 95 % interval lies wholly on the side of the rule's line
+    where today's mean is (inside or outside a ``within`` band); ``None`` when more seeds
+    cannot settle it (the mean on the line, an exact value, infinite values) or it exceeds
+    :data:`POWER_CAP`. ``outcome``: what the check would then say (holds / fails). ``text``:
+    the arithmetic, for the book."""
+
+    n_now: int
+    n_needed: int | None
+    outcome: str
+    sd: float
+    gap: float
+    text: str
+
+
+def _transformed(values: Sequence[float], scale: str) -> tuple[list[float], "object"]:
+    """The finite values on the scale the interval is formed on, and the same transform for a
+    threshold (log10 for ``log``, logit for ``proportion``, identity otherwise)."""
+    vals = [float(v) for v in values if v is not None and not math.isnan(float(v))]
+    if scale == "log":
+        positive = [v for v in vals if v > 0]
+        floor = min(positive) if positive else 1.0
+        fwd = lambda t: math.log10(t) if t > 0 else -math.inf  # noqa: E731
+        return [math.log10(v if v > 0 else floor) for v in vals], fwd
+    if scale == "proportion":
+        def fwd(t):
+            t = min(max(t, _LOGIT_CLIP), 1 - _LOGIT_CLIP)
+            return math.log(t / (1 - t))
+        return [fwd(v) for v in vals], fwd
+    return vals, (lambda t: t)
+
+
+def power(check: Check, values: Sequence[float], confidence: float = 0.95) -> Power:
+    """The number of seeds that would settle ``check``, from the spread of ``values``.
+
+    For the t-interval scales (linear, log, proportion): on the interval's own scale, with
+    the sample standard deviation ``sd`` and the distance ``gap`` from the mean to the nearest
+    line of the rule that the interval must clear (the threshold; for ``within``, the nearer
+    band edge), the smallest n >= the check's ``min_seeds`` with t(0.975, n-1) * sd / sqrt(n)
+    < gap. For a fraction of seeds (binomial): the smallest n whose Clopper-Pearson interval
+    at today's fraction lies on one side of the threshold. A projection: it assumes the mean
+    and spread stay as measured.
+
+    >>> p = power(Check("d", ">=", 1.0, "gain"), [0.0, 4.0, 2.0, 6.0])  # mean 3, sd 2.58, gap 2
+    >>> p.n_needed, p.outcome
+    (9, 'holds')
+    >>> power(Check("d", "<=", 3.0, "x"), [2.0, 4.0]).n_needed is None   # the mean is on the line
+    True
+    >>> power(Check("s", ">=", 0.5, "stalled", scale="binomial"), [1, 1, 0, 1]).n_needed  # 13/17
+    17
+    """
+    from scipy import stats
+
+    raw = [float(v) for v in values if v is not None and not math.isnan(float(v))]
+    n_now = len(raw)
+    none = lambda why: Power(n_now, None, "", float("nan"), float("nan"), why)  # noqa: E731
+    if check.scale == "exact":
+        return none("an exact value: more seeds do not change it")
+    if n_now == 0:
+        return none("not measured")
+    if any(math.isinf(v) for v in raw):
+        return none("infinite values: no spread to project from")
+    if check.scale == "binomial":
+        p = sum(1 for v in raw if v >= 0.5) / n_now
+        t = check.threshold
+        if (check.op != "within" and p == t):
+            return none(f"the fraction {p:.3g} is on the threshold {t:g}: more seeds cannot settle it")
+        for n in range(max(check.min_seeds, 1), 5001):
+            k = round(p * n)
+            _, _, low, high = interval([1.0] * k + [0.0] * (n - k), "binomial", confidence)
+            status = _status(check, n, low, high)
+            if status != UNSETTLED:
+                return Power(n_now, n, status, float("nan"), abs(p - t),
+                             f"at the measured fraction {p:.3g}, the exact 95 % binomial interval of n = {n} "
+                             f"lies {'below' if status == (HOLDS if check.op == '<=' else FAILS) else 'above'} "
+                             f"{t:g}")
+        return none(f"more than 5000 seeds at the measured fraction {p:.3g}")
+    if len(set(raw)) == 1 or (check.scale == "log" and not any(v > 0 for v in raw)):
+        n = max(check.min_seeds, 2)  # no spread between seeds: the interval is the point itself
+        status = _status(check, n, raw[0], raw[0])
+        if status != UNSETTLED:
+            return Power(n_now, n, status, 0.0, float("nan"), f"the same value in every seed: {n} seeds settle it")
+    vals, fwd = _transformed(raw, check.scale)
+    mean = sum(vals) / n_now
+    if check.op == "within":
+        a, b = fwd(check.threshold - check.margin), fwd(check.threshold + check.margin)
+        inside = a <= mean <= b
+        gap, outcome = (min(mean - a, b - mean), HOLDS) if inside else (min(abs(mean - a), abs(mean - b)), FAILS)
+        line = "the nearer band edge"
+    else:
+        t = fwd(check.threshold)
+        gap = abs(mean - t)
+        below = mean < t
+        outcome = HOLDS if below == (check.op == "<=") else FAILS
+        line = f"the threshold {check.threshold:g}"
+    on = {"log": " of log10", "proportion": " of the logits"}.get(check.scale, "")
+    if n_now < 2:
+        return none("one measurement: no spread to project from")
+    sd = math.sqrt(sum((v - mean) ** 2 for v in vals) / (n_now - 1))
+    if gap <= 0 or not math.isfinite(gap):
+        return none(f"the mean{on} is on {line}: more seeds cannot settle it")
+    z = float(stats.norm.ppf(0.5 + confidence / 2))
+    n = max(check.min_seeds, 2, math.floor((z * sd / gap) ** 2))
+    if n > POWER_CAP:
+        return Power(n_now, None, outcome, sd, gap, f"sd{on} {sd:.3g}; the mean lies {gap:.4g} from {line}: "
+                                                    f"more than {POWER_CAP:,} seeds")
+    while float(stats.t.ppf(0.5 + confidence / 2, n - 1)) * sd / math.sqrt(n) >= gap:
+        n += 1
+    tq = float(stats.t.ppf(0.5 + confidence / 2, n - 1))
+    return Power(n_now, n, outcome, sd, gap,
+                 f"sd{on} {sd:.3g}; the mean lies {gap:.4g} from {line}; the half-width "
+                 f"t·sd/√n = {tq:.3g}·{sd:.3g}/√{n} = {tq * sd / math.sqrt(n):.4g} first falls below it at n = {n}")
+
+
+def seeds_needed(check: Check, result: "CheckResult | Mapping", values: Sequence[float],
+                 control_values: Sequence[float] = (), confidence: float = 0.95) -> Power | None:
+    """The power estimate that matters for a judged check: its own when it is unsettled, its
+    negative control's when the check holds but the control is unsettled; ``None`` when the
+    check is settled (or its precondition, not its spread, leaves it open)."""
+    get = (lambda k: result.get(k)) if isinstance(result, Mapping) else (lambda k: getattr(result, k))
+    if get("status") != UNSETTLED or "[precondition" in (get("rule") or ""):
+        return None
+    own = power(check, values, confidence)
+    if own.n_needed is not None and own.n_needed > own.n_now or own.n_needed is None:
+        return own
+    ctl = get("control") or {}
+    if ctl.get("status") == UNSETTLED:
+        return power(check, control_values, confidence)
+    return own
+
+
+def seeds_to_settle(claim: "Claim", results: Sequence["CheckResult | Mapping"],
+                    measurements: Mapping[str, Sequence[float]]) -> tuple[int | None, list[str]]:
+    """What more seeds would do for a judged claim: the most seeds any unsettled check needs
+    (``None`` when no check is unsettled, or when one cannot be settled by seeds at all), and
+    one sentence per unsettled check with its arithmetic.
+
+    >>> c = Claim("x", "s", "sec", "m", Criterion((Check("g", ">=", 1.0, "gain"),)))
+    >>> j = judge(c, {"g": [0.0, 4.0, 2.0, 6.0]})
+    >>> seeds_to_settle(c, j.checks, {"g": [0.0, 4.0, 2.0, 6.0]})[0]
+    9
+    """
+    get = lambda r, k: r.get(k) if isinstance(r, Mapping) else getattr(r, k)  # noqa: E731
+    needed: list[int | None] = []
+    texts: list[str] = []
+    for result in results:
+        if get(result, "status") != UNSETTLED:
+            continue
+        check = next((k for k in claim.criterion.checks if k.metric == get(result, "metric")), None)
+        if check is None:
+            continue
+        est = seeds_needed(check, result, measurements.get(check.metric, ()),
+                           measurements.get(check.control or "", ()), claim.criterion.confidence)
+        if est is None:
+            texts.append(f"{check.metric}: its precondition, not its spread, leaves it open")
+            needed.append(None)
+            continue
+        own = power(check, measurements.get(check.metric, ()), claim.criterion.confidence)
+        which = check.metric if own == est else f"{check.metric}'s negative control ({check.control})"
+        texts.append(f"{which}: about {est.n_needed} ({est.text})" if est.n_needed else f"{which}: {est.text}")
+        needed.append(est.n_needed)
+    most = max(needed) if needed and all(n is not None for n in needed) else None
+    return most, texts
 
 
 def _status(check: Check, n: int, low: float, high: float) -> str:
@@ -412,11 +592,12 @@ def deciding_check(checks: Sequence["CheckResult | Mapping"]) -> "CheckResult | 
     return checks[0] if checks else None
 
 
-def reading(judgement: Judgement) -> str:
+def reading(judgement: Judgement, measurements: Mapping[str, Sequence[float]] | None = None) -> str:
     """A plain-language account of a verdict, built from its checks: which parts of the
     claim held, which did not, which could not be settled, and which did not tell the claim
     from its negative control (always consistent with the verdict, whatever the
-    measurements were)."""
+    measurements were); given the ``measurements``, how many seeds would settle each unsettled
+    check (:func:`seeds_to_settle`)."""
     c = LEDGER.get(judgement.claim_id)
     descriptions = {chk.metric: chk.description for chk in c.criterion.checks} if c else {}
     groups: dict[str, list[str]] = {HOLDS: [], FAILS: [], UNSETTLED: [], NOT_DISCRIMINATING: []}
@@ -435,6 +616,11 @@ def reading(judgement: Judgement) -> str:
         parts.append("Does not discriminate: " + "; ".join(groups[NOT_DISCRIMINATING]) + ".")
     if groups[UNSETTLED]:
         parts.append("Not settled at this profile: " + "; ".join(groups[UNSETTLED]) + ".")
+        if c is not None and measurements is not None:
+            n, texts = seeds_to_settle(c, judgement.checks, measurements)
+            if texts:
+                parts.append("Seeds that would settle it, if the mean and spread stayed as measured: "
+                             + "; ".join(texts) + ".")
     if judgement.note:
         parts.append(judgement.note[0].upper() + judgement.note[1:] + ".")
     return " ".join(parts)

@@ -58,6 +58,17 @@ class Run:
             notebook=spec.name, profile=profile, params=params, device=device, root=Layout.find().root
         )
 
+    def seed_block(self, count: int) -> list[int]:
+        """``count`` consecutive seeds from the run's first seed, for an experiment with its own
+        seed count: every random stream moves with the run's seeds (a rerun on fresh seeds
+        draws fresh ones everywhere).
+
+        >>> r = Run.__new__(Run); r.seeds = [1000, 1001]
+        >>> r.seed_block(4)
+        [1000, 1001, 1002, 1003]
+        """
+        return list(range(self.seeds[0], self.seeds[0] + int(count)))
+
     @classmethod
     def start(cls, notebook: str, namespace: Mapping[str, Any]) -> "Run":
         """Validate the notebook's parameters (taken from ``namespace``, usually
@@ -180,9 +191,27 @@ class Run:
         self.claim_seeds[claim_id] = (used, fresh)
         self.measurements[claim_id] = values
         self.glue(f"verdict-{claim_id}", judgement.verdict)
-        self.glue(f"checks-{claim_id}", claims.reading(judgement))
+        self.glue(f"checks-{claim_id}", claims.reading(judgement, values) + self._profiles_sentence(claim, values))
         self._write_claims(figures_shown)
         return judgement
+
+    def _profiles_sentence(self, claim: claims.Claim, values: Mapping[str, list[float]]) -> str:
+        """For a claim that more seeds would settle: which profile runs that many (its
+        ``seeds_param``), or the override that would."""
+        judgement = self.judgements[claim.id]
+        n, _ = claims.seeds_to_settle(claim, judgement.checks, values)
+        if n is None or claim.seeds_param is None:
+            return ""
+        try:
+            param = self.spec.param(claim.seeds_param)
+        except catalog.ParamError:
+            return ""
+        counts = {p: len(catalog.seeds_list(param.default(p))) for p in catalog.PROFILES}
+        enough = [p for p in catalog.PROFILES if counts[p] >= n]
+        runs = ", ".join(f"{p} {counts[p]}" for p in catalog.PROFILES)
+        where = (f"the {enough[0]} profile runs enough" if enough else
+                 f"no profile runs that many: `-p {claim.seeds_param} {n}` would")
+        return f" Seeds per profile ({claim.seeds_param}): {runs}; {where}."
 
     def verdicts(self, measurements: Mapping[str, Any]) -> pd.DataFrame:
         """Judge every claim this chapter declares from ``measurements`` ({claim id: per-seed

@@ -10,7 +10,10 @@ from pathlib import Path
 import pandas as pd
 
 from initstudy.study.catalog import NOTEBOOKS
-from initstudy.study.claims import LEDGER, NOT_MEASURED, deciding_check, discrimination, format_result
+from dataclasses import asdict
+
+from initstudy.study.claims import (LEDGER, NOT_MEASURED, deciding_check, discrimination, format_result, power,
+                                    seeds_to_settle)
 from initstudy.study.results import atomic_write_json, atomic_write_text
 
 __all__ = ["summary_rows", "write_summary"]
@@ -44,9 +47,22 @@ def summary_rows(profile_dir, catalog=None) -> list[dict]:
         row["control"] = c.control
         row["short"] = c.short
         row["changes"] = [list(ch) for ch in c.changes]
+        _add_power(row, c)
         rows.append(row)
     return rows
 
+
+def _add_power(row: dict, claim) -> None:
+    """Each measured check's power estimate (``check["power"]``: the seeds that would settle it
+    at today's mean and spread, with the arithmetic), and the claim's ``seeds_needed`` and
+    ``seeds_needed_text`` (:func:`initstudy.study.claims.seeds_to_settle`)."""
+    values = row.get("measurements", {})
+    for result in row.get("checks", []):
+        check = next((k for k in claim.criterion.checks if k.metric == result["metric"]), None)
+        if check is not None and result.get("n"):
+            result["power"] = asdict(power(check, values.get(check.metric, ()), claim.criterion.confidence))
+    row["seeds_needed"], texts = seeds_to_settle(claim, row.get("checks", []), values)
+    row["seeds_needed_text"] = "; ".join(texts)
 
 
 def write_summary(profile_dir, catalog=None) -> list[dict]:

@@ -1,0 +1,189 @@
+"""``python -m initstudy stability``: do the verdicts survive fresh seeds?
+
+Reruns every chapter of a profile with seeds disjoint from the profile's (the same number of
+seeds, from ``--first-seed``, 1000 by default: far from the seeds 0-99 the criteria were
+written and tuned on) into its own results folder, ``<results>/fresh-seeds/<profile>/``, and
+compares each claim's verdict there with the profile's own (``<results>/<profile>/``). Every
+random stream of a chapter moves with its seeds (experiments with their own seed counts draw
+them with :meth:`initstudy.study.run.Run.seed_block`), so the rerun is a new sample, not a copy.
+
+Per claim the comparison says:
+
+- ``yes``: the same verdict;
+- ``confirms``: on the profile's seeds every check held under a criterion changed after a
+  preliminary run (so the verdict there waits for fresh seeds), and on fresh seeds every check
+  held too: "reproduced" there;
+- ``no``: another verdict on fresh seeds: the claim is **fragile** at this profile, and the
+  book says so beside its verdict;
+- ``not run``: no fresh-seed result for it.
+
+The comparison is written to ``<results>/fresh-seeds/<profile>/stability.json`` and printed;
+the book reads the same two folders when it is built. A fresh-seed run never touches the
+profile's own results.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Mapping, Sequence
+
+from initstudy.study import catalog as catalog_mod
+from initstudy.study.claims import INCONCLUSIVE, NOT_MEASURED, REPRODUCED
+from initstudy.study.execution import CommandParser, UsageError
+from initstudy.study.layout import DEFAULT_PROFILE, Layout
+from initstudy.study.results import atomic_write_json
+
+__all__ = ["FRESH_DIR", "FIRST_SEED", "fresh_profile_dir", "fresh_seeds", "compare", "main"]
+
+#: The folder, under the results folder, that holds the fresh-seed runs (one profile folder each).
+FRESH_DIR = "fresh-seeds"
+#: The first fresh seed: far above the seeds the criteria were tuned on (0-99).
+FIRST_SEED = 1000
+
+SAME, CONFIRMS, FLIPPED, NOT_RUN = "yes", "confirms", "no", "not run"
+
+
+def fresh_profile_dir(profile_dir: Path) -> Path:
+    """Where the fresh-seed run of the profile whose results are in ``profile_dir`` lives.
+
+    >>> fresh_profile_dir(Path("results/cpu")).as_posix()
+    'results/fresh-seeds/cpu'
+    """
+    profile_dir = Path(profile_dir)
+    return profile_dir.parent / FRESH_DIR / profile_dir.name
+
+
+def fresh_seeds(spec: catalog_mod.NotebookSpec, profile: str, first: int = FIRST_SEED) -> list[int]:
+    """As many seeds as the profile runs for ``spec``, from ``first`` on.
+
+    >>> from initstudy.study.catalog import NOTEBOOKS
+    >>> fresh_seeds(NOTEBOOKS["transfer"], "smoke")
+    [1000, 1001]
+    """
+    count = len(catalog_mod.seeds_list(catalog_mod.resolve(spec, profile, {}, here=False)["seeds"]))
+    return list(range(first, first + count))
+
+
+def _rows(profile_dir: Path) -> dict[str, dict]:
+    path = Path(profile_dir) / "claims.json"
+    if not path.is_file():
+        return {}
+    with open(path, encoding="utf-8") as f:
+        return {r["id"]: r for r in json.load(f)}
+
+
+def _commit(profile_dir: Path, notebook: str | None) -> str:
+    path = Path(profile_dir) / str(notebook) / "provenance.json"
+    try:
+        with open(path, encoding="utf-8") as f:
+            return (json.load(f).get("git") or {}).get("commit", "") or ""
+    except (OSError, ValueError):
+        return ""
+
+
+def compare(profile_dir: Path, fresh_dir: Path | None = None) -> list[dict]:
+    """Per claim of the profile's summary: its verdict, the verdict on fresh seeds, the seeds
+    of both runs and the outcome (``yes`` / ``confirms`` / ``no`` / ``not run``)."""
+    fresh_dir = fresh_profile_dir(profile_dir) if fresh_dir is None else Path(fresh_dir)
+    main_rows, fresh_rows = _rows(profile_dir), _rows(fresh_dir)
+    out = []
+    for cid, row in main_rows.items():
+        fresh = fresh_rows.get(cid)
+        entry = {"id": cid, "notebook": row.get("notebook"), "verdict": row["verdict"], "seeds": row.get("seeds", []),
+                 "fresh_verdict": None, "fresh_seeds": [], "fresh_key_number": "", "same": NOT_RUN,
+                 "commit": _commit(profile_dir, row.get("notebook")), "fresh_commit": ""}
+        if fresh and fresh["verdict"] != NOT_MEASURED and row["verdict"] != NOT_MEASURED:
+            entry.update(fresh_verdict=fresh["verdict"], fresh_seeds=fresh.get("seeds", []),
+                         fresh_key_number=fresh.get("key_number", ""),
+                         fresh_commit=_commit(fresh_dir, row.get("notebook")))
+            if fresh["verdict"] == row["verdict"]:
+                entry["same"] = SAME
+            elif (row["verdict"] == INCONCLUSIVE and row.get("note", "").startswith("every check holds")
+                  and fresh["verdict"] == REPRODUCED):
+                entry["same"] = CONFIRMS
+            else:
+                entry["same"] = FLIPPED
+        out.append(entry)
+    return out
+
+
+def seeds_text(seeds: Sequence[int]) -> str:
+    """``1000-1004`` for a run of consecutive seeds, else the list.
+
+    >>> seeds_text([1000, 1001, 1002]), seeds_text([3, 7])
+    ('1000-1002', '3, 7')
+    """
+    seeds = list(seeds)
+    if len(seeds) > 2 and seeds == list(range(seeds[0], seeds[0] + len(seeds))):
+        return f"{seeds[0]}-{seeds[-1]}"
+    return ", ".join(map(str, seeds))
+
+
+def report(rows: Sequence[Mapping]) -> str:
+    lines = [f"{'claim':<26} {'verdict':<30} {'on fresh seeds':<30} same"]
+    for r in rows:
+        lines.append(f"{r['id']:<26} {r['verdict']:<30} {str(r['fresh_verdict'] or '-'):<30} {r['same']}")
+    return "\n".join(lines)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = CommandParser(prog="python -m initstudy stability",
+                      description="Rerun every chapter on fresh seeds and compare each claim's verdict.")
+    p.add_argument("notebooks", nargs="*", metavar="NOTEBOOK", help="notebooks to rerun (default: all)")
+    p.add_argument("--profile", default=DEFAULT_PROFILE, help=f"smoke | cpu | gpu (default: {DEFAULT_PROFILE})")
+    p.add_argument("--first-seed", type=int, default=FIRST_SEED,
+                   help=f"the first fresh seed (default {FIRST_SEED}; must be >= 100, above the tuning seeds)")
+    p.add_argument("--results-dir", default=None, help="the results folder (default: <root>/results)")
+    p.add_argument("--compare-only", action="store_true", help="compare the existing runs; execute nothing")
+    p.add_argument("--force", action="store_true", help="execute even when cached fresh-seed results match")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    return p
+
+
+def main(argv: Sequence[str] | None = None, catalog=None, root: Path | None = None, executor=None) -> int:
+    from initstudy.study import runner
+
+    catalog = catalog_mod.NOTEBOOKS if catalog is None else catalog
+    try:
+        args = build_parser().parse_args(argv)
+        if args.profile not in catalog_mod.PROFILES:
+            raise UsageError(f"unknown profile '{args.profile}'; allowed: {', '.join(catalog_mod.PROFILES)}")
+        if args.first_seed < 100 or args.first_seed > 1_000_000:
+            raise UsageError(f"--first-seed must be in [100, 1000000] (above the tuning seeds 0-99), "
+                             f"got {args.first_seed}")
+        names = [Path(n).stem if n.endswith(".ipynb") else n for n in args.notebooks] or list(catalog)
+        unknown = [n for n in names if n not in catalog]
+        if unknown:
+            raise UsageError(f"unknown notebook '{unknown[0]}'; allowed: {', '.join(catalog)}")
+        layout = Layout.find(root, args.results_dir)
+    except UsageError as err:
+        print(f"initstudy stability: error: {err}", file=sys.stderr)
+        return runner.EXIT_USAGE
+    profile_dir = layout.profile_dir(args.profile)
+    fresh_dir = fresh_profile_dir(profile_dir)
+    status = runner.EXIT_OK
+    if not args.compare_only:
+        for name in names:
+            seeds = fresh_seeds(catalog[name], args.profile, args.first_seed)
+            argv_run = [name, "--profile", args.profile, "--results-dir", str(fresh_dir.parent),
+                        "-p", "seeds", ",".join(map(str, seeds))]
+            argv_run += ["--force"] * args.force + ["--no-progress"] * args.no_progress
+            code = runner.main(argv_run, catalog=catalog, root=layout.root, executor=executor)
+            if code in (runner.EXIT_USAGE, runner.EXIT_DATA, runner.EXIT_INTERRUPTED):
+                return code
+            status = status or code
+    rows = compare(profile_dir, fresh_dir)
+    if not rows:
+        print(f"initstudy stability: no results of the {args.profile} profile in {profile_dir} to compare with; "
+              f"run `python -m initstudy run --profile {args.profile}` first", file=sys.stderr)
+        return runner.EXIT_DATA
+    if fresh_dir.is_dir():
+        atomic_write_json(fresh_dir / "stability.json", rows)
+    print(report(rows))
+    flipped = [r["id"] for r in rows if r["same"] == FLIPPED]
+    if flipped:
+        print(f"fragile at the {args.profile} profile (another verdict on fresh seeds): {', '.join(flipped)}")
+    return status

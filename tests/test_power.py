@@ -1,0 +1,108 @@
+"""Power estimates (how many seeds would settle a check) and the fresh-seed comparison, with
+expected values derived by hand or from scipy's own binomial test."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+from scipy import stats
+
+from initstudy.study import claims, stability
+from initstudy.study.claims import Check, Claim, Criterion, judge, power, seeds_to_settle
+
+
+def _half(n, sd):
+    return stats.t.ppf(0.975, n - 1) * sd / math.sqrt(n)
+
+
+def test_the_t_estimate_is_the_first_n_whose_half_width_clears_the_gap():
+    values = [0.0, 4.0, 2.0, 6.0]  # mean 3, sd sqrt(20/3), gap 2 to the threshold 1
+    p = power(Check("g", ">=", 1.0, "gain"), values)
+    sd = math.sqrt(20 / 3)
+    assert p.n_needed == 9 and p.outcome == claims.HOLDS
+    assert _half(9, sd) < 2 <= _half(8, sd)
+    assert p.sd == pytest.approx(sd) and p.gap == pytest.approx(2.0)
+    # below the line: it would fail, and the same arithmetic applies
+    q = power(Check("g", ">=", 5.0, "gain"), values)
+    assert q.outcome == claims.FAILS and q.n_needed == 9
+
+
+def test_judging_that_many_seeds_with_the_same_mean_and_spread_settles_it():
+    """The estimate is what the judge needs: n values with today's mean and sd hold the rule."""
+    base = [0.0, 4.0, 2.0, 6.0]
+    n = power(Check("g", ">=", 1.0, "gain"), base).n_needed
+    mean, sd = 3.0, math.sqrt(20 / 3)
+
+    def design(m):  # m values with exactly that mean and sample sd
+        k = m // 2
+        a = sd * math.sqrt((m - 1) / (2 * k))
+        return [mean + a] * k + [mean - a] * k + [mean] * (m % 2)
+
+    c = Claim("x", "s", "a", "m", Criterion((Check("g", ">=", 1.0, "gain"),)))
+    assert judge(c, {"g": design(n)}).verdict == claims.REPRODUCED
+    assert judge(c, {"g": design(n - 1)}).checks[0].status == claims.UNSETTLED
+
+
+def test_within_bands_log_scale_and_the_line_itself():
+    # inside the band: the distance to the nearer edge; outside: to the nearer edge, to fail
+    inside = power(Check("d", "within", 0.0, "eq", margin=0.5), [0.1, -0.1, 0.3, -0.3])
+    assert inside.outcome == claims.HOLDS and inside.gap == pytest.approx(0.5)
+    outside = power(Check("d", "within", 0.0, "eq", margin=0.5), [0.9, 1.1, 0.7, 1.3])
+    assert outside.outcome == claims.FAILS and outside.gap == pytest.approx(0.5)
+    logp = power(Check("r", "<=", 0.1, "ratio", scale="log"), [0.01, 0.1, 0.001])
+    assert logp.gap == pytest.approx(1.0) and logp.sd == pytest.approx(1.0)
+    assert power(Check("d", "<=", 3.0, "x"), [2.0, 4.0]).n_needed is None  # on the line
+    assert power(Check("e", "<=", 3.0, "x", scale="exact"), [2.0]).n_needed is None
+    same = power(Check("z", "<=", 1e-4, "x", scale="log"), [0.0, 0.0, 0.0])
+    assert same.n_needed == 3 and same.outcome == claims.HOLDS  # every seed exactly 0
+
+
+def test_the_binomial_estimate_matches_scipys_exact_interval():
+    p = power(Check("s", ">=", 0.5, "stalled", scale="binomial"), [1, 1, 0, 1])
+    n = p.n_needed
+    k = round(0.75 * n)
+    assert stats.binomtest(k, n).proportion_ci(0.95, "exact").low >= 0.5
+    for m in range(3, n):  # no smaller n clears one half at that fraction
+        assert stats.binomtest(round(0.75 * m), m).proportion_ci(0.95, "exact").low < 0.5
+
+
+def test_seeds_to_settle_reports_unsettled_checks_only_and_their_controls():
+    c = Claim("x", "s", "a", "m", Criterion((Check("g", ">=", 1.0, "gain", control="ctl"),
+                                              Check("h", "<=", 5.0, "small"))))
+    values = {"g": [0.0, 4.0, 2.0, 6.0], "h": [1.0, 1.1, 0.9], "ctl": [0.0, 4.0, 2.0, 6.0]}
+    j = judge(c, values)
+    n, texts = seeds_to_settle(c, j.checks, values)
+    assert n == 9 and len(texts) == 1 and texts[0].startswith("g: about 9")
+    # the check holds but its control is unsettled: the control's spread decides
+    values = {"g": [5.0, 5.1, 4.9], "h": [1.0, 1.1, 0.9], "ctl": [0.0, 4.0, 2.0, 6.0]}
+    j = judge(c, values)
+    assert j.checks[0].status == claims.UNSETTLED
+    n, texts = seeds_to_settle(c, j.checks, values)
+    assert n == 9 and "negative control" in texts[0]
+    settled = judge(c, {"g": [5.0, 5.1, 4.9], "h": [1.0, 1.1, 0.9], "ctl": [0.0, 0.1, 0.2]})
+    assert seeds_to_settle(c, settled.checks, {}) == (None, [])
+
+
+def _summary(folder, rows):
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "claims.json").write_text(json.dumps(rows))
+
+
+def test_the_comparison_says_same_confirms_fragile_or_not_run(tmp_path):
+    main, fresh = tmp_path / "results" / "cpu", tmp_path / "results" / "fresh-seeds" / "cpu"
+    awaiting = "every check holds, but the criterion was changed after a preliminary run"
+    _summary(main, [{"id": "a", "verdict": claims.REPRODUCED, "seeds": [0, 1]},
+                    {"id": "b", "verdict": claims.INCONCLUSIVE, "note": awaiting, "seeds": [0, 1]},
+                    {"id": "c", "verdict": claims.REPRODUCED, "seeds": [0, 1]},
+                    {"id": "d", "verdict": claims.PARTLY, "seeds": [0, 1]},
+                    {"id": "e", "verdict": claims.INCONCLUSIVE, "note": "", "seeds": [0, 1]}])
+    assert {r["same"] for r in stability.compare(main)} == {"not run"}
+    _summary(fresh, [{"id": "a", "verdict": claims.REPRODUCED, "seeds": [1000, 1001]},
+                     {"id": "b", "verdict": claims.REPRODUCED, "seeds": [1000, 1001]},
+                     {"id": "c", "verdict": claims.NOT_REPRODUCED, "seeds": [1000, 1001]},
+                     {"id": "e", "verdict": claims.REPRODUCED, "seeds": [1000, 1001]}])
+    same = {r["id"]: r["same"] for r in stability.compare(main)}
+    # a plain inconclusive that turns reproduced is a flip, not a confirmation
+    assert same == {"a": "yes", "b": "confirms", "c": "no", "d": "not run", "e": "no"}
