@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed
 MATHJAX_VERSION := 3.2.2
 MATHJAX := _static/mathjax/tex-mml-chtml.js
 
-.PHONY: setup data book test bench pdf release clean
+.PHONY: setup data book stability test bench pdf release clean
 
 $(STAMP): requirements.txt pyproject.toml
 	@start=$$(date +%s); set -e; \
@@ -43,6 +43,13 @@ data: $(STAMP)
 # then builds the HTML book into _build/html with warnings as errors.
 book: data $(MATHJAX)
 	$(PY) -m initstudy run --profile cpu
+	$(PY) -m initstudy book --profile cpu
+
+# Every chapter rerun on fresh seeds (1000 on) into results/fresh-seeds/cpu, verdicts compared;
+# then the book rebuilt, so the claims table shows the comparison. About as long as the cpu run.
+stability: data $(MATHJAX)
+	$(PY) -m initstudy run --profile cpu
+	$(PY) -m initstudy stability --profile cpu
 	$(PY) -m initstudy book --profile cpu
 
 # The browser tests (the book from disk with no network request, the interactive figure)

@@ -86,7 +86,7 @@ SPEC = NotebookSpec(
             "shuffled-label source (the negative control).",
     datasets=("mnist-5k", "digits", "fashion-mnist"),
     params=(
-        *common_params((2, 5, 10)),
+        *common_params((2, 5, 20)),
         Param("label_counts", "list[int]", "labelled training examples per class of the target (the smallest is "
               "the verdict's)", per([5, 20], [5, 10, 20, 50, 100], [5, 10, 20, 50, 100]), min=1, max=TRANSFER_MAX_PER_CLASS),
         Param("pretrain_steps", "int", "SGD updates of the pretraining on each source", per(100, 600, 5000), min=1,

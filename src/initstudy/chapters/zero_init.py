@@ -67,7 +67,7 @@ SPEC = NotebookSpec(
     data_params=("dataset",),
     constraints=(subset_fits("batch_size", "train_subset"),),
     params=(
-        *common_params((3, 5, 10)),
+        *common_params((3, 10, 10)),
         Param("dataset", "str", "the real data set to train on",
               {"smoke": "digits", "cpu": "fashion-mnist", "gpu": "fashion-mnist"},
               choices=("digits", "mnist-5k", "fashion-mnist", "mnist")),
