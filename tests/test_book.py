@@ -206,6 +206,14 @@ def test_built_pages_are_clean(smoke_book):
                 problems.append(f"{rel}: {what}: ...{text[max(0, m.start() - 60):m.end() + 40]!r}")
         if "<ROOT>" in text:
             problems.append(f"{rel}: the repository's absolute path")
+        for cell in soup.select("table.dataframe td"):
+            if cell.get_text().strip() in ("NaN", "nan", "<NA>", "None"):
+                problems.append(f"{rel}: a table cell shows {cell.get_text().strip()!r} (missing values show as '–')")
+                break
+        for img in soup.select("figure img"):
+            if img.get("alt", "") == img.get("src", "") or img.get("alt", "").startswith(("../", "_images")):
+                problems.append(f"{rel}: a figure's alternative text is its file path ({img.get('src')})")
+                break
     assert not problems, "\n".join(problems[:20])
 
 

@@ -102,3 +102,24 @@ def test_publish_refuses_a_figure_unreadable_at_page_width(tmp_path):
     entry = figures.publish(fig, "fig-test-ok", tmp_path, data=data, seeds=[0, 2])
     assert entry["data"] == "fig-test-ok.csv" and entry["seeds"] == [0, 2]
     assert (tmp_path / "fig-test-ok.csv").read_text().startswith("seed,step,loss")
+
+
+def test_published_figures_show_accuracy_in_per_cent_and_log_ticks_at_full_size(tmp_path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from initstudy.study import figures
+
+    fig, (a, b, c) = plt.subplots(1, 3, figsize=(9, 3))
+    a.plot([1, 2, 3], [0.1, 0.5, 0.9]); a.set(xlabel="step", ylabel="test accuracy", ylim=(0, 1))
+    b.plot([1, 2, 3], [-3.0, 1.0, 2.0]); b.set(xlabel="step", ylabel="accuracy minus BN (points)")
+    c.plot([1, 10, 100], [1e-8, 1.0, 1e6]); c.set(xlabel="depth", ylabel="ratio", yscale="log", xscale="log")
+    figures.finish_axes(fig)
+    fig.canvas.draw()
+    assert [t.get_text() for t in a.get_yticklabels()][:3] == ["0%", "20%", "40%"]
+    assert "%" not in "".join(t.get_text() for t in b.get_yticklabels())  # a difference in points stays
+    labels = [t.get_text() for t in c.get_yticklabels() if t.get_text()]
+    assert labels and not any("$" in t or "^" in t for t in labels) and any(t.startswith("1e-") for t in labels)
+    plt.close(fig)

@@ -218,6 +218,12 @@ class ByVerdict(SphinxDirective):
         try:
             text = statements.pick_by_verdict("\n".join(self.content), evidence.verdict(claim_id),
                                               evidence.note(claim_id))
+            if text == statements.UNCONFIRMED:  # has a run on fresh seeds confirmed it since?
+                fresh = pages.stability_rows(_profile_dir(self.env)).get(claim_id) or {}
+                if fresh.get("same") == "confirms":
+                    from initstudy.study.stability import seeds_text
+
+                    text = statements.CONFIRMED.format(seeds=seeds_text(fresh["fresh_seeds"]))
         except (statements.StatementError, KeyError) as err:
             _log.warning(f"by-verdict {claim_id}: {err}", location=self.get_location())
             return []
@@ -448,6 +454,26 @@ def _one_of_each_script(app, pagename, templatename, context, doctree):
     context["script_files"] = kept
 
 
+#: The longest alternative text a figure's image gets (its caption, cut at a word).
+ALT_CHARS = 300
+
+
+def _figure_alt_text(app, doctree, docname) -> None:
+    """Each figure's image described by its caption (Sphinx otherwise writes the image's file
+    path as its ``alt``, which a screen reader reads out): the caption's text, cut at
+    :data:`ALT_CHARS` characters on a word boundary."""
+    for figure in doctree.findall(nodes.figure):
+        captions = list(figure.findall(nodes.caption))
+        if not captions:
+            continue
+        text = " ".join(captions[0].astext().split())
+        if len(text) > ALT_CHARS:
+            text = text[:ALT_CHARS].rsplit(" ", 1)[0] + " ..."
+        for image in figure.findall(nodes.image):
+            if not image.get("alt") or image.get("alt") == image.get("uri"):
+                image["alt"] = text
+
+
 def setup(app):
     app.add_config_value("initstudy_profile", DEFAULT_PROFILE, "env")
     app.add_config_value("initstudy_published", "published", "env")
@@ -470,6 +496,7 @@ def setup(app):
     app.add_directive("when", When)
     app.add_directive("by-verdict", ByVerdict)
     app.connect("doctree-read", _add_launch_links)
+    app.connect("doctree-resolved", _figure_alt_text)
     app.connect("config-inited", _thebe_names_this_repository)
     app.connect("builder-inited", _serve_plotly)
     # after the theme's own launch buttons (priority 501)

@@ -102,6 +102,9 @@ def _short_number(row: dict) -> str:
         rule = (f"within {check.threshold:g} ± {check.margin:g}{unit}" if check.op == "within"
                 else f"{check.op.replace('<=', '≤').replace('>=', '≥')} {check.threshold:g}{unit}")
         text += f"; rule {rule}: {c['status']}"
+        zeros = re.search(r"\[(\d+ of \d+ values exactly 0, counted at the smallest positive one)\]", c.get("rule", ""))
+        if zeros:
+            text += f" ({zeros.group(1)})"
     if row.get("seeds_needed"):
         text += f"; about {row['seeds_needed']} seeds would settle it (n={c['n']} here)"
     if row.get("note", "").startswith("every check holds"):

@@ -215,6 +215,11 @@ UNCONFIRMED = ("Every check held, but this claim's criterion was changed after a
                "(the changes are listed on the claims page).")
 
 
+#: ... and for such a claim once a run on fresh seeds (``python -m initstudy stability``) held too.
+CONFIRMED = ("Every check held, both on the seeds this claim's changed criterion was tuned on and on "
+             "fresh seeds ({seeds}): the run on fresh seeds confirms it (the claims page lists the change).")
+
+
 #: ... and for a claim none of whose discriminating checks held.
 NOT_DISCRIMINATING = ("No check that tells this claim from its negative control held: where a check "
                       "held, its control passed it too, so the criterion cannot tell and the verdict is "

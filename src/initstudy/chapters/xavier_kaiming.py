@@ -422,8 +422,9 @@ def plot_he_best(per_seed: pd.DataFrame):
     data = per_seed[["init", "depth", "seed", "best_lr", "best_final_accuracy", "stalled"]].copy()
     fig, ax = plt.subplots(figsize=(6.5, 3.6))
     inits = _init_order(data["init"])
-    sns.stripplot(data=data, x="depth", y="best_final_accuracy", hue="init", hue_order=inits, dodge=True,
-                  jitter=0.15, size=7, ax=ax, palette=dict(zip(inits, sns.color_palette("colorblind", len(inits)))))
+    # a swarm, not a jittered strip: seeds at the same accuracy (at chance) sit side by side, none hidden
+    sns.swarmplot(data=data, x="depth", y="best_final_accuracy", hue="init", hue_order=inits, dodge=True,
+                  size=7, ax=ax, palette=dict(zip(inits, sns.color_palette("colorblind", len(inits)))))
     ax.axhline(STALL_ACCURACY, color="k", ls="--", lw=1, label=f"stall line ({STALL_ACCURACY:.0%})")
     ax.set(ylim=(0, 1), xlabel="depth (layers)", ylabel="best final test accuracy\nover the lr grid")
     ax.legend(loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False)

@@ -527,7 +527,10 @@ def _check(check: Check, measurements: Mapping[str, Sequence[float]], confidence
     else:
         status = _status(check, n, low, high)
         raw = [v for v in measurements.get(check.metric, ()) if v is not None]
-        if status == HOLDS and check.scale == "log" and check.op != "<=" and any(float(v) == 0 for v in raw):
+        zeros = sum(1 for v in raw if float(v) == 0)
+        if check.scale == "log" and 0 < zeros < len(raw):
+            rule += f" [{zeros} of {len(raw)} values exactly 0, counted at the smallest positive one]"
+        if status == HOLDS and check.scale == "log" and check.op != "<=" and zeros:
             status = UNSETTLED  # an underflowed seed is below any band: it cannot support ">=" or "within"
             rule += " [a seed is exactly 0]"
     control = None

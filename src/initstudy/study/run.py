@@ -40,6 +40,25 @@ def resolve_device(device: str) -> str:
     return device
 
 
+#: How a table in the book shows a value that does not exist (not applicable, never reached).
+MISSING = "–"
+
+
+def _dash_for_missing() -> None:
+    """Tables shown in a notebook (and so in the book) write a missing value as
+    :data:`MISSING`, not ``NaN``; the saved CSV tables keep it empty."""
+    try:
+        from IPython import get_ipython
+    except ImportError:  # pragma: no cover - notebooks always have IPython
+        return
+    shell = get_ipython()
+    if shell is None:
+        return
+    shell.display_formatter.formatters["text/html"].for_type(
+        pd.DataFrame, lambda df: df.to_html(na_rep=MISSING, max_rows=pd.get_option("display.max_rows"),
+                                            max_cols=pd.get_option("display.max_columns")))
+
+
 class Run:
     """One execution of one notebook. Build it with :meth:`start`."""
 
@@ -94,6 +113,7 @@ class Run:
         pd.set_option("display.max_colwidth", None)
         pd.set_option("display.width", 250)
         pd.set_option("display.float_format", lambda x: f"{x:.6g}")
+        _dash_for_missing()
         run = cls(spec, profile, params, results_dir, device)
         run._show_header()
         return run
