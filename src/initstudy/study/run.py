@@ -54,9 +54,24 @@ def _dash_for_missing() -> None:
     shell = get_ipython()
     if shell is None:
         return
-    shell.display_formatter.formatters["text/html"].for_type(
-        pd.DataFrame, lambda df: df.to_html(na_rep=MISSING, max_rows=pd.get_option("display.max_rows"),
-                                            max_cols=pd.get_option("display.max_columns")))
+    shell.display_formatter.formatters["text/html"].for_type(pd.DataFrame, _table_html)
+
+
+def _table_html(df: pd.DataFrame) -> str:
+    """A DataFrame as the book shows it: missing values (NaN, and None in object columns,
+    which ``na_rep`` alone leaves as "None") written :data:`MISSING`.
+
+    >>> "None" in _table_html(pd.DataFrame({"a": ["x", None], "b": [1.0, None]}))
+    False
+    """
+    objects = [i for i, dtype in enumerate(df.dtypes) if dtype == object]
+    if objects:
+        df = df.copy()
+        for i in objects:
+            col = df.iloc[:, i]
+            df.isetitem(i, col.where(col.notna(), MISSING))
+    return df.to_html(na_rep=MISSING, max_rows=pd.get_option("display.max_rows"),
+                      max_cols=pd.get_option("display.max_columns"))
 
 
 class Run:
