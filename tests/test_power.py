@@ -71,18 +71,45 @@ def test_the_binomial_estimate_matches_scipys_exact_interval():
 def test_seeds_to_settle_reports_unsettled_checks_only_and_their_controls():
     c = Claim("x", "s", "a", "m", Criterion((Check("g", ">=", 1.0, "gain", control="ctl"),
                                               Check("h", "<=", 5.0, "small"))))
-    values = {"g": [0.0, 4.0, 2.0, 6.0], "h": [1.0, 1.1, 0.9], "ctl": [0.0, 4.0, 2.0, 6.0]}
+    # the check would hold at 9 seeds, and its control (far below 1) fails already
+    values = {"g": [0.0, 4.0, 2.0, 6.0], "h": [1.0, 1.1, 0.9], "ctl": [0.0, 0.1, 0.2]}
     j = judge(c, values)
     n, texts = seeds_to_settle(c, j.checks, values)
-    assert n == 9 and len(texts) == 1 and texts[0].startswith("g: about 9")
-    # the check holds but its control is unsettled: the control's spread decides
-    values = {"g": [5.0, 5.1, 4.9], "h": [1.0, 1.1, 0.9], "ctl": [0.0, 4.0, 2.0, 6.0]}
+    assert n == 9 and len(texts) == 1 and texts[0].startswith("g: about 9, and it would hold")
+    # the check holds but its control is unsettled: the control's spread decides, and it would fail
+    values = {"g": [5.0, 5.1, 4.9], "h": [1.0, 1.1, 0.9], "ctl": [-4.0, 0.0, -2.0, 2.0]}  # mean -1, gap 2
     j = judge(c, values)
     assert j.checks[0].status == claims.UNSETTLED
     n, texts = seeds_to_settle(c, j.checks, values)
-    assert n == 9 and "negative control" in texts[0]
+    assert n == 9 and "would hold" in texts[0]
+    # both unsettled: the larger need counts (the check settles only when its control does)
+    values = {"g": [0.0, 4.0, 2.0, 6.0], "h": [1.0, 1.1, 0.9], "ctl": [-0.5, 2.0, 0.5, 1.2]}
+    ctl_n = power(Check("g", ">=", 1.0, "gain"), values["ctl"]).n_needed
+    assert ctl_n > 9
+    assert seeds_to_settle(c, judge(c, values).checks, values)[0] == ctl_n
+    # a control that would pass too: the check would not discriminate
+    values = {"g": [0.0, 4.0, 2.0, 6.0], "h": [1.0, 1.1, 0.9], "ctl": [0.0, 4.0, 2.0, 6.0]}
+    assert "not discriminate" in seeds_to_settle(c, judge(c, values).checks, values)[1][0]
     settled = judge(c, {"g": [5.0, 5.1, 4.9], "h": [1.0, 1.1, 0.9], "ctl": [0.0, 0.1, 0.2]})
     assert seeds_to_settle(c, settled.checks, {}) == (None, [])
+
+
+def test_no_estimate_where_seeds_cannot_help_and_never_fewer_than_measured():
+    one = power(Check("g", ">=", 1.0, "gain"), [3.0])
+    assert one.n_needed is None and "one measurement" in one.text
+    # an exact 0 keeps a log-scale ">=" or "within" check open whatever the seeds (the judge's rule)
+    zero = Check("r", "within", 1.0, "unit", margin=0.5, scale="log")
+    assert judge(Claim("z", "s", "a", "m", Criterion((zero,))), {"r": [0.0, 1.0, 1.1, 0.9]}).checks[0].status \
+        == claims.UNSETTLED
+    assert power(zero, [0.0, 1.0, 1.1, 0.9]).n_needed is None
+    # an unsettled binomial check never gets an estimate at or below today's n (rounding k = p n)
+    for k, n in ((2, 6), (3, 14), (1, 4)):
+        values = [1.0] * k + [0.0] * (n - k)
+        chk = Check("s", "<=", 0.05, "rare", scale="binomial")
+        if judge(Claim("b", "s", "a", "m", Criterion((chk,))), {"s": values}).checks[0].status == claims.UNSETTLED:
+            assert power(chk, values).n_needed is None or power(chk, values).n_needed > n
+    with_nan = power(Check("g", ">=", 1.0, "gain"), [0.0, 4.0, float("nan"), 2.0, 6.0, None])
+    assert with_nan.n_now == 4 and with_nan.n_needed == 9
 
 
 def _summary(folder, rows):
@@ -92,17 +119,22 @@ def _summary(folder, rows):
 
 def test_the_comparison_says_same_confirms_fragile_or_not_run(tmp_path):
     main, fresh = tmp_path / "results" / "cpu", tmp_path / "results" / "fresh-seeds" / "cpu"
-    awaiting = "every check holds, but the criterion was changed after a preliminary run"
+    awaiting = claims.AWAITING_FRESH_SEEDS
     _summary(main, [{"id": "a", "verdict": claims.REPRODUCED, "seeds": [0, 1]},
                     {"id": "b", "verdict": claims.INCONCLUSIVE, "note": awaiting, "seeds": [0, 1]},
                     {"id": "c", "verdict": claims.REPRODUCED, "seeds": [0, 1]},
                     {"id": "d", "verdict": claims.PARTLY, "seeds": [0, 1]},
-                    {"id": "e", "verdict": claims.INCONCLUSIVE, "note": "", "seeds": [0, 1]}])
+                    {"id": "e", "verdict": claims.INCONCLUSIVE, "note": "", "seeds": [0, 1]},
+                    {"id": "f", "verdict": claims.INCONCLUSIVE, "note": awaiting, "seeds": [0, 1]},
+                    {"id": "g", "verdict": claims.INCONCLUSIVE, "note": awaiting, "seeds": [0, 1]}])
     assert {r["same"] for r in stability.compare(main)} == {"not run"}
     _summary(fresh, [{"id": "a", "verdict": claims.REPRODUCED, "seeds": [1000, 1001]},
                      {"id": "b", "verdict": claims.REPRODUCED, "seeds": [1000, 1001]},
                      {"id": "c", "verdict": claims.NOT_REPRODUCED, "seeds": [1000, 1001]},
-                     {"id": "e", "verdict": claims.REPRODUCED, "seeds": [1000, 1001]}])
+                     {"id": "e", "verdict": claims.REPRODUCED, "seeds": [1000, 1001]},
+                     {"id": "f", "verdict": claims.INCONCLUSIVE, "note": awaiting, "seeds": [1000, 1001]},
+                     {"id": "g", "verdict": claims.PARTLY, "seeds": [1000, 1001]}])
     same = {r["id"]: r["same"] for r in stability.compare(main)}
-    # a plain inconclusive that turns reproduced is a flip, not a confirmation
-    assert same == {"a": "yes", "b": "confirms", "c": "no", "d": "not run", "e": "no"}
+    # fragile only between settled verdicts; an unconfirmed changed criterion is not "the same"
+    assert same == {"a": "yes", "b": "confirms", "c": "no", "d": "not run", "e": "unsettled on one",
+                    "f": "not confirmed", "g": "not confirmed"}

@@ -63,7 +63,7 @@ def test_by_verdict_picks_the_block_of_the_verdict_and_needs_every_outcome():
 
 
 def test_by_verdict_says_why_when_the_judge_left_a_note():
-    unconfirmed = statements.pick_by_verdict(BLOCKS, claims.INCONCLUSIVE, "every check holds, but ...")
+    unconfirmed = statements.pick_by_verdict(BLOCKS, claims.INCONCLUSIVE, claims.AWAITING_FRESH_SEEDS)
     assert unconfirmed == statements.UNCONFIRMED and "fresh seeds" in unconfirmed
     assert statements.pick_by_verdict(BLOCKS, claims.INCONCLUSIVE, "no check that discriminates held: ...") == \
         statements.NOT_DISCRIMINATING

@@ -106,8 +106,8 @@ def _short_number(row: dict) -> str:
         if zeros:
             text += f" ({zeros.group(1)})"
     if row.get("seeds_needed"):
-        text += f"; about {row['seeds_needed']} seeds would settle it (n={c['n']} here)"
-    if row.get("note", "").startswith("every check holds"):
+        text += f"; at this spread, about {row['seeds_needed']} seeds would settle it"
+    if claims_mod.awaiting_fresh_seeds(row):
         text += "; every check held, awaiting fresh seeds (criterion changed after a preliminary run)"
     elif row.get("note"):
         text += f"; {row['note']}"
@@ -130,16 +130,18 @@ def stability_cell(entry: Mapping | None) -> str:
     if not entry or entry["same"] == stability.NOT_RUN:
         return "not run"
     seeds = stability.seeds_text(entry["fresh_seeds"])
-    if entry["same"] == stability.SAME:
-        return f"yes (seeds {seeds})"
-    if entry["same"] == stability.CONFIRMS:
-        return f"confirmed: {entry['fresh_verdict']} on seeds {seeds}"
-    return f"**no: {entry['fresh_verdict']}** on seeds {seeds} (fragile)"
+    return {
+        stability.SAME: f"yes (seeds {seeds})",
+        stability.CONFIRMS: f"confirmed: {entry['fresh_verdict']} on seeds {seeds}",
+        stability.NOT_CONFIRMED: f"not confirmed: {entry['fresh_verdict']} on seeds {seeds}",
+        stability.ONE_UNSETTLED: f"no: {entry['fresh_verdict']} on seeds {seeds} (one of the two unsettled)",
+    }.get(entry["same"], f"**no: {entry['fresh_verdict']}** on seeds {seeds} (fragile)")
 
 
 def fresh_seeds_sentence(profile_dir: Path, claim_id: str, profile: str) -> str:
     """What the fresh-seed run says about one claim, for its chapter: the same verdict, a
-    confirmation of a changed criterion, a flip (the claim is fragile), or not run."""
+    changed criterion confirmed or not, a verdict settled on one sample only, a flip between
+    settled verdicts (the claim is fragile), or not run."""
     from initstudy.study import stability
 
     e = stability_rows(profile_dir).get(claim_id)
@@ -147,13 +149,21 @@ def fresh_seeds_sentence(profile_dir: Path, claim_id: str, profile: str) -> str:
         return (f"*On fresh seeds:* not run (`python -m initstudy stability --profile {profile}` reruns every "
                 f"chapter on seeds from {stability.FIRST_SEED} on and compares the verdicts).")
     seeds = stability.seeds_text(e["fresh_seeds"])
+    number = _cell(e["fresh_key_number"])
     if e["same"] == stability.SAME:
-        return f"*On fresh seeds* ({seeds}): the same verdict, {e['fresh_verdict']} ({_cell(e['fresh_key_number'])})."
+        return f"*On fresh seeds* ({seeds}): the same verdict, {e['fresh_verdict']} ({number})."
     if e["same"] == stability.CONFIRMS:
-        return (f"*On fresh seeds* ({seeds}) every check held too: {e['fresh_verdict']} there "
-                f"({_cell(e['fresh_key_number'])}), which confirms the changed criterion.")
+        return (f"*On fresh seeds* ({seeds}) every check held too: {e['fresh_verdict']} there ({number}), "
+                f"which confirms the changed criterion.")
+    if e["same"] == stability.NOT_CONFIRMED:
+        return (f"*On fresh seeds* ({seeds}) the changed criterion was not confirmed: {e['fresh_verdict']} "
+                f"there ({number}).")
+    if e["same"] == stability.ONE_UNSETTLED:
+        return (f"*On fresh seeds* ({seeds}) the verdict was {e['fresh_verdict']} ({number}), not {e['verdict']}: "
+                f"one of the two samples of seeds could not settle it, so this profile's size cannot say which; "
+                f"the power estimate on the claims page gives the seeds that would.")
     return (f"**Fragile at this profile:** on fresh seeds ({seeds}) the verdict was {e['fresh_verdict']}, not "
-            f"{e['verdict']} ({_cell(e['fresh_key_number'])}): this verdict does not survive a new sample of seeds.")
+            f"{e['verdict']} ({number}): this verdict does not survive a new sample of seeds.")
 
 
 def claims_table(profile_dir: Path, profile: str, published: list[dict] | None = None) -> str:
@@ -197,7 +207,8 @@ def claims_table(profile_dir: Path, profile: str, published: list[dict] | None =
                      f"(`python -m initstudy stability --profile {profile}`).")
     else:
         lines.append(f"Fresh seeds: every chapter rerun on seeds from {stability.FIRST_SEED} on, disjoint from the "
-                     f"seeds the criteria were tuned on (0-99); \"fragile\" marks a verdict that changed.")
+                     f"seeds the criteria were tuned on (0-99); \"fragile\" marks a settled verdict that changed to "
+                     f"another settled one.")
     return "\n".join(lines)
 
 

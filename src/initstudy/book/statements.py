@@ -255,7 +255,7 @@ def pick_by_verdict(text: str, verdict: str, note: str = "") -> str:
     missing = [label for label in VERDICT_LABELS if label not in blocks]
     if missing:
         raise StatementError(f"no text for the outcome(s) {', '.join(missing)}: every outcome must be written")
-    if verdict == claims_mod.INCONCLUSIVE and note.startswith("every check holds"):
+    if claims_mod.awaiting_fresh_seeds({"verdict": verdict, "note": note}):
         return UNCONFIRMED
     if verdict == claims_mod.INCONCLUSIVE and note.startswith("no check that discriminates"):
         return NOT_DISCRIMINATING

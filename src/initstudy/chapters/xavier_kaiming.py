@@ -412,6 +412,10 @@ def plot_he_training(history: pd.DataFrame):
     return fig, data
 
 
+#: The most seeds per group the He stall figure draws as a swarm (more do not fit side by side).
+SWARM_MAX = 12
+
+
 def plot_he_best(per_seed: pd.DataFrame):
     """The stall check's own quantity: per seed, the best final test accuracy over the
     learning-rate grid, by depth and init, with the stall line :data:`STALL_ACCURACY`.
@@ -422,9 +426,15 @@ def plot_he_best(per_seed: pd.DataFrame):
     data = per_seed[["init", "depth", "seed", "best_lr", "best_final_accuracy", "stalled"]].copy()
     fig, ax = plt.subplots(figsize=(6.5, 3.6))
     inits = _init_order(data["init"])
-    # a swarm, not a jittered strip: seeds at the same accuracy (at chance) sit side by side, none hidden
-    sns.swarmplot(data=data, x="depth", y="best_final_accuracy", hue="init", hue_order=inits, dodge=True,
-                  size=7, ax=ax, palette=dict(zip(inits, sns.color_palette("colorblind", len(inits)))))
+    # a swarm, not a jittered strip: seeds at the same accuracy (at chance) sit side by side, none
+    # hidden; with more seeds than a swarm can place (the gpu profile's 40), a jittered strip
+    palette = dict(zip(inits, sns.color_palette("colorblind", len(inits))))
+    if data.groupby(["depth", "init"]).size().max() <= SWARM_MAX:
+        sns.swarmplot(data=data, x="depth", y="best_final_accuracy", hue="init", hue_order=inits, dodge=True,
+                      size=7, ax=ax, palette=palette)
+    else:
+        sns.stripplot(data=data, x="depth", y="best_final_accuracy", hue="init", hue_order=inits, dodge=True,
+                      jitter=0.3, size=4, alpha=0.7, ax=ax, palette=palette)
     ax.axhline(STALL_ACCURACY, color="k", ls="--", lw=1, label=f"stall line ({STALL_ACCURACY:.0%})")
     ax.set(ylim=(0, 1), xlabel="depth (layers)", ylabel="best final test accuracy\nover the lr grid")
     ax.legend(loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False)

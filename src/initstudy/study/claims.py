@@ -21,7 +21,8 @@ per seed; the check uses an interval that suits the quantity (its ``scale``):
   check with an exact 0 among its values cannot hold (that seed is below any band); when every
   seed is exactly 0 the interval is the point 0;
 - ``"proportion"``: for accuracies and other fractions: the t interval of the logit of the
-  values (clipped to [1e-4, 1 - 1e-4]), back-transformed, so it stays inside (0, 1);
+  values (clipped to [1e-4, 1 - 1e-4]), back-transformed, so it stays inside (0, 1); when
+  every seed is exactly 0 (or exactly 1) the interval is that point;
 - ``"binomial"``: for per-seed yes/no outcomes (1 or 0, e.g. "this seed stalled"): the
   fraction of seeds and its exact (Clopper-Pearson) 95 % interval;
 - ``"exact"``: a value computed, not sampled (a configuration, a root of an equation): no
@@ -86,6 +87,8 @@ __all__ = [
     "power",
     "seeds_needed",
     "seeds_to_settle",
+    "AWAITING_FRESH_SEEDS",
+    "awaiting_fresh_seeds",
 ]
 
 REPRODUCED = "reproduced"
@@ -305,24 +308,21 @@ def interval(values: Sequence[float], scale: str = "linear", confidence: float =
         return n, vals[0], vals[0], vals[0]
     if scale == "binomial":
         k = sum(1 for v in vals if v >= 0.5)
-        low = 0.0 if k == 0 else float(stats.beta.ppf((1 - confidence) / 2, k, n - k + 1))
-        high = 1.0 if k == n else float(stats.beta.ppf(0.5 + confidence / 2, k + 1, n - k))
+        low, high = _binomial(k, n, confidence)
         return n, k / n, low, high
     if scale == "log":
-        positive = [v for v in vals if v > 0]
-        if len(positive) < n and any(v < 0 for v in vals):
+        if any(v < 0 for v in vals):
             raise ValueError("a log-scale metric must be >= 0")
-        if not positive:  # exactly 0 in every seed: the interval is that point
+        if not any(v > 0 for v in vals):  # exactly 0 in every seed: the interval is that point
             return n, 0.0, 0.0, 0.0
-        floor = min(positive)
-        vals = [math.log10(v if v > 0 else floor) for v in vals]
         back = lambda v: 10.0 ** v  # noqa: E731
     elif scale == "proportion":
-        vals = [min(max(v, _LOGIT_CLIP), 1 - _LOGIT_CLIP) for v in vals]
-        vals = [math.log(v / (1 - v)) for v in vals]
+        if len(set(vals)) == 1 and vals[0] in (0.0, 1.0):  # exactly 0 (or 1) in every seed: that point
+            return n, vals[0], vals[0], vals[0]
         back = lambda v: 1.0 / (1.0 + math.exp(-v))  # noqa: E731
     else:
         back = lambda v: v  # noqa: E731
+    vals, _ = _transformed(vals, scale)
     mean = sum(vals) / n
     if n == 1:
         return 1, back(mean), float("nan"), float("nan")
@@ -353,10 +353,16 @@ class Power:
     text: str
 
 
-def _transformed(values: Sequence[float], scale: str) -> tuple[list[float], "object"]:
-    """The finite values on the scale the interval is formed on, and the same transform for a
-    threshold (log10 for ``log``, logit for ``proportion``, identity otherwise)."""
-    vals = [float(v) for v in values if v is not None and not math.isnan(float(v))]
+def _finite_or_nan(values: Sequence[float]) -> list[float]:
+    """The values that were measured (None and NaN dropped)."""
+    return [float(v) for v in values if v is not None and not math.isnan(float(v))]
+
+
+def _transformed(vals: Sequence[float], scale: str) -> tuple[list[float], "object"]:
+    """Measured, finite ``vals`` on the scale a t interval is formed on, and the same transform
+    for a threshold: log10 for ``log`` (an exact 0 counted at the smallest positive value),
+    the logit for ``proportion`` (clipped to [1e-4, 1 - 1e-4]), the identity otherwise. The one
+    home of these transforms, for the judge (:func:`interval`) and the power estimate."""
     if scale == "log":
         positive = [v for v in vals if v > 0]
         floor = min(positive) if positive else 1.0
@@ -367,7 +373,20 @@ def _transformed(values: Sequence[float], scale: str) -> tuple[list[float], "obj
             t = min(max(t, _LOGIT_CLIP), 1 - _LOGIT_CLIP)
             return math.log(t / (1 - t))
         return [fwd(v) for v in vals], fwd
-    return vals, (lambda t: t)
+    return list(vals), (lambda t: t)
+
+
+def _binomial(k: int, n: int, confidence: float = 0.95) -> tuple[float, float]:
+    """The exact (Clopper-Pearson) interval of ``k`` successes in ``n``.
+
+    >>> [round(x, 4) for x in _binomial(0, 5)]
+    [0.0, 0.5218]
+    """
+    from scipy import stats
+
+    low = 0.0 if k == 0 else float(stats.beta.ppf((1 - confidence) / 2, k, n - k + 1))
+    high = 1.0 if k == n else float(stats.beta.ppf(0.5 + confidence / 2, k + 1, n - k))
+    return low, high
 
 
 def power(check: Check, values: Sequence[float], confidence: float = 0.95) -> Power:
@@ -378,8 +397,9 @@ def power(check: Check, values: Sequence[float], confidence: float = 0.95) -> Po
     line of the rule that the interval must clear (the threshold; for ``within``, the nearer
     band edge), the smallest n >= the check's ``min_seeds`` with t(0.975, n-1) * sd / sqrt(n)
     < gap. For a fraction of seeds (binomial): the smallest n whose Clopper-Pearson interval
-    at today's fraction lies on one side of the threshold. A projection: it assumes the mean
-    and spread stay as measured.
+    at today's fraction lies on one side of the threshold. When today's values leave the check
+    unsettled, the estimate is more than today's n. A projection: it assumes the mean and
+    spread stay as measured; ``outcome`` says which way the check would then go.
 
     >>> p = power(Check("d", ">=", 1.0, "gain"), [0.0, 4.0, 2.0, 6.0])  # mean 3, sd 2.58, gap 2
     >>> p.n_needed, p.outcome
@@ -391,7 +411,7 @@ def power(check: Check, values: Sequence[float], confidence: float = 0.95) -> Po
     """
     from scipy import stats
 
-    raw = [float(v) for v in values if v is not None and not math.isnan(float(v))]
+    raw = _finite_or_nan(values)
     n_now = len(raw)
     none = lambda why: Power(n_now, None, "", float("nan"), float("nan"), why)  # noqa: E731
     if check.scale == "exact":
@@ -400,26 +420,33 @@ def power(check: Check, values: Sequence[float], confidence: float = 0.95) -> Po
         return none("not measured")
     if any(math.isinf(v) for v in raw):
         return none("infinite values: no spread to project from")
+    if n_now < 2:
+        return none("one measurement: no spread to project from")
+    if check.scale == "log" and check.op != "<=" and any(v == 0 for v in raw):
+        return none("a seed is exactly 0 (an underflow, below any band): the check stays open whatever the seeds")
+    _, _, low_now, high_now = interval(raw, check.scale, confidence)
+    first = n_now + 1 if _status(check, n_now, low_now, high_now) == UNSETTLED else max(check.min_seeds, 2)
     if check.scale == "binomial":
         p = sum(1 for v in raw if v >= 0.5) / n_now
         t = check.threshold
-        if (check.op != "within" and p == t):
+        if check.op != "within" and p == t:
             return none(f"the fraction {p:.3g} is on the threshold {t:g}: more seeds cannot settle it")
-        for n in range(max(check.min_seeds, 1), 5001):
-            k = round(p * n)
-            _, _, low, high = interval([1.0] * k + [0.0] * (n - k), "binomial", confidence)
+        for n in range(first, 5001):
+            low, high = _binomial(round(p * n), n, confidence)
             status = _status(check, n, low, high)
             if status != UNSETTLED:
+                where = (("inside" if status == HOLDS else "outside") + f" the band {t:g} ± {check.margin:g}"
+                         if check.op == "within" else ("below " if high <= t or (status == FAILS and check.op == ">=")
+                                                       else "above ") + f"{t:g}")
                 return Power(n_now, n, status, float("nan"), abs(p - t),
                              f"at the measured fraction {p:.3g}, the exact 95 % binomial interval of n = {n} "
-                             f"lies {'below' if status == (HOLDS if check.op == '<=' else FAILS) else 'above'} "
-                             f"{t:g}")
-        return none(f"more than 5000 seeds at the measured fraction {p:.3g}")
+                             f"lies {where}")
+        return none(f"more than 5000 at the measured fraction {p:.3g}")
     if len(set(raw)) == 1 or (check.scale == "log" and not any(v > 0 for v in raw)):
-        n = max(check.min_seeds, 2)  # no spread between seeds: the interval is the point itself
-        status = _status(check, n, raw[0], raw[0])
+        status = _status(check, max(first, check.min_seeds), raw[0], raw[0])  # no spread: the point itself
         if status != UNSETTLED:
-            return Power(n_now, n, status, 0.0, float("nan"), f"the same value in every seed: {n} seeds settle it")
+            n = max(first, check.min_seeds)
+            return Power(n_now, n, status, 0.0, float("nan"), f"the same value in every seed: {n} settle it")
     vals, fwd = _transformed(raw, check.scale)
     mean = sum(vals) / n_now
     if check.op == "within":
@@ -430,20 +457,20 @@ def power(check: Check, values: Sequence[float], confidence: float = 0.95) -> Po
     else:
         t = fwd(check.threshold)
         gap = abs(mean - t)
-        below = mean < t
-        outcome = HOLDS if below == (check.op == "<=") else FAILS
+        outcome = HOLDS if (mean < t) == (check.op == "<=") else FAILS
         line = f"the threshold {check.threshold:g}"
     on = {"log": " of log10", "proportion": " of the logits"}.get(check.scale, "")
-    if n_now < 2:
-        return none("one measurement: no spread to project from")
     sd = math.sqrt(sum((v - mean) ** 2 for v in vals) / (n_now - 1))
+    if not math.isfinite(sd):
+        return none("the spread is not finite: nothing to project from")
     if gap <= 0 or not math.isfinite(gap):
         return none(f"the mean{on} is on {line}: more seeds cannot settle it")
     z = float(stats.norm.ppf(0.5 + confidence / 2))
-    n = max(check.min_seeds, 2, math.floor((z * sd / gap) ** 2))
-    if n > POWER_CAP:
+    approx = (z * sd / gap) ** 2  # t > z: a lower bound
+    if approx > POWER_CAP:
         return Power(n_now, None, outcome, sd, gap, f"sd{on} {sd:.3g}; the mean lies {gap:.4g} from {line}: "
-                                                    f"more than {POWER_CAP:,} seeds")
+                                                    f"more than {POWER_CAP:,}")
+    n = max(first, math.floor(approx))
     while float(stats.t.ppf(0.5 + confidence / 2, n - 1)) * sd / math.sqrt(n) >= gap:
         n += 1
     tq = float(stats.t.ppf(0.5 + confidence / 2, n - 1))
@@ -452,33 +479,42 @@ def power(check: Check, values: Sequence[float], confidence: float = 0.95) -> Po
                  f"t·sd/√n = {tq:.3g}·{sd:.3g}/√{n} = {tq * sd / math.sqrt(n):.4g} first falls below it at n = {n}")
 
 
+#: What :func:`seeds_needed` says a check would become: its own outcome, or "does not
+#: discriminate" when it would hold and so would its negative control.
+_WOULD = {HOLDS: "hold", FAILS: "fail", NOT_DISCRIMINATING: "not discriminate (its negative control would pass too)"}
+
+
 def seeds_needed(check: Check, result: "CheckResult | Mapping", values: Sequence[float],
-                 control_values: Sequence[float] = (), confidence: float = 0.95) -> Power | None:
-    """The power estimate that matters for a judged check: its own when it is unsettled, its
-    negative control's when the check holds but the control is unsettled; ``None`` when the
-    check is settled (or its precondition, not its spread, leaves it open)."""
+                 control_values: Sequence[float] = (), confidence: float = 0.95) -> tuple[Power, str] | None:
+    """The power estimate that matters for an unsettled check, and what it would then say
+    (a key of ``_WOULD``): its own estimate; when it would hold but its negative control is
+    unsettled, the larger of its own and the control's (both must settle: the check discriminates
+    only if the control fails). ``None`` when the check is settled, or when its precondition, not
+    its spread, leaves it open."""
     get = (lambda k: result.get(k)) if isinstance(result, Mapping) else (lambda k: getattr(result, k))
     if get("status") != UNSETTLED or "[precondition" in (get("rule") or ""):
         return None
     own = power(check, values, confidence)
-    if own.n_needed is not None and own.n_needed > own.n_now or own.n_needed is None:
-        return own
     ctl = get("control") or {}
-    if ctl.get("status") == UNSETTLED:
-        return power(check, control_values, confidence)
-    return own
+    if own.n_needed is None or own.outcome != HOLDS or ctl.get("status") != UNSETTLED:
+        return own, own.outcome
+    other = power(check, control_values, confidence)
+    if other.n_needed is None:
+        return other, ""
+    worse = other if other.n_needed > own.n_needed else own
+    return worse, (NOT_DISCRIMINATING if other.outcome == HOLDS else HOLDS)
 
 
 def seeds_to_settle(claim: "Claim", results: Sequence["CheckResult | Mapping"],
                     measurements: Mapping[str, Sequence[float]]) -> tuple[int | None, list[str]]:
     """What more seeds would do for a judged claim: the most seeds any unsettled check needs
     (``None`` when no check is unsettled, or when one cannot be settled by seeds at all), and
-    one sentence per unsettled check with its arithmetic.
+    one sentence per unsettled check: how many, which way it would go, and the arithmetic.
 
     >>> c = Claim("x", "s", "sec", "m", Criterion((Check("g", ">=", 1.0, "gain"),)))
     >>> j = judge(c, {"g": [0.0, 4.0, 2.0, 6.0]})
-    >>> seeds_to_settle(c, j.checks, {"g": [0.0, 4.0, 2.0, 6.0]})[0]
-    9
+    >>> n, texts = seeds_to_settle(c, j.checks, {"g": [0.0, 4.0, 2.0, 6.0]}); n, texts[0][:30]
+    (9, 'g: about 9, and it would hold ')
     """
     get = lambda r, k: r.get(k) if isinstance(r, Mapping) else getattr(r, k)  # noqa: E731
     needed: list[int | None] = []
@@ -489,15 +525,18 @@ def seeds_to_settle(claim: "Claim", results: Sequence["CheckResult | Mapping"],
         check = next((k for k in claim.criterion.checks if k.metric == get(result, "metric")), None)
         if check is None:
             continue
-        est = seeds_needed(check, result, measurements.get(check.metric, ()),
-                           measurements.get(check.control or "", ()), claim.criterion.confidence)
-        if est is None:
+        found = seeds_needed(check, result, measurements.get(check.metric, ()),
+                             measurements.get(check.control or "", ()), claim.criterion.confidence)
+        if found is None:
             texts.append(f"{check.metric}: its precondition, not its spread, leaves it open")
             needed.append(None)
             continue
-        own = power(check, measurements.get(check.metric, ()), claim.criterion.confidence)
-        which = check.metric if own == est else f"{check.metric}'s negative control ({check.control})"
-        texts.append(f"{which}: about {est.n_needed} ({est.text})" if est.n_needed else f"{which}: {est.text}")
+        est, would = found
+        if est.n_needed is None:
+            texts.append(f"{check.metric}: {est.text}")
+        else:
+            texts.append(f"{check.metric}: about {est.n_needed}, and it would {_WOULD.get(would, would)} "
+                         f"({est.text})")
         needed.append(est.n_needed)
     most = max(needed) if needed and all(n is not None for n in needed) else None
     return most, texts
@@ -526,8 +565,8 @@ def _check(check: Check, measurements: Mapping[str, Sequence[float]], confidence
         rule += f" [precondition {check.requires.rule_text()} not met]"
     else:
         status = _status(check, n, low, high)
-        raw = [v for v in measurements.get(check.metric, ()) if v is not None]
-        zeros = sum(1 for v in raw if float(v) == 0)
+        raw = _finite_or_nan(measurements.get(check.metric, ()))
+        zeros = sum(1 for v in raw if v == 0)
         if check.scale == "log" and 0 < zeros < len(raw):
             rule += f" [{zeros} of {len(raw)} values exactly 0, counted at the smallest positive one]"
         if status == HOLDS and check.scale == "log" and check.op != "<=" and zeros:
@@ -579,9 +618,21 @@ def judge(claim_or_id: "Claim | str", measurements: Mapping[str, Sequence[float]
         verdict = PARTLY
     if verdict == REPRODUCED and c.changes and not fresh_seeds:
         verdict = INCONCLUSIVE
-        note = ("every check holds, but the criterion was changed after a preliminary run on these seeds: "
-                "reproduced only once it also holds on fresh seeds")
+        note = AWAITING_FRESH_SEEDS
     return Judgement(c.id, verdict, results, note)
+
+
+#: The judge's note on a claim whose checks all held on the seeds its changed criterion was
+#: tuned on: the verdict waits for a run on fresh seeds.
+AWAITING_FRESH_SEEDS = ("every check holds, but the criterion was changed after a preliminary run on these seeds: "
+                        "reproduced only once it also holds on fresh seeds")
+
+
+def awaiting_fresh_seeds(row: "Mapping | Judgement") -> bool:
+    """Whether a judged claim (a :class:`Judgement` or a summary row) is inconclusive only
+    because its changed criterion waits for fresh seeds."""
+    get = (lambda k: row.get(k, "")) if isinstance(row, Mapping) else (lambda k: getattr(row, k))
+    return get("verdict") == INCONCLUSIVE and (get("note") or "") == AWAITING_FRESH_SEEDS
 
 
 def deciding_check(checks: Sequence["CheckResult | Mapping"]) -> "CheckResult | Mapping | None":

@@ -242,10 +242,11 @@ class Run:
         except catalog.ParamError:
             return ""
         counts = {p: len(catalog.seeds_list(param.default(p))) for p in catalog.PROFILES}
-        enough = [p for p in catalog.PROFILES if counts[p] >= n]
+        enough = [p for p in catalog.PROFILES if counts[p] >= n and p != self.profile]
         runs = ", ".join(f"{p} {counts[p]}" for p in catalog.PROFILES)
-        where = (f"the {enough[0]} profile runs enough" if enough else
-                 f"no profile runs that many: `-p {claim.seeds_param} {n}` would")
+        where = (f"the {' and '.join(enough)} profile{'s' if len(enough) > 1 else ''} run{'' if len(enough) > 1 else 's'} "
+                 f"at least {n} (at {'their' if len(enough) > 1 else 'its'} own sizes, so the spread may differ)"
+                 if enough else f"no profile runs {n}: `-p {claim.seeds_param} {n}` would")
         return f" Seeds per profile ({claim.seeds_param}): {runs}; {where}."
 
     def verdicts(self, measurements: Mapping[str, Any]) -> pd.DataFrame:

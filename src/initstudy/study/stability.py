@@ -13,8 +13,11 @@ Per claim the comparison says:
 - ``confirms``: on the profile's seeds every check held under a criterion changed after a
   preliminary run (so the verdict there waits for fresh seeds), and on fresh seeds every check
   held too: "reproduced" there;
-- ``no``: another verdict on fresh seeds: the claim is **fragile** at this profile, and the
-  book says so beside its verdict;
+- ``not confirmed``: such a claim whose fresh-seed run did not reproduce it;
+- ``no``: another settled verdict on fresh seeds (reproduced, partly, not reproduced): the
+  claim is **fragile** at this profile, and the book says so beside its verdict;
+- ``unsettled on one``: one of the two runs is inconclusive and the other is not: this
+  profile's sample of seeds is too small to say (the power estimates say how many would);
 - ``not run``: no fresh-seed result for it.
 
 The comparison is written to ``<results>/fresh-seeds/<profile>/stability.json`` and printed;
@@ -31,7 +34,7 @@ from pathlib import Path
 from typing import Mapping, Sequence
 
 from initstudy.study import catalog as catalog_mod
-from initstudy.study.claims import INCONCLUSIVE, NOT_MEASURED, REPRODUCED
+from initstudy.study.claims import INCONCLUSIVE, NOT_MEASURED, REPRODUCED, awaiting_fresh_seeds
 from initstudy.study.execution import CommandParser, UsageError
 from initstudy.study.layout import DEFAULT_PROFILE, Layout
 from initstudy.study.results import atomic_write_json
@@ -43,7 +46,8 @@ FRESH_DIR = "fresh-seeds"
 #: The first fresh seed: far above the seeds the criteria were tuned on (0-99).
 FIRST_SEED = 1000
 
-SAME, CONFIRMS, FLIPPED, NOT_RUN = "yes", "confirms", "no", "not run"
+SAME, CONFIRMS, NOT_CONFIRMED, FLIPPED, ONE_UNSETTLED, NOT_RUN = (
+    "yes", "confirms", "not confirmed", "no", "unsettled on one", "not run")
 
 
 def fresh_profile_dir(profile_dir: Path) -> Path:
@@ -99,11 +103,12 @@ def compare(profile_dir: Path, fresh_dir: Path | None = None) -> list[dict]:
             entry.update(fresh_verdict=fresh["verdict"], fresh_seeds=fresh.get("seeds", []),
                          fresh_key_number=fresh.get("key_number", ""),
                          fresh_commit=_commit(fresh_dir, row.get("notebook")))
-            if fresh["verdict"] == row["verdict"]:
+            if awaiting_fresh_seeds(row):
+                entry["same"] = CONFIRMS if fresh["verdict"] == REPRODUCED else NOT_CONFIRMED
+            elif fresh["verdict"] == row["verdict"]:
                 entry["same"] = SAME
-            elif (row["verdict"] == INCONCLUSIVE and row.get("note", "").startswith("every check holds")
-                  and fresh["verdict"] == REPRODUCED):
-                entry["same"] = CONFIRMS
+            elif INCONCLUSIVE in (fresh["verdict"], row["verdict"]):
+                entry["same"] = ONE_UNSETTLED
             else:
                 entry["same"] = FLIPPED
         out.append(entry)

@@ -5,6 +5,7 @@ after every run and before every book build."""
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import pandas as pd
@@ -60,7 +61,8 @@ def _add_power(row: dict, claim) -> None:
     for result in row.get("checks", []):
         check = next((k for k in claim.criterion.checks if k.metric == result["metric"]), None)
         if check is not None and result.get("n"):
-            result["power"] = asdict(power(check, values.get(check.metric, ()), claim.criterion.confidence))
+            est = asdict(power(check, values.get(check.metric, ()), claim.criterion.confidence))
+            result["power"] = {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in est.items()}
     row["seeds_needed"], texts = seeds_to_settle(claim, row.get("checks", []), values)
     row["seeds_needed_text"] = "; ".join(texts)
 
