@@ -134,7 +134,8 @@ def stability_cell(entry: Mapping | None) -> str:
         stability.SAME: f"yes (seeds {seeds})",
         stability.CONFIRMS: f"confirmed: {entry['fresh_verdict']} on seeds {seeds}",
         stability.NOT_CONFIRMED: f"not confirmed: {entry['fresh_verdict']} on seeds {seeds}",
-        stability.ONE_UNSETTLED: f"no: {entry['fresh_verdict']} on seeds {seeds} (one of the two unsettled)",
+        stability.ONE_UNSETTLED: f"**no: {entry['fresh_verdict']}** on seeds {seeds} (fragile: one of the two "
+                                 f"unsettled)",
     }.get(entry["same"], f"**no: {entry['fresh_verdict']}** on seeds {seeds} (fragile)")
 
 
@@ -159,9 +160,9 @@ def fresh_seeds_sentence(profile_dir: Path, claim_id: str, profile: str) -> str:
         return (f"*On fresh seeds* ({seeds}) the changed criterion was not confirmed: {e['fresh_verdict']} "
                 f"there ({number}).")
     if e["same"] == stability.ONE_UNSETTLED:
-        return (f"*On fresh seeds* ({seeds}) the verdict was {e['fresh_verdict']} ({number}), not {e['verdict']}: "
-                f"one of the two samples of seeds could not settle it, so this profile's size cannot say which; "
-                f"the power estimate on the claims page gives the seeds that would.")
+        return (f"**Fragile at this profile:** on fresh seeds ({seeds}) the verdict was {e['fresh_verdict']}, not "
+                f"{e['verdict']} ({number}): one of the two samples of seeds could not settle the claim, so at this "
+                f"profile's size the verdict does not survive a new sample.")
     return (f"**Fragile at this profile:** on fresh seeds ({seeds}) the verdict was {e['fresh_verdict']}, not "
             f"{e['verdict']} ({number}): this verdict does not survive a new sample of seeds.")
 
@@ -207,8 +208,7 @@ def claims_table(profile_dir: Path, profile: str, published: list[dict] | None =
                      f"(`python -m initstudy stability --profile {profile}`).")
     else:
         lines.append(f"Fresh seeds: every chapter rerun on seeds from {stability.FIRST_SEED} on, disjoint from the "
-                     f"seeds the criteria were tuned on (0-99); \"fragile\" marks a settled verdict that changed to "
-                     f"another settled one.")
+                     f"seeds the criteria were tuned on (0-99); \"fragile\" marks a verdict that changed there.")
     return "\n".join(lines)
 
 

@@ -14,10 +14,10 @@ Per claim the comparison says:
   preliminary run (so the verdict there waits for fresh seeds), and on fresh seeds every check
   held too: "reproduced" there;
 - ``not confirmed``: such a claim whose fresh-seed run did not reproduce it;
-- ``no``: another settled verdict on fresh seeds (reproduced, partly, not reproduced): the
-  claim is **fragile** at this profile, and the book says so beside its verdict;
-- ``unsettled on one``: one of the two runs is inconclusive and the other is not: this
-  profile's sample of seeds is too small to say (the power estimates say how many would);
+- ``no``: another settled verdict on fresh seeds (reproduced, partly, not reproduced);
+- ``unsettled on one``: one of the two runs is inconclusive and the other is not;
+
+both mark the claim as **fragile** at this profile, and the book says so beside its verdict;
 - ``not run``: no fresh-seed result for it.
 
 The comparison is written to ``<results>/fresh-seeds/<profile>/stability.json`` and printed;
@@ -188,7 +188,7 @@ def main(argv: Sequence[str] | None = None, catalog=None, root: Path | None = No
     if fresh_dir.is_dir():
         atomic_write_json(fresh_dir / "stability.json", rows)
     print(report(rows))
-    flipped = [r["id"] for r in rows if r["same"] == FLIPPED]
+    flipped = [r["id"] for r in rows if r["same"] in (FLIPPED, ONE_UNSETTLED)]
     if flipped:
         print(f"fragile at the {args.profile} profile (another verdict on fresh seeds): {', '.join(flipped)}")
     return status
