@@ -138,3 +138,21 @@ def test_the_comparison_says_same_confirms_fragile_or_not_run(tmp_path):
     # fragile only between settled verdicts; an unconfirmed changed criterion is not "the same"
     assert same == {"a": "yes", "b": "confirms", "c": "no", "d": "not run", "e": "unsettled on one",
                     "f": "not confirmed", "g": "not confirmed"}
+
+
+def test_the_comparison_names_the_checks_that_changed_and_timing_runs(tmp_path):
+    from initstudy.book import pages
+
+    main, fresh = tmp_path / "results" / "cpu", tmp_path / "results" / "fresh-seeds" / "cpu"
+    check = {"metric": "m", "status": claims.HOLDS, "mean": 1.0, "low": 0.5, "high": 1.5, "n": 3}
+    _summary(main, [{"id": "a", "verdict": claims.PARTLY, "seeds": [0, 1, 2], "checks": [check]},
+                    {"id": "t", "verdict": claims.REPRODUCED, "seeds": [], "checks": []}])
+    _summary(fresh, [{"id": "a", "verdict": claims.INCONCLUSIVE, "seeds": [1000, 1001, 1002],
+                      "checks": [dict(check, status=claims.UNSETTLED, low=-0.5)]},
+                     {"id": "t", "verdict": claims.REPRODUCED, "seeds": [], "checks": []}])
+    rows = {r["id"]: r for r in stability.compare(main)}
+    assert rows["a"]["changed_checks"] == [{"metric": "m", "status": "holds", "fresh_status": "unsettled",
+                                            "fresh_value": "m = 1 [-0.5, 1.5], n=3"}]
+    assert pages.stability_cell(rows["t"]) == "yes (a second timing run)"  # unseeded: no empty seed list
+    sentence = pages.fresh_seeds_sentence(main, "zero-symmetry", "cpu")
+    assert "not run" in sentence  # a claim the fresh run did not measure

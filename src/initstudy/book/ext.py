@@ -223,7 +223,8 @@ class ByVerdict(SphinxDirective):
                 if fresh.get("same") == "confirms":
                     from initstudy.study.stability import seeds_text
 
-                    text = statements.CONFIRMED.format(seeds=seeds_text(fresh["fresh_seeds"]))
+                    text = statements.CONFIRMED.format(claim=claim_id, seeds=seeds_text(fresh["fresh_seeds"]),
+                                                       number=fresh.get("fresh_key_number", ""))
         except (statements.StatementError, KeyError) as err:
             _log.warning(f"by-verdict {claim_id}: {err}", location=self.get_location())
             return []
@@ -458,6 +459,27 @@ def _one_of_each_script(app, pagename, templatename, context, doctree):
 ALT_CHARS = 300
 
 
+#: LaTeX commands of captions as a screen reader should read them.
+_LATEX_WORDS = {r"\partial": "∂", r"\times": "×", r"\sqrt": "√", r"\sigma": "σ", r"\mathcal{N}": "N",
+                r"\ln": "ln", r"\log": "log", r"\cdot": "·", r"\pm": "±", r"\approx": "≈", r"\le": "≤",
+                r"\ge": "≥", r"\infty": "∞", r"\alpha": "α", r"\gamma": "γ", r"\mu": "μ", r"\mathrm": ""}
+
+
+def _plain(text: str) -> str:
+    r"""A caption's LaTeX made readable as plain text.
+
+    >>> _plain(r"gradient $\partial L / \partial w$ times $g \times 2$")
+    'gradient ∂L / ∂w times g × 2'
+    """
+    import re
+
+    for command, word in sorted(_LATEX_WORDS.items(), key=lambda kv: -len(kv[0])):
+        glued = command in (r"\partial", r"\mathrm", r"\sqrt")  # these bind to what follows
+        text = text.replace(command + " ", word + ("" if glued else " ")).replace(command, word)
+    text = re.sub(r"\\([A-Za-z]+)", r"\1", text)  # any other command: its name
+    return text.replace("$", "").replace("{", "").replace("}", "")
+
+
 def _figure_alt_text(app, doctree, docname) -> None:
     """Each figure's image described by its caption (Sphinx otherwise writes the image's file
     path as its ``alt``, which a screen reader reads out): the caption's text, cut at
@@ -466,7 +488,7 @@ def _figure_alt_text(app, doctree, docname) -> None:
         captions = list(figure.findall(nodes.caption))
         if not captions:
             continue
-        text = " ".join(captions[0].astext().split())
+        text = _plain(" ".join(captions[0].astext().split()))
         if len(text) > ALT_CHARS:
             text = text[:ALT_CHARS].rsplit(" ", 1)[0] + " ..."
         for image in figure.findall(nodes.image):

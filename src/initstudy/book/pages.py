@@ -108,7 +108,7 @@ def _short_number(row: dict) -> str:
     if row.get("seeds_needed"):
         text += f"; at this spread, about {row['seeds_needed']} seeds would settle it"
     if claims_mod.awaiting_fresh_seeds(row):
-        text += "; every check held, awaiting fresh seeds (criterion changed after a preliminary run)"
+        text += "; every check held on the seeds the changed criterion was tuned on"
     elif row.get("note"):
         text += f"; {row['note']}"
     return text
@@ -123,48 +123,63 @@ def stability_rows(profile_dir: Path) -> dict[str, dict]:
     return {r["id"]: r for r in stability.compare(profile_dir)}
 
 
+def _seeds_of(entry: Mapping) -> str:
+    """"seeds 1000-1004", or "a second timing run" for measurements no seed determines."""
+    from initstudy.study import stability
+
+    return f"seeds {stability.seeds_text(entry['fresh_seeds'])}" if entry.get("fresh_seeds") else \
+        "a second timing run"
+
+
+def _changed_text(entry: Mapping) -> str:
+    """The checks whose status changed on fresh seeds, in words."""
+    parts = [f"{c['metric']} {c['status']} here, {c['fresh_status']} there ({_cell(c['fresh_value'])})"
+             for c in entry.get("changed_checks", [])]
+    return "; ".join(parts)
+
+
 def stability_cell(entry: Mapping | None) -> str:
     """The claims table's "same verdict on fresh seeds" cell."""
     from initstudy.study import stability
 
     if not entry or entry["same"] == stability.NOT_RUN:
         return "not run"
-    seeds = stability.seeds_text(entry["fresh_seeds"])
+    on = _seeds_of(entry)
     return {
-        stability.SAME: f"yes (seeds {seeds})",
-        stability.CONFIRMS: f"confirmed: {entry['fresh_verdict']} on seeds {seeds}",
-        stability.NOT_CONFIRMED: f"not confirmed: {entry['fresh_verdict']} on seeds {seeds}",
-        stability.ONE_UNSETTLED: f"**no: {entry['fresh_verdict']}** on seeds {seeds} (fragile: one of the two "
-                                 f"unsettled)",
-    }.get(entry["same"], f"**no: {entry['fresh_verdict']}** on seeds {seeds} (fragile)")
+        stability.SAME: f"yes ({on})",
+        stability.CONFIRMS: f"confirmed: {entry['fresh_verdict']} on {on}",
+        stability.NOT_CONFIRMED: f"not confirmed: {entry['fresh_verdict']} on {on}",
+        stability.ONE_UNSETTLED: f"**no: {entry['fresh_verdict']}** on {on} (fragile: one of the two runs could not "
+                                 f"settle it)",
+    }.get(entry["same"], f"**no: {entry['fresh_verdict']}** on {on} (fragile)")
 
 
 def fresh_seeds_sentence(profile_dir: Path, claim_id: str, profile: str) -> str:
     """What the fresh-seed run says about one claim, for its chapter: the same verdict, a
-    changed criterion confirmed or not, a verdict settled on one sample only, a flip between
-    settled verdicts (the claim is fragile), or not run."""
+    changed criterion confirmed or not, or a changed verdict (fragile) with the checks that
+    changed; or not run."""
     from initstudy.study import stability
 
     e = stability_rows(profile_dir).get(claim_id)
     if not e or e["same"] == stability.NOT_RUN:
         return (f"*On fresh seeds:* not run (`python -m initstudy stability --profile {profile}` reruns every "
                 f"chapter on seeds from {stability.FIRST_SEED} on and compares the verdicts).")
-    seeds = stability.seeds_text(e["fresh_seeds"])
+    on = _seeds_of(e)
     number = _cell(e["fresh_key_number"])
     if e["same"] == stability.SAME:
-        return f"*On fresh seeds* ({seeds}): the same verdict, {e['fresh_verdict']} ({number})."
+        return f"*On fresh seeds* ({on}): the same verdict, {e['fresh_verdict']} ({number})."
     if e["same"] == stability.CONFIRMS:
-        return (f"*On fresh seeds* ({seeds}) every check held too: {e['fresh_verdict']} there ({number}), "
+        return (f"*On fresh seeds* ({on}) every check held too: {e['fresh_verdict']} there ({number}), "
                 f"which confirms the changed criterion.")
     if e["same"] == stability.NOT_CONFIRMED:
-        return (f"*On fresh seeds* ({seeds}) the changed criterion was not confirmed: {e['fresh_verdict']} "
+        return (f"*On fresh seeds* ({on}) the changed criterion was not confirmed: {e['fresh_verdict']} "
                 f"there ({number}).")
-    if e["same"] == stability.ONE_UNSETTLED:
-        return (f"**Fragile at this profile:** on fresh seeds ({seeds}) the verdict was {e['fresh_verdict']}, not "
-                f"{e['verdict']} ({number}): one of the two samples of seeds could not settle the claim, so at this "
-                f"profile's size the verdict does not survive a new sample.")
-    return (f"**Fragile at this profile:** on fresh seeds ({seeds}) the verdict was {e['fresh_verdict']}, not "
-            f"{e['verdict']} ({number}): this verdict does not survive a new sample of seeds.")
+    changed = _changed_text(e)
+    why = (" One of the two runs could not settle the claim, so at this profile's size the verdict is not a "
+           "stable finding." if e["same"] == stability.ONE_UNSETTLED else
+           " The verdict does not survive a new sample of seeds at this profile's size.")
+    return (f"**Fragile at this profile:** on fresh seeds ({on}) the verdict was {e['fresh_verdict']}, not "
+            f"{e['verdict']}" + (f"; the checks that changed: {changed}." if changed else f" ({number}).") + why)
 
 
 def claims_table(profile_dir: Path, profile: str, published: list[dict] | None = None) -> str:
@@ -195,7 +210,9 @@ def claims_table(profile_dir: Path, profile: str, published: list[dict] | None =
     if changed:
         lines += ["", f"The criteria of {len(changed)} of these claims were changed after a preliminary run; "
                       "the claims page gives each old rule, new rule and reason. A changed criterion "
-                      "supports \"reproduced\" only where it also holds on seeds it was not tuned on."]
+                      "supports \"reproduced\" only where it also holds on seeds it was not tuned on: on the "
+                      "tuning seeds its verdict stays inconclusive, and the fresh-seed column says whether a run "
+                      "on fresh seeds confirmed it (timing repeats are new measurements in every run)."]
     lines += ["", f"Each claim id links to its verdict in the chapter that measures it. All checks, "
                   f"negative controls and criteria: {{doc}}`/book/claims`. Machine-readable: "
                   f"`results/{profile}/claims.json` and `claims.csv`."]
@@ -228,6 +245,7 @@ def claims_detail(profile_dir: Path, profile: str) -> str:
     negative control judged by the same rule and whether the criterion discriminates, the
     criteria changed after a preliminary run, and the figures."""
     out = []
+    fresh = stability_rows(profile_dir)
     for r in summary_rows(profile_dir):
         measured = r["verdict"] != claims_mod.NOT_MEASURED
         out += [f"### `{r['id']}`", "",
@@ -255,6 +273,10 @@ def claims_detail(profile_dir: Path, profile: str) -> str:
             if r.get("seeds_needed_text"):
                 out += [f"**Power.** Not settled at this profile; if the mean and spread stayed as measured: "
                         f"{_cell(r['seeds_needed_text'])}.", ""]
+                fresh_text = (fresh.get(r["id"]) or {}).get("fresh_seeds_needed_text")
+                if fresh_text and fresh_text != r["seeds_needed_text"]:
+                    out += [f"*From the fresh seeds' spread instead:* {_cell(fresh_text)}. Where the two "
+                            f"disagree on the direction, the projection itself is not settled at this size.", ""]
         for old, new, why in r.get("changes", []):
             out += [f"- *Criterion changed after a preliminary run:* was `{_cell(old)}`, now `{_cell(new)}`; "
                     f"reason: {_cell(why)}."]
@@ -270,6 +292,8 @@ def _power_cell(c: Mapping) -> str:
     """The power estimate's n for one check (the values at hand settle it when n <= the n
     measured), or why there is none."""
     p = c.get("power")
+    if c.get("status") == claims_mod.NOT_DISCRIMINATING:
+        return "– (its control passes too: more seeds do not change that)"
     if not p:
         return "(exact value)" if c.get("scale") == "exact" else ""
     if p.get("n_needed") is None:
@@ -499,8 +523,10 @@ def _unsettled_reason(check: dict) -> str:
 
 
 def limitations(profile_dir: Path, profile: str) -> str:
-    """Per claim: the verdict at ``profile`` and, for every check it could not settle, why."""
+    """Per claim: the verdict at ``profile`` and, for every check it could not settle, why; and
+    whether the verdict held on fresh seeds."""
     lines = ["| claim | verdict | what this profile could not settle |", "|---|---|---|"]
+    fresh = stability_rows(profile_dir)
     for r in summary_rows(profile_dir):
         if r["verdict"] == claims_mod.NOT_MEASURED:
             note = "not measured at this profile"
@@ -509,15 +535,26 @@ def limitations(profile_dir: Path, profile: str) -> str:
                            for c in r["checks"] if c.get("status") == "unsettled"]
             open_checks += [f"`{c['metric']}`: its negative control passes the same check, so it does not "
                             f"discriminate" for c in r["checks"] if c.get("status") == claims_mod.NOT_DISCRIMINATING]
-            if r.get("note"):
+            e = fresh.get(r["id"]) or {}
+            if claims_mod.awaiting_fresh_seeds(r):
+                open_checks.append("every check held, on the seeds its changed criterion was tuned on"
+                                   + ("; a run on fresh seeds confirmed it" if e.get("same") == "confirms" else
+                                      "; not confirmed on fresh seeds" if e.get("same") == "not confirmed" else
+                                      "; no run on fresh seeds yet"))
+            elif r.get("note"):
                 open_checks.append(r["note"])
             if r.get("seeds_needed"):
-                open_checks.append(f"about {r['seeds_needed']} seeds would settle it at today's spread "
-                                   f"(the claims page gives the arithmetic)")
+                open_checks.append(f"about {r['seeds_needed']} seeds would settle it at this run's spread "
+                                   f"(the claims page gives the arithmetic and the direction"
+                                   + (", and the fresh seeds' spread, which differs)" if e.get("fresh_seeds_needed_text")
+                                      and e["fresh_seeds_needed_text"] != r.get("seeds_needed_text") else ")"))
             note = "; ".join(open_checks) or (
-                "every check settled" + ("; every measured negative control fails its check"
-                                         if r.get("discriminates") == "yes" else
-                                         f"; negative controls: {r.get('discriminates', 'not measured')}"))
+                "every check settled in this run" + ("; every measured negative control fails its check"
+                                                     if r.get("discriminates") == "yes" else
+                                                     f"; negative controls: {r.get('discriminates', 'not measured')}"))
+            if e.get("same") in ("no", "unsettled on one"):
+                note += (f"; **fragile**: on fresh seeds the verdict was {e['fresh_verdict']}"
+                         + (f" ({_changed_text(e)})" if e.get("changed_checks") else ""))
         lines.append(f"| `{r['id']}` | {badge(r['verdict'])} | {_cell(note)} |")
     return "\n".join(lines)
 

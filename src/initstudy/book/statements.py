@@ -143,6 +143,15 @@ class Evidence:
         return self.recorder.note(f"discriminates({claim_id!r})",
                                   claims_mod.discrimination(row.get("checks", [])) if row else "not measured")
 
+    def stability(self, claim_id: str) -> str:
+        """The fresh-seed comparison of a claim (:mod:`initstudy.study.stability`): "yes",
+        "confirms", "not confirmed", "no", "unsettled on one" or "not run"."""
+        from initstudy.study import stability
+
+        claims_mod.claim(claim_id)
+        entry = {r["id"]: r for r in stability.compare(self.profile_dir)}.get(claim_id)
+        return self.recorder.note(f"stability({claim_id!r})", entry["same"] if entry else stability.NOT_RUN)
+
     def table(self, notebook: str, name: str):
         import pandas as pd
 
@@ -160,7 +169,7 @@ class Evidence:
 
         return {
             "verdict": self.verdict, "check": self.check, "values": self.values, "table": self.table,
-            "discriminates": self.discriminates,
+            "discriminates": self.discriminates, "stability": self.stability,
             "REPRODUCED": claims_mod.REPRODUCED, "PARTLY": claims_mod.PARTLY,
             "NOT_REPRODUCED": claims_mod.NOT_REPRODUCED, "INCONCLUSIVE": claims_mod.INCONCLUSIVE,
             "NOT_MEASURED": claims_mod.NOT_MEASURED,
@@ -216,8 +225,9 @@ UNCONFIRMED = ("Every check held, but this claim's criterion was changed after a
 
 
 #: ... and for such a claim once a run on fresh seeds (``python -m initstudy stability``) held too.
-CONFIRMED = ("Every check held, both on the seeds this claim's changed criterion was tuned on and on "
-             "fresh seeds ({seeds}): the run on fresh seeds confirms it (the claims page lists the change).")
+CONFIRMED = ("`{claim}`: every check held, both on the seeds its changed criterion was tuned on and on "
+             "fresh seeds ({seeds}; deciding number there: {number}): the run on fresh seeds confirms it (the "
+             "claims page lists the change).")
 
 
 #: ... and for a claim none of whose discriminating checks held.

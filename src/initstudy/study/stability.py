@@ -88,6 +88,21 @@ def _commit(profile_dir: Path, notebook: str | None) -> str:
         return ""
 
 
+def _changed_checks(row: Mapping, fresh: Mapping) -> list[dict]:
+    """The checks whose status differs between the two runs: metric, both statuses and the
+    fresh run's value (:func:`initstudy.study.claims.format_result`)."""
+    from initstudy.study.claims import format_result
+
+    before = {c["metric"]: c for c in row.get("checks", [])}
+    out = []
+    for c in fresh.get("checks", []):
+        b = before.get(c["metric"])
+        if b is not None and b.get("status") != c.get("status"):
+            out.append({"metric": c["metric"], "status": b.get("status"), "fresh_status": c.get("status"),
+                        "fresh_value": format_result(c)})
+    return out
+
+
 def compare(profile_dir: Path, fresh_dir: Path | None = None) -> list[dict]:
     """Per claim of the profile's summary: its verdict, the verdict on fresh seeds, the seeds
     of both runs and the outcome (``yes`` / ``confirms`` / ``no`` / ``not run``)."""
@@ -102,7 +117,9 @@ def compare(profile_dir: Path, fresh_dir: Path | None = None) -> list[dict]:
         if fresh and fresh["verdict"] != NOT_MEASURED and row["verdict"] != NOT_MEASURED:
             entry.update(fresh_verdict=fresh["verdict"], fresh_seeds=fresh.get("seeds", []),
                          fresh_key_number=fresh.get("key_number", ""),
-                         fresh_commit=_commit(fresh_dir, row.get("notebook")))
+                         fresh_commit=_commit(fresh_dir, row.get("notebook")),
+                         fresh_seeds_needed_text=fresh.get("seeds_needed_text", ""),
+                         changed_checks=_changed_checks(row, fresh))
             if awaiting_fresh_seeds(row):
                 entry["same"] = CONFIRMS if fresh["verdict"] == REPRODUCED else NOT_CONFIRMED
             elif fresh["verdict"] == row["verdict"]:
