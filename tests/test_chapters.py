@@ -141,7 +141,7 @@ def test_the_stability_run_reruns_a_chapter_on_fresh_seeds_and_compares(tiny_roo
     assert report["zero-symmetry"]["same"] == "not run"
     assert "tiny-at-least-one" in proc.stdout and "fragile" not in proc.stdout
     sentence = pages.fresh_seeds_sentence(tiny_root / "results" / "smoke", "tiny-at-least-one", "smoke")
-    assert sentence.startswith("*On fresh seeds* (seeds 1000-1002): the same verdict, reproduced")
+    assert sentence.startswith("*On fresh seeds* (1000-1002): the same verdict, reproduced")
     # bad input: one line, exit 2, nothing run
     bad = _run(tiny_root, "stability", "--profile", "smoke", "--first-seed", "5")
     assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "--first-seed must be in [100" in bad.stderr

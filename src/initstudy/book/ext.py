@@ -221,9 +221,7 @@ class ByVerdict(SphinxDirective):
             if text == statements.UNCONFIRMED:  # has a run on fresh seeds confirmed it since?
                 fresh = pages.stability_rows(_profile_dir(self.env)).get(claim_id) or {}
                 if fresh.get("same") == "confirms":
-                    from initstudy.study.stability import seeds_text
-
-                    text = statements.CONFIRMED.format(claim=claim_id, seeds=seeds_text(fresh["fresh_seeds"]),
+                    text = statements.CONFIRMED.format(claim=claim_id, seeds=pages.seeds_of(fresh),
                                                        number=fresh.get("fresh_key_number", ""))
         except (statements.StatementError, KeyError) as err:
             _log.warning(f"by-verdict {claim_id}: {err}", location=self.get_location())
@@ -460,7 +458,8 @@ ALT_CHARS = 300
 
 
 #: LaTeX commands of captions as a screen reader should read them.
-_LATEX_WORDS = {r"\partial": "∂", r"\times": "×", r"\sqrt": "√", r"\sigma": "σ", r"\mathcal{N}": "N",
+_LATEX_WORDS = {r"\partial": "∂", r"\times": "×", r"\sqrt": "√", r"\sigma": "σ", r"\mathcal": "",
+                r"\leq": "≤", r"\geq": "≥", r"\cdots": "…", r"\sim": "~", r"\text": "", r"\mathbb": "",
                 r"\ln": "ln", r"\log": "log", r"\cdot": "·", r"\pm": "±", r"\approx": "≈", r"\le": "≤",
                 r"\ge": "≥", r"\infty": "∞", r"\alpha": "α", r"\gamma": "γ", r"\mu": "μ", r"\mathrm": ""}
 
@@ -470,12 +469,15 @@ def _plain(text: str) -> str:
 
     >>> _plain(r"gradient $\partial L / \partial w$ times $g \times 2$")
     'gradient ∂L / ∂w times g × 2'
+    >>> _plain(r"$\left( a \leq b \right)$")
+    'left( a ≤ b right)'
     """
     import re
 
     for command, word in sorted(_LATEX_WORDS.items(), key=lambda kv: -len(kv[0])):
         glued = command in (r"\partial", r"\mathrm", r"\sqrt")  # these bind to what follows
-        text = text.replace(command + " ", word + ("" if glued else " ")).replace(command, word)
+        whole = re.escape(command) + (r"(?![A-Za-z])" if command[-1].isalpha() else "")  # not \le in \left
+        text = re.sub(whole + " ?", (word if glued else word + " ") if command[-1].isalpha() else word, text)
     text = re.sub(r"\\([A-Za-z]+)", r"\1", text)  # any other command: its name
     return text.replace("$", "").replace("{", "").replace("}", "")
 

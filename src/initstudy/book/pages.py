@@ -123,11 +123,12 @@ def stability_rows(profile_dir: Path) -> dict[str, dict]:
     return {r["id"]: r for r in stability.compare(profile_dir)}
 
 
-def _seeds_of(entry: Mapping) -> str:
-    """"seeds 1000-1004", or "a second timing run" for measurements no seed determines."""
+def seeds_of(entry: Mapping, word: str = "seeds ") -> str:
+    """"seeds 1000-1004" (``word`` and the seeds), or "a second timing run" for measurements no
+    seed determines."""
     from initstudy.study import stability
 
-    return f"seeds {stability.seeds_text(entry['fresh_seeds'])}" if entry.get("fresh_seeds") else \
+    return f"{word}{stability.seeds_text(entry['fresh_seeds'])}" if entry.get("fresh_seeds") else \
         "a second timing run"
 
 
@@ -144,7 +145,7 @@ def stability_cell(entry: Mapping | None) -> str:
 
     if not entry or entry["same"] == stability.NOT_RUN:
         return "not run"
-    on = _seeds_of(entry)
+    on = seeds_of(entry)
     return {
         stability.SAME: f"yes ({on})",
         stability.CONFIRMS: f"confirmed: {entry['fresh_verdict']} on {on}",
@@ -164,7 +165,7 @@ def fresh_seeds_sentence(profile_dir: Path, claim_id: str, profile: str) -> str:
     if not e or e["same"] == stability.NOT_RUN:
         return (f"*On fresh seeds:* not run (`python -m initstudy stability --profile {profile}` reruns every "
                 f"chapter on seeds from {stability.FIRST_SEED} on and compares the verdicts).")
-    on = _seeds_of(e)
+    on = seeds_of(e, word="")
     number = _cell(e["fresh_key_number"])
     if e["same"] == stability.SAME:
         return f"*On fresh seeds* ({on}): the same verdict, {e['fresh_verdict']} ({number})."
@@ -211,8 +212,9 @@ def claims_table(profile_dir: Path, profile: str, published: list[dict] | None =
         lines += ["", f"The criteria of {len(changed)} of these claims were changed after a preliminary run; "
                       "the claims page gives each old rule, new rule and reason. A changed criterion "
                       "supports \"reproduced\" only where it also holds on seeds it was not tuned on: on the "
-                      "tuning seeds its verdict stays inconclusive, and the fresh-seed column says whether a run "
-                      "on fresh seeds confirmed it (timing repeats are new measurements in every run)."]
+                      "tuning seeds a verdict that would be reproduced stays inconclusive, and the fresh-seed "
+                      "column says whether a run on fresh seeds confirmed it (timing repeats are new "
+                      "measurements in every run)."]
     lines += ["", f"Each claim id links to its verdict in the chapter that measures it. All checks, "
                   f"negative controls and criteria: {{doc}}`/book/claims`. Machine-readable: "
                   f"`results/{profile}/claims.json` and `claims.csv`."]
@@ -275,8 +277,8 @@ def claims_detail(profile_dir: Path, profile: str) -> str:
                         f"{_cell(r['seeds_needed_text'])}.", ""]
                 fresh_text = (fresh.get(r["id"]) or {}).get("fresh_seeds_needed_text")
                 if fresh_text and fresh_text != r["seeds_needed_text"]:
-                    out += [f"*From the fresh seeds' spread instead:* {_cell(fresh_text)}. Where the two "
-                            f"disagree on the direction, the projection itself is not settled at this size.", ""]
+                    out += [f"*From the fresh seeds' mean and spread instead:* {_cell(fresh_text)}. Where the "
+                            f"two disagree, the projection itself is not settled at this size.", ""]
         for old, new, why in r.get("changes", []):
             out += [f"- *Criterion changed after a preliminary run:* was `{_cell(old)}`, now `{_cell(new)}`; "
                     f"reason: {_cell(why)}."]
@@ -546,8 +548,8 @@ def limitations(profile_dir: Path, profile: str) -> str:
             if r.get("seeds_needed"):
                 open_checks.append(f"about {r['seeds_needed']} seeds would settle it at this run's spread "
                                    f"(the claims page gives the arithmetic and the direction"
-                                   + (", and the fresh seeds' spread, which differs)" if e.get("fresh_seeds_needed_text")
-                                      and e["fresh_seeds_needed_text"] != r.get("seeds_needed_text") else ")"))
+                                   + (", and the estimate from the fresh seeds' mean and spread)"
+                                      if e.get("fresh_seeds_needed_text") else ")"))
             note = "; ".join(open_checks) or (
                 "every check settled in this run" + ("; every measured negative control fails its check"
                                                      if r.get("discriminates") == "yes" else

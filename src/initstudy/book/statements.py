@@ -15,6 +15,8 @@ The names a predicate can use (all read from ``results/<profile>/``):
   ``.high``, ``.n``, ``.status`` and ``.control`` (the negative control's view, or None);
 - ``values(claim_id, metric)``: the per-seed values behind a check (controls included);
 - ``discriminates(claim_id)``: "yes", "no" or "not measured";
+- ``stability(claim_id)``: the fresh-seed comparison ("yes", "confirms", "not confirmed", "no",
+  "unsettled on one" or "not run"; :mod:`initstudy.study.stability`);
 - ``table(notebook, name)``: a result table ``<notebook>/tables/<name>.csv`` as a DataFrame;
 - ``np``, ``pd``, ``math``, ``all``, ``any``, ``min``, ``max``, ``abs``, ``len``, ``sum``.
 
@@ -226,8 +228,8 @@ UNCONFIRMED = ("Every check held, but this claim's criterion was changed after a
 
 #: ... and for such a claim once a run on fresh seeds (``python -m initstudy stability``) held too.
 CONFIRMED = ("`{claim}`: every check held, both on the seeds its changed criterion was tuned on and on "
-             "fresh seeds ({seeds}; deciding number there: {number}): the run on fresh seeds confirms it (the "
-             "claims page lists the change).")
+             "{seeds} (deciding number there: {number}): the run on fresh seeds confirms it (the claims page "
+             "lists the change).")
 
 
 #: ... and for a claim none of whose discriminating checks held.

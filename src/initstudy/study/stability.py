@@ -14,10 +14,10 @@ Per claim the comparison says:
   preliminary run (so the verdict there waits for fresh seeds), and on fresh seeds every check
   held too: "reproduced" there;
 - ``not confirmed``: such a claim whose fresh-seed run did not reproduce it;
-- ``no``: another settled verdict on fresh seeds (reproduced, partly, not reproduced);
-- ``unsettled on one``: one of the two runs is inconclusive and the other is not;
-
-both mark the claim as **fragile** at this profile, and the book says so beside its verdict;
+- ``no``: another settled verdict on fresh seeds (reproduced, partly, not reproduced), and
+- ``unsettled on one``: one of the two runs is inconclusive and the other is not, both mark
+  the claim as **fragile** at this profile (the book says so beside its verdict, naming the
+  checks that changed);
 - ``not run``: no fresh-seed result for it.
 
 The comparison is written to ``<results>/fresh-seeds/<profile>/stability.json`` and printed;
@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from pathlib import Path
 from typing import Mapping, Sequence
@@ -98,14 +99,15 @@ def _changed_checks(row: Mapping, fresh: Mapping) -> list[dict]:
     for c in fresh.get("checks", []):
         b = before.get(c["metric"])
         if b is not None and b.get("status") != c.get("status"):
+            why = re.search(r"\[(precondition [^\]]*)\]", c.get("rule", ""))
             out.append({"metric": c["metric"], "status": b.get("status"), "fresh_status": c.get("status"),
-                        "fresh_value": format_result(c)})
+                        "fresh_value": format_result(c) + (f"; {why.group(1)}" if why else "")})
     return out
 
 
 def compare(profile_dir: Path, fresh_dir: Path | None = None) -> list[dict]:
     """Per claim of the profile's summary: its verdict, the verdict on fresh seeds, the seeds
-    of both runs and the outcome (``yes`` / ``confirms`` / ``no`` / ``not run``)."""
+    of both runs, the checks whose status changed, and the outcome (see the module's docstring)."""
     fresh_dir = fresh_profile_dir(profile_dir) if fresh_dir is None else Path(fresh_dir)
     main_rows, fresh_rows = _rows(profile_dir), _rows(fresh_dir)
     out = []
