@@ -532,6 +532,35 @@ def log_axis_plain(ax, axis: str = "y") -> None:
     target.set_minor_locator(mticker.NullLocator())
 
 
+#: How many decades below its top a log panel of :func:`plot_rms_ratio` shows: a curve that
+#: vanishes further leaves through the bottom, so that values near 1 (the claims' band) stay
+#: readable beside a scheme that vanishes to 1e-44.
+DECADES_SHOWN = 12
+
+
+def judged_summary(frame: pd.DataFrame, by: list[str], value: str) -> pd.DataFrame:
+    """Like :func:`~initstudy.core.propagation.geometric_summary`, but the centre and band are
+    the judge's own log-scale interval (:func:`initstudy.study.claims.interval`: a seed exactly 0
+    counted at the smallest positive value of the others), so that a figure plots the number a
+    check decided on; ``zero``/``infinite`` still count those seeds, for the figure's markers.
+
+    >>> d = pd.DataFrame({"s": [1, 1, 1], "v": [0.0, 1e-9, 1e-9]})
+    >>> r = judged_summary(d, ["s"], "v").iloc[0]; float(r["gmean"]), int(r["zero"])
+    (1e-09, 1)
+    """
+    from initstudy.study.claims import interval
+
+    rows = []
+    for key, g in frame.groupby(by, sort=True):
+        v = g[value].to_numpy(dtype=float)
+        n, centre, low, high = interval(v, "log")
+        shown = (lambda x: x if x > 0 and math.isfinite(x) else math.nan)
+        rows.append({**dict(zip(by, key if isinstance(key, tuple) else (key,))), "n": n, "gmean": shown(centre),
+                     "low": shown(low), "high": shown(high), "zero": int((v == 0).sum()),
+                     "infinite": int((~np.isfinite(v)).sum())})
+    return pd.DataFrame(rows)
+
+
 def plot_rms_ratio(ratios: pd.DataFrame, theory: pd.DataFrame, activations: list[str], schemes: list[str],
                    ncols: int = 2, hlines: tuple[tuple[float, str], ...] = (), panel_height: float = 2.6,
                    titles: dict[str, str] | None = None):
@@ -574,7 +603,7 @@ def plot_rms_ratio(ratios: pd.DataFrame, theory: pd.DataFrame, activations: list
         for value, _ in hlines:
             ax.axhline(value, color="k", lw=0.8, ls=":")
         if high / low >= 10:
-            _log10_ticks(ax, low, high)
+            _log10_ticks(ax, max(low, high / 10.0 ** DECADES_SHOWN), high)
             ax.set_ylabel("RMS / input RMS\n(log scale)")
         else:
             pad = 0.08 * (high - low) or 0.05 * high
@@ -631,7 +660,7 @@ def plot_saturation(saturation: pd.DataFrame, control_std: float):
     a.fill_between(s["std"], s["min"], s["max"], color=blue, alpha=0.25, lw=0)
     a.axhline(0.5, color="k", ls=":", lw=0.8)
     a.set(ylim=(-0.03, 1.03), ylabel="fraction of units\nsaturated")
-    summ = geometric_summary(sig, ["std"], "value")
+    summ = judged_summary(sig, ["std"], "value")  # the check's own number, zeros counted as the judge does
     lo, hi = _geo_panel(b, summ, "std", blue, None)
     _mark_exits(b, summ, "std", blue, every=True)
     b.axhline(0.01, color="k", ls=":", lw=0.8)
