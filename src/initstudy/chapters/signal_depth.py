@@ -532,9 +532,10 @@ def log_axis_plain(ax, axis: str = "y") -> None:
     target.set_minor_locator(mticker.NullLocator())
 
 
-#: How many decades below its top a log panel of :func:`plot_rms_ratio` shows: a curve that
-#: vanishes further leaves through the bottom, so that values near 1 (the claims' band) stay
-#: readable beside a scheme that vanishes to 1e-44.
+#: A log panel of :func:`plot_rms_ratio` shows at most 10^-12 to 10^12, always with 1 inside: a
+#: curve that vanishes or explodes further leaves through the bottom or the top, so that values
+#: near 1 (the claims' band) stay readable beside a scheme that vanishes to 1e-44 or explodes to
+#: float32's limit.
 DECADES_SHOWN = 12
 
 
@@ -603,7 +604,7 @@ def plot_rms_ratio(ratios: pd.DataFrame, theory: pd.DataFrame, activations: list
         for value, _ in hlines:
             ax.axhline(value, color="k", lw=0.8, ls=":")
         if high / low >= 10:
-            _log10_ticks(ax, max(low, high / 10.0 ** DECADES_SHOWN), high)
+            _log10_ticks(ax, min(max(low, 10.0 ** -DECADES_SHOWN), 0.5), max(min(high, 10.0 ** DECADES_SHOWN), 2.0))
             ax.set_ylabel("RMS / input RMS\n(log scale)")
         else:
             pad = 0.08 * (high - low) or 0.05 * high
