@@ -155,13 +155,14 @@ def stability_cell(entry: Mapping | None) -> str:
     }.get(entry["same"], f"**no: {entry['fresh_verdict']}** on {on} (fragile)")
 
 
-def fresh_seeds_sentence(profile_dir: Path, claim_id: str, profile: str) -> str:
+def fresh_seeds_sentence(profile_dir: Path, claim_id: str, profile: str, fresh: Mapping | None = None) -> str:
     """What the fresh-seed run says about one claim, for its chapter: the same verdict, a
     changed criterion confirmed or not, or a changed verdict (fragile) with the checks that
-    changed; or not run."""
+    changed; or not run. ``fresh``: the comparison already read (:func:`stability_rows`), so that
+    a page with every claim reads the two runs once."""
     from initstudy.study import stability
 
-    e = stability_rows(profile_dir).get(claim_id)
+    e = (stability_rows(profile_dir) if fresh is None else fresh).get(claim_id)
     if not e or e["same"] == stability.NOT_RUN:
         return (f"*On fresh seeds:* not run (`python -m initstudy stability --profile {profile}` reruns every "
                 f"chapter on seeds from {stability.FIRST_SEED} on and compares the verdicts).")
@@ -258,7 +259,7 @@ def claims_detail(profile_dir: Path, profile: str) -> str:
         if r.get("note"):
             out += [f"**Note:** {_cell(r['note'])}.", ""]
         if measured:
-            out += [fresh_seeds_sentence(profile_dir, r["id"], profile), ""]
+            out += [fresh_seeds_sentence(profile_dir, r["id"], profile, fresh), ""]
         out += [f"**Negative control.** {_cell(r.get('control', ''))} Discriminates: "
                 f"**{r.get('discriminates', 'not measured')}**.", ""]
         if measured and r.get("checks"):

@@ -96,6 +96,7 @@ class Evidence:
         self.profile_dir = Path(profile_dir)
         self._rows: dict[str, dict] | None = None
         self._tables: dict[tuple[str, str], Any] = {}
+        self._stability: dict[str, dict] | None = None
         self.recorder = _Recorder()
 
     # -- raw access
@@ -151,7 +152,9 @@ class Evidence:
         from initstudy.study import stability
 
         claims_mod.claim(claim_id)
-        entry = {r["id"]: r for r in stability.compare(self.profile_dir)}.get(claim_id)
+        if self._stability is None:  # read once per Evidence, like the rows
+            self._stability = {r["id"]: r for r in stability.compare(self.profile_dir)}
+        entry = self._stability.get(claim_id)
         return self.recorder.note(f"stability({claim_id!r})", entry["same"] if entry else stability.NOT_RUN)
 
     def table(self, notebook: str, name: str):
