@@ -38,7 +38,7 @@ def test_claims_table_lists_every_claim_and_the_profile(tmp_path):
     md = pages.claims_table(fake_profile(tmp_path), "cpu")
     for cid in claims.LEDGER:
         assert cid in md
-    assert md.startswith("**14 claims: 1 reproduced, 13 not measured yet.**")
+    assert md.startswith("**16 claims: 1 reproduced, 15 not measured yet.**")
     assert "{ref}`zero-symmetry <verdict-zero-symmetry>`" in md  # measured: links to its verdict
     assert "`lsuv-cheap`" in md  # not measured: no link to a section that does not exist
     assert "{verdict-badge}`reproduced`" in md and "zero_units_rel_distance = 0 [0, 0], n=3; rule ≤ 0.0001: holds" in md

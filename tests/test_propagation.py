@@ -332,3 +332,47 @@ def test_stall_power_is_the_clopper_pearson_bound_of_all_stalled():
                                          "seeds_needed": 6}]
     assert XK.stall_power(6)["all_stalled_low"].iloc[0] == pytest.approx(0.025 ** (1 / 6))
     assert XK.stall_power(6)["all_stalled_low"].iloc[0] >= 0.5 > XK.stall_power(5)["all_stalled_low"].iloc[0]
+
+
+def test_scale_shortfall_counts_a_diverged_run_at_chance():
+    nan = math.nan
+    finals = pd.DataFrame([
+        # relu, seed 0: best 0.8 at s = 0.1; s = 1 diverged after scoring 0.5 -> counted at 0.1
+        {"activation": "relu", "block": "main", "seed": 0, "std": 0.01, "accuracy": 0.6, "diverged_at": nan},
+        {"activation": "relu", "block": "main", "seed": 0, "std": 0.1, "accuracy": 0.8, "diverged_at": nan},
+        {"activation": "relu", "block": "main", "seed": 0, "std": 1.0, "accuracy": 0.5, "diverged_at": 3.0},
+        {"activation": "sigmoid", "block": "main", "seed": 0, "std": 0.01, "accuracy": 0.7, "diverged_at": nan},
+        {"activation": "sigmoid", "block": "main", "seed": 0, "std": 0.1, "accuracy": 0.7, "diverged_at": nan},
+        {"activation": "sigmoid", "block": "main", "seed": 0, "std": 1.0, "accuracy": 0.7, "diverged_at": nan},
+    ])
+    sf = SD.scale_shortfall(finals, 10).set_index("activation")
+    assert sf.loc["relu", "shortfall"] == pytest.approx(100 * (0.2 + 0.0 + 0.7) / 3)
+    assert sf.loc["relu", "best_std"] == 0.1 and sf.loc["relu", "diverged"] == 1
+    assert sf.loc["sigmoid", "shortfall"] == 0.0
+
+
+def test_relu_scale_measurements_and_the_he_control():
+    sf = pd.DataFrame([
+        {"activation": a, "block": b, "seed": s, "shortfall": v, "best_accuracy": best}
+        for a, b, s, v, best in (("relu", "main", 0, 10.0, 0.8), ("relu", "main", 1, 12.0, 0.82),
+                                 ("sigmoid", "main", 0, 30.0, 0.7), ("sigmoid", "main", 1, 28.0, 0.6),
+                                 ("sigmoid", "placebo", 2, 31.0, 0.7), ("sigmoid", "placebo", 3, 27.0, 0.7))])
+    deep = pd.DataFrame([{"std": std, "seed": seed, "layer": layer, "metric": "example_std",
+                          "value": (std * 10.0) ** (layer - 1)}
+                         for std in (0.01, 0.1, 1.0) for seed in (0, 1) for layer in (1, 2, 3)])
+    m = SD.relu_scale_measurements(sf, deep, [0, 1], [2, 3], probe_width=200)["relu-scale-matters-less"]
+    assert m["relu_minus_sigmoid_shortfall"] == [-20.0, -16.0]
+    assert m["placebo_shortfall_difference"] == [1.0, -1.0]
+    assert m["worse_best_accuracy"] == [0.7, 0.6]
+    assert m["deep_relu_small_signal_ratio"] == pytest.approx([0.01, 0.01])  # (0.1) ** 2
+    assert m["deep_relu_large_signal_ratio"] == pytest.approx([100.0, 100.0])
+    assert m["deep_relu_he_signal_ratio"] == pytest.approx([1.0, 1.0])  # sqrt(2 / 200) = 0.1
+
+
+def test_relu_saturation_sweep_records_the_signal_only():
+    x, y = torch.randn(16, 20, generator=torch.Generator().manual_seed(0)), torch.arange(16) % 3
+    sweep = SD.saturation_sweep(x, y, 3, [0.01, 1.0], 128, 5, [0], activation="relu")
+    assert set(sweep["metric"]) == {"example_std", "weight_grad_norm"}
+    r = SD.signal_ratios(sweep).set_index("std")["ratio"]
+    # each ReLU layer multiplies the signal by about s * sqrt(width / 2): 0.08 and 8 here, over 4 layers
+    assert r[0.01] < 1e-2 and r[1.0] > 1e2

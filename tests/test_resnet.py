@@ -183,3 +183,74 @@ def test_check_table_names_an_unmet_precondition():
     assert gap["status"] == "unsettled" and gap["requires"] == "bn_deep_accuracy"
     assert gap["requires_status"] != "holds" and gap["requires_low"] < 0.5 < gap["requires_mean"]
     assert table.loc["nonorm_deep_accuracy", "requires_status"] == "holds"
+
+
+@pytest.mark.parametrize("kind, names", [
+    ("all", {"bias", "bias1", "bias1a", "bias1b", "bias2", "bias2a", "bias2b", "scale"}),
+    ("biases", {"bias", "bias1", "bias1a", "bias1b", "bias2", "bias2a", "bias2b"}),
+    ("multiplier", {"bias", "scale"}),
+    ("none", {"bias"}),  # the classifier's own bias only
+])
+def test_scalar_sets_carry_their_scalars_only(kind, names):
+    net = R.resnet(8, "fixup", in_channels=1, width=4, scalars=kind, seed=0)
+    found = {n.split(".")[-1] for n, _ in net.named_parameters() if "bias" in n or "scale" in n}
+    assert found == names and net.scalars == kind
+
+
+def test_scalars_are_the_identity_at_init_and_act_once_trained():
+    """Biases 0 and multiplier 1 change nothing at init, so every scalar set computes the same
+    function from the same seed; a moved multiplier or bias changes it."""
+    x = torch.randn(3, 1, 8, 8, generator=torch.Generator().manual_seed(1))
+    nets = {k: R.resnet(8, "fixup-no-zero-init", in_channels=1, width=4, scalars=k, seed=0) for k in R.SCALAR_SETS}
+    out = {k: n(x) for k, n in nets.items()}
+    for k in R.SCALAR_SETS:
+        assert torch.equal(out[k], out["none"]), k
+    with torch.no_grad():
+        nets["multiplier"].layer1[0].scale.fill_(2.0)
+        nets["biases"].layer1[0].bias1b.fill_(0.5)
+    assert not torch.allclose(nets["multiplier"](x), out["none"])
+    assert not torch.allclose(nets["biases"](x), out["none"])
+    with pytest.raises(ValueError, match="scalars must be one of"):
+        R.resnet(8, "fixup", scalars="bias")
+
+
+def test_scalars_measurements_pair_by_seed():
+    finals = _finals({"fixup-no-scalars": [0.50, 0.60], "fixup-no-multiplier": [0.55, 0.60],
+                      "fixup": [0.60, 0.58]})
+    placebo = pd.DataFrame({"method": "fixup-no-scalars", "seed": [2, 3], "accuracy": [0.52, 0.61]})
+    m = FX.scalars_measurements(finals, placebo, [0, 1])["fixup-scalars-help"]
+    assert m["bias_scalars_gain"] == pytest.approx([5.0, 0.0])
+    assert m["multiplier_gain"] == pytest.approx([5.0, -2.0])
+    assert m["placebo_gain"] == pytest.approx([2.0, 1.0])
+    assert m["no_scalars_accuracy"] == [0.50, 0.60] and m["biases_only_accuracy"] == [0.55, 0.60]
+
+
+def test_scalar_gains_judged_against_a_placebo():
+    """A placebo with the same spread as a real gain cannot make the gain 'significant'; a
+    clear gain with a placebo near 0 is reproduced."""
+    from initstudy.study import claims
+
+    learned = [0.6, 0.62, 0.61, 0.6]
+    clear = {"bias_scalars_gain": [5.0, 6.0, 5.5, 6.5], "multiplier_gain": [3.0, 3.5, 2.5, 3.2],
+             "placebo_gain": [0.2, -0.3, 0.1, -0.1], "no_scalars_accuracy": learned, "biases_only_accuracy": learned}
+    assert claims.judge("fixup-scalars-help", clear).verdict == claims.REPRODUCED
+    noisy = dict(clear, placebo_gain=[6.0, 5.0, 7.0, 5.5])
+    j = claims.judge("fixup-scalars-help", noisy)
+    assert j.verdict != claims.REPRODUCED and claims.NOT_DISCRIMINATING in [c.status for c in j.checks]
+    stuck = dict(clear, no_scalars_accuracy=[0.1, 0.1, 0.12, 0.1])
+    assert claims.judge("fixup-scalars-help", stuck).checks[0].status == claims.UNSETTLED
+
+
+def test_gap_by_step_and_its_trend():
+    rows = []
+    for step, full, other in ((0, (0.1, 0.1), (0.1, 0.1)), (10, (0.3, 0.4), (0.5, 0.62)), (20, (0.6, 0.62), (0.65, 0.66))):
+        for seed in (0, 1):
+            rows += [{"method": "fixup", "seed": seed, "step": step, "split": "test", "metric": "accuracy",
+                      "value": full[seed]},
+                     {"method": "fixup-no-zero-init", "seed": seed, "step": step, "split": "test",
+                      "metric": "accuracy", "value": other[seed]}]
+    gaps = FX.gap_by_step(pd.DataFrame(rows), "fixup", ["fixup-no-zero-init"])
+    assert gaps.set_index("step")["mean_points"].to_dict() == pytest.approx({0: 0.0, 10: 21.0, 20: 4.5})
+    trend = FX.gap_trend(gaps).iloc[0]
+    assert (trend["first_step"], trend["last_step"], bool(trend["shrank"])) == (10, 20, True)
+    assert FX.gap_trend_glue(FX.gap_trend(gaps))["gap-fixup-no-zero-init-last"].startswith("+4.5 [")

@@ -39,6 +39,14 @@ __all__ = [
     "sigmoid_flat_z",
     "gradient_profile",
     "saturation_sweep",
+    "SCALE_ACTIVATIONS",
+    "scale_training",
+    "scale_shortfall",
+    "he_scale_in_sweep",
+    "signal_ratios",
+    "relu_scale_measurements",
+    "plot_scale_sweep",
+    "scale_glue",
     "signal_depth_measurements",
     "shared_matrix_spectral_radius",
     "shared_matrix_demo",
@@ -99,6 +107,8 @@ SPEC = NotebookSpec(
               same([0.003, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0]), min=1e-6, max=100.0),
         Param("saturation_depth", "int", "hidden layers of the saturation sweep's sigmoid MLP",
               per(4, 10, 10), min=2, max=1000),
+        Param("scale_steps", "int", "SGD updates of the shallow MLPs trained over the saturation sweep's stds "
+              "(relu-scale-matters-less: early training)", per(30, 200, 1000), min=1, max=10_000_000),
         Param("probe_width", "int", "width of the MLPs probed at init (saturation, gradients)",
               per(32, 256, 1000), min=2, max=8192),
         Param("dataset", "str", "the real data set of the gradient probes and the training runs",
@@ -230,6 +240,40 @@ CLAIMS: tuple[Claim, ...] = (
         ),
         short='Xavier keeps activations near std 1 through depth and suits tanh and sigmoid.',
     ),
+    Claim(
+        "relu-scale-matters-less",
+        "With ReLU the size of the random weights matters less than with the sigmoid, since ReLU does "
+        "not saturate; but weights that are too large or too small still cause problems.",
+        "Random initialisation",
+        "Over the saturation sweep's weight stds s (every weight N(0, s^2), zero biases): for a shallow "
+        "MLP (the first of the trained depths, trained for the profile's early-training budget with the "
+        "chapter's SGD), per seed, the mean over s of the accuracy lost against the seed's best s (points; "
+        "a diverged run counted at chance), ReLU minus sigmoid; and at init of the deep MLP of the "
+        "saturation sweep with ReLU, the signal at the last hidden layer over that at the first, at "
+        "s = 0.01 and s = 1.",
+        Criterion(
+            (
+                Check("relu_minus_sigmoid_shortfall", "<=", -5.0,
+                      "ReLU loses at least 5 points less than the sigmoid to the choice of scale", unit="points",
+                      requires=Check("worse_best_accuracy", ">=", 0.5,
+                                     "both shallow MLPs learned at their best scale (at least 50 %)",
+                                     scale="proportion"),
+                      control="placebo_shortfall_difference"),
+                Check("deep_relu_small_signal_ratio", "<=", 0.01,
+                      "N(0, 0.01^2) weights lose the signal through the deep ReLU MLP (a hundredfold or more)",
+                      scale="log", control="deep_relu_he_signal_ratio"),
+                Check("deep_relu_large_signal_ratio", ">=", 100.0,
+                      "N(0, 1) weights blow the signal up through the deep ReLU MLP (a hundredfold or more)",
+                      scale="log", control="deep_relu_he_signal_ratio"),
+            )
+        ),
+        control="For the comparison, the sigmoid against itself on a second block of seeds (no difference "
+                "in kind): its shortfall difference must not pass the 5-point check. For the deep ReLU MLP, "
+                "the sweep's std nearest He's sqrt(2 / width) (on a log scale), a scale known to keep the "
+                "signal: it must pass neither the vanishing nor the explosion check.",
+        figures=("fig-relu-scale-matters-less-sweep",),
+        short="With ReLU the weights' scale matters less than with the sigmoid, but extremes still hurt.",
+    ),
 )
 
 # ------------------------------------------------------------------ measurements
@@ -274,30 +318,188 @@ def gradient_profile(x: torch.Tensor, y: torch.Tensor, num_classes: int, activat
 
 
 def saturation_sweep(x: torch.Tensor, y: torch.Tensor, num_classes: int, stds: Iterable[float], width: int,
-                     depth: int, seeds: Iterable[int]) -> pd.DataFrame:
+                     depth: int, seeds: Iterable[int], activation: str = "sigmoid") -> pd.DataFrame:
     """A deep sigmoid MLP at init with every weight drawn from N(0, s^2), for each ``s``:
     per hidden layer, the fraction of saturated units (sigma'(z) below 1 % of its peak, i.e.
     |z| > 5.99), the mean of sigma'(z) = h(1 - h), the signal left (std of the activations
-    across examples, averaged over units) and the norm of the layer's weight gradient."""
+    across examples, averaged over units) and the norm of the layer's weight gradient.
+    With another ``activation`` (e.g. "relu") the same MLP records the signal left and the
+    weight-gradient norms only (saturation is the sigmoid's)."""
     rows = []
     for s in stds:
         for seed in seeds:
             torch.manual_seed(seed)
-            net = mlp(x[0].numel(), [width] * depth, num_classes, act="sigmoid")
+            net = mlp(x[0].numel(), [width] * depth, num_classes, act=activation)
             apply_init(net, "normal", std=float(s), seed=seed)
             acts = [f"act{i}" for i in range(1, depth + 1)]
             found, grads = capture(net, x, y, modules=acts)
             for i, name in enumerate(acts, start=1):
                 h = found[name]["output"].double()
-                deriv = h * (1 - h)
                 tag = {"std": float(s), "seed": seed, "layer": i}
+                if activation == "sigmoid":
+                    deriv = h * (1 - h)
+                    rows += [
+                        {**tag, "metric": "saturated", "value": (deriv < 0.0025).double().mean().item()},
+                        {**tag, "metric": "mean_derivative", "value": deriv.mean().item()},
+                    ]
                 rows += [
-                    {**tag, "metric": "saturated", "value": (deriv < 0.0025).double().mean().item()},
-                    {**tag, "metric": "mean_derivative", "value": deriv.mean().item()},
                     {**tag, "metric": "example_std", "value": h.std(dim=0, unbiased=False).mean().item()},
                     {**tag, "metric": "weight_grad_norm", "value": grads[f"fc{i}.weight"].norm().item()},
                 ]
     return pd.DataFrame(rows)
+
+
+#: The activations compared by ``relu-scale-matters-less``.
+SCALE_ACTIVATIONS = ("relu", "sigmoid")
+
+
+def scale_training(data, stds: Iterable[float], seeds: Iterable[int], placebo_seeds: Iterable[int], width: int,
+                   depth: int, steps: int, lr: float, batch_size: int, device: str = "cpu",
+                   progress: bool = True) -> pd.DataFrame:
+    """Early training over a weight-scale sweep: an MLP of ``depth`` hidden layers with every
+    weight N(0, s^2) and zero biases, for each s, with ReLU and with the sigmoid, over ``seeds``
+    (block "main"), plus the sigmoid again over ``placebo_seeds`` (block "placebo", the
+    negative control's second block of seeds); plain SGD for ``steps`` updates, evaluated at the
+    end. Returns every run's history (:func:`initstudy.core.train.sweep`; keys activation, std,
+    block, seed; diverged runs recorded)."""
+    from initstudy.core.train import TrainConfig, sweep
+
+    stds = [float(v) for v in stds]
+    runs = [{"activation": a, "std": v, "block": "main", "seed": s}
+            for a in SCALE_ACTIVATIONS for v in stds for s in seeds]
+    runs += [{"activation": "sigmoid", "std": v, "block": "placebo", "seed": s} for v in stds for s in placebo_seeds]
+
+    def build(run: dict):
+        torch.manual_seed(run["seed"])
+        net = mlp(data.in_features, [width] * depth, data.num_classes, act=run["activation"])
+        return apply_init(net, "normal", std=run["std"], seed=run["seed"])
+
+    def config(run: dict):
+        return TrainConfig(steps=steps, batch_size=batch_size, lr=lr, eval_every=steps, seed=run["seed"])
+
+    return sweep(data, runs, build, config, progress=progress, desc="scale sweep", device=device)
+
+
+def scale_shortfall(finals: pd.DataFrame, num_classes: int) -> pd.DataFrame:
+    """Per (activation, block, seed) of :func:`scale_training`'s final accuracies: the accuracy
+    counted (a diverged run at chance, 1 / ``num_classes``, whatever it scored when it stopped),
+    the best over the sweep, the std that reached it, and the mean over the sweep of the best
+    minus each std's accuracy, in points (``shortfall``: 0 when the scale does not matter)."""
+    chance = 1.0 / num_classes
+    df = finals.assign(counted=np.where(finals["diverged_at"].notna(), chance, finals["accuracy"]))
+    rows = []
+    for (act, block, seed), grp in df.groupby(["activation", "block", "seed"]):
+        best = grp["counted"].max()
+        rows.append({"activation": act, "block": block, "seed": seed, "best_accuracy": best,
+                     "best_std": float(grp.loc[grp["counted"].idxmax(), "std"]),
+                     "worst_accuracy": grp["counted"].min(),
+                     "shortfall": float(100 * (best - grp["counted"]).mean()),
+                     "diverged": int(grp["diverged_at"].notna().sum()), "stds": len(grp)})
+    return pd.DataFrame(rows)
+
+
+def he_scale_in_sweep(stds: Iterable[float], width: int | None) -> float:
+    """The weight std of a sweep nearest (on a log scale) He's sqrt(2 / width) for a square
+    layer: the deep ReLU check's control scale (NaN without a width or stds).
+
+    >>> he_scale_in_sweep([0.01, 0.03, 0.1, 0.3], 256)
+    0.1
+    """
+    stds = sorted(float(v) for v in stds)
+    if not width or not stds:
+        return math.nan
+    return min(stds, key=lambda v: abs(math.log(v) - 0.5 * math.log(2.0 / width)))
+
+
+def signal_ratios(sweep: pd.DataFrame) -> pd.DataFrame:
+    """Per (std, seed) of a :func:`saturation_sweep` table: the signal at the last hidden layer
+    over that at the first (``ratio``; NaN when the first is 0)."""
+    sig = sweep[sweep["metric"] == "example_std"].pivot_table(index=["std", "seed"], columns="layer", values="value")
+    last, first = sig[sig.columns.max()], sig[1]
+    return (last / first.where(first > 0)).rename("ratio").reset_index()
+
+
+def relu_scale_measurements(shortfall: pd.DataFrame, relu_deep: pd.DataFrame, seeds: list[int],
+                            placebo_seeds: list[int], probe_width: int) -> dict[str, dict[str, list]]:
+    """Per-seed values of ``relu-scale-matters-less``'s metrics: from :func:`scale_shortfall`
+    (ReLU minus sigmoid, and the placebo: the sigmoid's second block of seeds minus its first,
+    paired in order) and from the deep ReLU sweep at init (:func:`signal_ratios` at s = 0.01,
+    s = 1 and the sweep's std nearest He's)."""
+    sf = shortfall.set_index(["activation", "block", "seed"])
+
+    def col(act: str, block: str, seeds_: list[int], column: str) -> list[float]:
+        return [float(sf[column].get((act, block, s), math.nan)) for s in seeds_]
+
+    relu, sig = col("relu", "main", seeds, "shortfall"), col("sigmoid", "main", seeds, "shortfall")
+    placebo = col("sigmoid", "placebo", placebo_seeds, "shortfall")
+    best = [min(a, b) for a, b in zip(col("relu", "main", seeds, "best_accuracy"),
+                                      col("sigmoid", "main", seeds, "best_accuracy"))]
+    ratios = signal_ratios(relu_deep).set_index(["std", "seed"])["ratio"]
+
+    def ratio_at(std: float) -> list[float]:
+        return [float(ratios.get((std, s), math.nan)) for s in seeds]
+
+    he = he_scale_in_sweep(relu_deep["std"].unique(), probe_width)
+    return {"relu-scale-matters-less": {
+        "relu_minus_sigmoid_shortfall": [r - g for r, g in zip(relu, sig)],
+        "placebo_shortfall_difference": [p - g for p, g in zip(placebo, sig)],
+        "worse_best_accuracy": best,
+        "deep_relu_small_signal_ratio": ratio_at(0.01),
+        "deep_relu_large_signal_ratio": ratio_at(1.0),
+        "deep_relu_he_signal_ratio": ratio_at(he),
+    }}
+
+
+def scale_glue(shortfall: pd.DataFrame, he_std: float, depth: int) -> dict:
+    """The ReLU-scale section's glued values: the control's std, the shallow MLP's depth, and per
+    activation the mean shortfall over seeds and the diverged runs ("2 of 35")."""
+    main = shortfall[shortfall["block"] == "main"]
+    by_act = main.groupby("activation").agg(shortfall=("shortfall", "mean"), diverged=("diverged", "sum"),
+                                            runs=("stds", "sum"))
+    return {"he-std": he_std, "scale-depth": depth,
+            **{f"scale-{a}-shortfall": float(r.shortfall) for a, r in by_act.iterrows()},
+            **{f"scale-{a}-diverged": f"{int(r.diverged)} of {int(r.runs)}" for a, r in by_act.iterrows()}}
+
+
+def plot_scale_sweep(finals: pd.DataFrame, relu_deep: pd.DataFrame, num_classes: int, he_std: float):
+    """``relu-scale-matters-less``'s quantities against the weight std s (log axis). Left: test
+    accuracy of the shallow MLPs after the early-training budget, ReLU and sigmoid (dots: seeds,
+    a diverged run at chance and marked x; line: mean over seeds). Right: the deep ReLU MLP's
+    signal at its last hidden layer over its first at init (log scale; geometric mean with the
+    t interval of its log10, as the judge), the checks' thresholds 0.01 and 100 dotted, He's
+    scale dashed. Returns ``(figure, plotted data)``."""
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+
+    chance = 1.0 / num_classes
+    main = finals[finals["block"] == "main"].assign(
+        counted=lambda d: np.where(d["diverged_at"].notna(), chance, d["accuracy"]))
+    colors = dict(zip(SCALE_ACTIVATIONS, sns.color_palette("colorblind", len(SCALE_ACTIVATIONS))))
+    fig, (a, b) = plt.subplots(1, 2, figsize=(8, 3.8))
+    for act, grp in main.groupby("activation"):
+        means = grp.groupby("std")["counted"].mean()
+        a.plot(means.index, means.values, "-", color=colors[act], lw=1.6, label=_ACT_LABEL.get(act, act))
+        a.plot(grp["std"], grp["counted"], "o", color=colors[act], ms=4, alpha=0.6)
+    div = main[main["diverged_at"].notna()]
+    if len(div):
+        a.plot(div["std"], div["counted"], "x", color="k", ms=8, ls="", label="diverged (at chance)")
+    a.axhline(chance, color="grey", lw=0.8, ls=":")
+    a.set(xscale="log", xlabel="weight std s (log scale)", ylabel="test accuracy after the budget", ylim=(0, 1))
+    a.legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=3, frameon=False, fontsize=10)
+    ratios = signal_ratios(relu_deep)
+    summ = judged_summary(ratios, ["std"], "ratio")
+    lo, hi = _geo_panel(b, summ, "std", colors["relu"], None)
+    _mark_exits(b, summ, "std", colors["relu"], every=True)
+    for v in (0.01, 100.0):
+        b.axhline(v, color="k", ls=":", lw=0.8)
+    _log10_ticks(b, min(lo, 0.01), max(hi, 100.0))
+    b.axvline(he_std, color="0.45", ls="--", lw=0.9)
+    depth = int(relu_deep["layer"].max())
+    b.set(xscale="log", xlabel="weight std s (log scale)", ylabel=f"deep ReLU MLP: signal at layer {depth}\nover layer 1 (log scale)")
+    fig.tight_layout()
+    data = pd.concat([main[["activation", "std", "seed", "accuracy", "counted", "diverged_at"]].assign(quantity="accuracy"),
+                      ratios.assign(activation="relu", quantity="deep signal ratio")], ignore_index=True)
+    return fig, data
 
 
 def signal_depth_measurements(profiles: pd.DataFrame, saturation: pd.DataFrame, gradients: pd.DataFrame,
@@ -1014,8 +1216,10 @@ def interactive_gain_figure(summary: pd.DataFrame, initial_gain: float = 1.0,
     colors = ["#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9"]  # Okabe-Ito, colour-blind safe
     values = pd.concat([summary["gmean"], summary["theory"]]).to_numpy(dtype=float)
     values = values[np.isfinite(values) & (values > 0)]
-    lo = max(math.floor(math.log10(min(values.min(), *thresholds))), -12) if len(values) else -3
-    hi = min(math.ceil(math.log10(max(values.max(), *thresholds))), 12) if len(values) else 3
+    # at most DECADES_SHOWN decades either side of 1, as the static RMS figures: the curves near 1
+    # stay readable beside a gain that runs to float32's limits (they leave the plot there)
+    lo = max(math.floor(math.log10(min(values.min(), *thresholds))), -DECADES_SHOWN) if len(values) else -3
+    hi = min(math.ceil(math.log10(max(values.max(), *thresholds))), DECADES_SHOWN) if len(values) else 3
     curves = {}
     for a in acts:
         for gain in gains:

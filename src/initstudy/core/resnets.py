@@ -41,6 +41,7 @@ from initstudy.core.train import param_groups as groups
 
 __all__ = [
     "NORMS",
+    "SCALAR_SETS",
     "INITS",
     "SCALAR_LR_FACTOR",
     "fixup_scale",
@@ -63,6 +64,11 @@ NORMS = ("batchnorm", "none")
 #: ablations: without the zero init, without the L scaling, without scalars (build the
 #: model with ``scalars=False`` for the last).
 INITS = ("he-fan-out", "zero-gamma", "fixup", "fixup-no-zero-init", "fixup-no-scaling")
+
+#: Which of Fixup's scalars a network carries: "all" (the biases and the multiplier, the
+#: recipe), "biases" (the scalar biases only), "multiplier" (the branch multiplier only) or
+#: "none". ``True`` and ``False`` stand for "all" and "none".
+SCALAR_SETS = ("all", "biases", "multiplier", "none")
 
 #: Fixup's learning-rate factor for its scalar biases and multipliers (cifar_train.py).
 SCALAR_LR_FACTOR = 0.1
@@ -87,31 +93,63 @@ def _scalar(value: float) -> nn.Parameter:
     return nn.Parameter(torch.full((1,), float(value)))
 
 
-class BasicBlock(nn.Module):
+def scalar_set(scalars: bool | str) -> str:
+    """The name in :data:`SCALAR_SETS` of ``scalars`` (``True`` is "all", ``False`` "none").
+
+    >>> scalar_set(True), scalar_set(False), scalar_set("biases")
+    ('all', 'none', 'biases')
+    """
+    if scalars is True or scalars is False:
+        return "all" if scalars else "none"
+    if scalars not in SCALAR_SETS:
+        raise ValueError(f"scalars must be one of {', '.join(SCALAR_SETS)} (or True / False), got {scalars!r}")
+    return scalars
+
+
+class _Scalars:
+    """Fixup's scalars of a block or network: ``self.biases`` adds the scalar biases (0 when
+    absent), ``self.multiplier`` the branch's multiplier (1 when absent)."""
+
+    def _set_scalars(self, scalars: bool | str) -> None:
+        kind = scalar_set(scalars)
+        self.scalars = kind
+        self.biases = kind in ("all", "biases")
+        self.multiplier = kind in ("all", "multiplier")
+
+    def _b(self, x: torch.Tensor, name: str) -> torch.Tensor:
+        return x + getattr(self, name) if self.biases else x
+
+    def _m(self, x: torch.Tensor) -> torch.Tensor:
+        return x * self.scale if self.multiplier else x
+
+
+class BasicBlock(_Scalars, nn.Module):
     """Two 3x3 convs on the branch (m = 2). ``norm``: BatchNorm after each conv or none;
-    ``scalars``: Fixup's scalar biases and multiplier; ``order``: "post" (ReLU after the
+    ``scalars``: which of Fixup's scalar biases and multiplier it carries (:data:`SCALAR_SETS`); ``order``: "post" (ReLU after the
     addition, the original ResNet and the Fixup code) or "pre" (pre-activation, no ReLU on
     the main path). The shape-changing shortcut is option A."""
 
     branch_layers = 2
 
     def __init__(self, in_planes: int, planes: int, stride: int = 1, norm: str = "batchnorm",
-                 scalars: bool = False, order: str = "post"):
+                 scalars: bool | str = False, order: str = "post"):
         super().__init__()
         if norm not in NORMS:
             raise ValueError(f"norm must be one of {NORMS}, got {norm!r}")
         if order not in ("post", "pre"):
             raise ValueError(f"order must be 'post' or 'pre', got {order!r}")
-        self.order, self.scalars, self.stride = order, scalars, stride
+        self._set_scalars(scalars)
+        self.order, self.stride = order, stride
         self.pad = planes - in_planes
         self.conv1 = conv3x3(in_planes, planes, stride)
         self.conv2 = conv3x3(planes, planes)
         bn_in = in_planes if order == "pre" else planes
         self.bn1 = nn.BatchNorm2d(bn_in) if norm == "batchnorm" else nn.Identity()
         self.bn2 = nn.BatchNorm2d(planes) if norm == "batchnorm" else nn.Identity()
-        if scalars:
-            self.bias1a, self.bias1b, self.bias2a = _scalar(0), _scalar(0), _scalar(0)
-            self.scale, self.bias2b = _scalar(1), _scalar(0)
+        if self.biases:
+            self.bias1a, self.bias1b, self.bias2a, self.bias2b = _scalar(0), _scalar(0), _scalar(0), _scalar(0)
+        if self.multiplier:
+            self.scale = _scalar(1)
 
     @property
     def last_layer(self) -> nn.Conv2d:
@@ -131,22 +169,19 @@ class BasicBlock(nn.Module):
         if self.order == "pre":
             out = self.conv1(F.relu(self.bn1(x)))
             return self.conv2(F.relu(self.bn2(out)))
-        if self.scalars:
-            out = F.relu(self.bn1(self.conv1(x + self.bias1a)) + self.bias1b)
-            return self.bn2(self.conv2(out + self.bias2a)) * self.scale + self.bias2b
-        out = F.relu(self.bn1(self.conv1(x)))
-        return self.bn2(self.conv2(out))
+        out = F.relu(self._b(self.bn1(self.conv1(self._b(x, "bias1a"))), "bias1b"))
+        return self._b(self._m(self.bn2(self.conv2(self._b(out, "bias2a")))), "bias2b")
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.order == "pre":
             return self.shortcut(x) + self.branch(x)
         identity = x
         if self.stride != 1 or self.pad:
-            identity = self.shortcut(x + self.bias1a if self.scalars else x)  # as the Fixup code
+            identity = self.shortcut(self._b(x, "bias1a"))  # as the Fixup code
         return F.relu(self.branch(x) + identity)
 
 
-class Bottleneck(nn.Module):
+class Bottleneck(_Scalars, nn.Module):
     """The bottleneck block (m = 3): 1x1 reduce, 3x3, 1x1 expand (x4), post-activation; the
     shape-changing shortcut is a 1x1 conv, as in the Fixup ImageNet code. Scalars: bias1a,
     bias1b, bias2a, bias2b, bias3a, scale, bias3b."""
@@ -155,12 +190,12 @@ class Bottleneck(nn.Module):
     expansion = 4
 
     def __init__(self, in_planes: int, planes: int, stride: int = 1, norm: str = "batchnorm",
-                 scalars: bool = False, order: str = "post"):
+                 scalars: bool | str = False, order: str = "post"):
         super().__init__()
         if order != "post":
             raise ValueError("the bottleneck block is post-activation only")
         out_planes = planes * self.expansion
-        self.scalars = scalars
+        self._set_scalars(scalars)
         self.conv1 = nn.Conv2d(in_planes, planes, 1, bias=False)
         self.conv2 = conv3x3(planes, planes, stride)
         self.conv3 = nn.Conv2d(planes, out_planes, 1, bias=False)
@@ -168,9 +203,10 @@ class Bottleneck(nn.Module):
         self.bn1, self.bn2, self.bn3 = bn(planes), bn(planes), bn(out_planes)
         self.downsample = (nn.Conv2d(in_planes, out_planes, 1, stride=stride, bias=False)
                            if stride != 1 or in_planes != out_planes else None)
-        if scalars:
+        if self.biases:
             for name in ("bias1a", "bias1b", "bias2a", "bias2b", "bias3a", "bias3b"):
                 setattr(self, name, _scalar(0))
+        if self.multiplier:
             self.scale = _scalar(1)
 
     @property
@@ -182,30 +218,25 @@ class Bottleneck(nn.Module):
         return self.bn3
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.scalars:
-            out = F.relu(self.bn1(self.conv1(x + self.bias1a)) + self.bias1b)
-            out = F.relu(self.bn2(self.conv2(out + self.bias2a)) + self.bias2b)
-            out = self.bn3(self.conv3(out + self.bias3a)) * self.scale + self.bias3b
-            identity = self.downsample(x + self.bias1a) if self.downsample is not None else x
-        else:
-            out = F.relu(self.bn1(self.conv1(x)))
-            out = F.relu(self.bn2(self.conv2(out)))
-            out = self.bn3(self.conv3(out))
-            identity = self.downsample(x) if self.downsample is not None else x
+        out = F.relu(self._b(self.bn1(self.conv1(self._b(x, "bias1a"))), "bias1b"))
+        out = F.relu(self._b(self.bn2(self.conv2(self._b(out, "bias2a"))), "bias2b"))
+        out = self._b(self._m(self.bn3(self.conv3(self._b(out, "bias3a")))), "bias3b")
+        identity = self.downsample(self._b(x, "bias1a")) if self.downsample is not None else x
         return F.relu(out + identity)
 
 
-class ResNet(nn.Module):
+class ResNet(_Scalars, nn.Module):
     """Stem, three stages of residual blocks, pooling, classifier (see the module doc)."""
 
     def __init__(self, blocks_per_stage: int, in_channels: int = 3, num_classes: int = 10, width: int = 16,
-                 norm: str = "batchnorm", scalars: bool = False, block: str = "basic", order: str = "post"):
+                 norm: str = "batchnorm", scalars: bool | str = False, block: str = "basic", order: str = "post"):
         super().__init__()
         block_cls = {"basic": BasicBlock, "bottleneck": Bottleneck}[block]
-        self.norm, self.scalars, self.block_type = norm, scalars, block
+        self._set_scalars(scalars)
+        self.norm, self.block_type = norm, block
         self.conv1 = conv3x3(in_channels, width)
         self.bn1 = nn.BatchNorm2d(width) if norm == "batchnorm" else nn.Identity()
-        if scalars:
+        if self.biases:
             self.bias1 = _scalar(0)
         planes_in = width
         stages = []
@@ -219,7 +250,7 @@ class ResNet(nn.Module):
         self.layer1, self.layer2, self.layer3 = stages
         self.final_bn = nn.BatchNorm2d(planes_in) if (norm == "batchnorm" and order == "pre") else nn.Identity()
         self.pool = nn.AdaptiveAvgPool2d(1)
-        if scalars:
+        if self.biases:
             self.bias2 = _scalar(0)
         self.fc = nn.Linear(planes_in, num_classes)
 
@@ -239,10 +270,10 @@ class ResNet(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.bn1(self.conv1(x))
-        x = F.relu(x + self.bias1 if self.scalars else x)
+        x = F.relu(self._b(x, "bias1"))
         x = self.final_bn(self.layer3(self.layer2(self.layer1(x))))
         x = self.pool(x).flatten(1)
-        return self.fc(x + self.bias2 if self.scalars else x)
+        return self.fc(self._b(x, "bias2"))
 
 
 def blocks_for_depth(depth: int, block: str = "basic") -> int:
@@ -262,13 +293,15 @@ def depth_of(model: ResNet) -> int:
 
 
 def resnet(depth: int, init: str = "he-fan-out", norm: str | None = None, in_channels: int = 3, num_classes: int = 10,
-           width: int = 16, scalars: bool | None = None, block: str = "basic", order: str = "post",
+           width: int = 16, scalars: bool | str | None = None, block: str = "basic", order: str = "post",
            fan: str = "fan_out", seed: int | None = None) -> ResNet:
     """Build and initialise a CIFAR-style ResNet of ``depth`` layers.
 
     ``init`` is one of :data:`INITS`. By default a Fixup net has no normalisation and has its
     scalars; the others have BatchNorm. Pass ``norm="none"`` with ``init="he-fan-out"`` for the
-    no-normalisation baseline, ``scalars=False`` for the Fixup ablation without scalars.
+    no-normalisation baseline, ``scalars=False`` for the Fixup ablation without scalars, and
+    ``scalars="biases"`` or ``"multiplier"`` for the ablations that keep one kind
+    (:data:`SCALAR_SETS`).
 
     >>> net = resnet(20, "fixup", seed=0)
     >>> net.num_branches, net.norm, round(net.layer1[0].conv1.weight.std().item(), 2)

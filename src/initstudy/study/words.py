@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Iterable
 
-__all__ = ["number", "plural", "joined"]
+__all__ = ["number", "plural", "joined", "in_percent"]
 
 
 def number(x: float) -> str:
@@ -41,3 +41,19 @@ def joined(values: Iterable, noun: str | None = None, conj: str = "and") -> str:
         return text
     single = len(vals) == 1 and vals[0] == "1"
     return f"{text} {noun if single else noun + 's'}"
+
+
+def in_percent(frame, columns, digits: int = 1):
+    """A copy of ``frame`` for display with the fractions in ``columns`` (accuracies, shares)
+    shown in per cent, as the text gives them: multiplied by 100, rounded to ``digits`` and
+    renamed "<column> (%)". Missing columns are skipped; the saved tables keep fractions.
+
+    >>> import pandas as pd
+    >>> in_percent(pd.DataFrame({"mean": [0.8123], "n": [3]}), ["mean"]).to_dict("records")
+    [{'mean (%)': 81.2, 'n': 3}]
+    """
+    cols = [c for c in columns if c in frame.columns]
+    out = frame.copy()
+    out[cols] = (100 * out[cols].astype(float)).round(digits)
+    return out.rename(columns={c: f"{c} (%)" for c in cols})
+
