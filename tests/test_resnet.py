@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 import torch
 from torch import nn
+from torch.nn import functional as F
 
 from initstudy.chapters import fixup as FX
 from initstudy.core import resnets as R
@@ -217,12 +218,40 @@ def test_scalars_are_the_identity_at_init_and_act_once_trained():
 def test_scalars_measurements_pair_by_seed():
     finals = _finals({"fixup-no-scalars": [0.50, 0.60], "fixup-no-multiplier": [0.55, 0.60],
                       "fixup": [0.60, 0.58]})
-    placebo = pd.DataFrame({"method": "fixup-no-scalars", "seed": [2, 3], "accuracy": [0.52, 0.61]})
+    placebo = pd.DataFrame({"method": "fixup-no-scalars", "depth": 20, "seed": [2, 3], "accuracy": [0.52, 0.61]})
     m = FX.scalars_measurements(finals, placebo, [0, 1])["fixup-scalars-help"]
     assert m["bias_scalars_gain"] == pytest.approx([5.0, 0.0])
     assert m["multiplier_gain"] == pytest.approx([5.0, -2.0])
     assert m["placebo_gain"] == pytest.approx([2.0, 1.0])
     assert m["no_scalars_accuracy"] == [0.50, 0.60] and m["biases_only_accuracy"] == [0.55, 0.60]
+    with pytest.raises(ValueError, match="no final accuracy"):
+        FX.scalars_measurements(finals[finals["method"] != "fixup"], placebo, [0, 1])
+    with pytest.raises(ValueError, match="one depth"):
+        FX.scalars_measurements(finals, placebo.assign(depth=32), [0, 1])
+    with pytest.raises(ValueError, match="the placebo has 1 runs"):
+        FX.scalars_measurements(finals, placebo.iloc[:1], [0, 1])
+
+
+@pytest.mark.parametrize("kind", ["all", "biases", "multiplier"])
+def test_basic_block_applies_each_scalar_where_the_fixup_code_does(kind):
+    """Against a hand-written copy of the official block's forward, with every scalar moved
+    off its init: biases before conv1 (and the shortcut), after conv1, before conv2, after the
+    multiplied conv2; the multiplier on conv2's output."""
+    torch.manual_seed(0)
+    block = R.BasicBlock(4, 8, stride=2, norm="none", scalars=kind)
+    values = {"bias1a": 0.3, "bias1b": -0.2, "bias2a": 0.1, "bias2b": 0.4, "scale": 1.7}
+    with torch.no_grad():
+        for name, v in values.items():
+            if hasattr(block, name):
+                getattr(block, name).fill_(v)
+    b = {k: (v if k != "scale" and kind in ("all", "biases") else 0.0) for k, v in values.items() if k != "scale"}
+    scale = values["scale"] if kind in ("all", "multiplier") else 1.0
+    x = torch.randn(2, 4, 6, 6)
+    out = torch.relu(F.conv2d(x + b["bias1a"], block.conv1.weight, stride=2, padding=1) + b["bias1b"])
+    out = F.conv2d(out + b["bias2a"], block.conv2.weight, padding=1) * scale + b["bias2b"]
+    short = F.avg_pool2d(x + b["bias1a"], 1, 2)
+    short = torch.cat([short, torch.zeros(2, 4, 3, 3)], 1)
+    assert torch.allclose(block(x), torch.relu(out + short), atol=1e-6)
 
 
 def test_scalar_gains_judged_against_a_placebo():
@@ -252,5 +281,8 @@ def test_gap_by_step_and_its_trend():
     gaps = FX.gap_by_step(pd.DataFrame(rows), "fixup", ["fixup-no-zero-init"])
     assert gaps.set_index("step")["mean_points"].to_dict() == pytest.approx({0: 0.0, 10: 21.0, 20: 4.5})
     trend = FX.gap_trend(gaps).iloc[0]
-    assert (trend["first_step"], trend["last_step"], bool(trend["shrank"])) == (10, 20, True)
+    assert (trend["first_step"], trend["last_step"]) == (10, 20)
+    assert bool(trend["ahead_early"]) and bool(trend["lead_shrank"])  # +21 [> 0] then +4.5
+    overtaken = gaps.assign(mean_points=lambda d: d["mean_points"].where(d["step"] != 20, -3.0))
+    assert not FX.gap_trend(overtaken).iloc[0]["lead_shrank"]  # a lead that turned negative did not "shrink"
     assert FX.gap_trend_glue(FX.gap_trend(gaps))["gap-fixup-no-zero-init-last"].startswith("+4.5 [")

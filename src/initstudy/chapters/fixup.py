@@ -339,7 +339,6 @@ METHODS: dict[str, dict] = {
     "fixup-no-scaling": {"init": "fixup-no-scaling"},
     "fixup-no-scalars": {"init": "fixup", "scalars": False},
     "fixup-no-multiplier": {"init": "fixup", "scalars": "biases"},
-    "fixup-no-biases": {"init": "fixup", "scalars": "multiplier"},
 }
 
 #: The scalar ablations of ``fixup-scalars-help``: no scalars, the scalar biases only (no
@@ -453,20 +452,30 @@ def fixup_measurements(growth: pd.DataFrame, fig3_finals: pd.DataFrame, seeds: l
 def scalars_measurements(ablation_finals: pd.DataFrame, placebo_finals: pd.DataFrame, seeds: list[int]
                          ) -> dict[str, dict]:
     """Per-seed values of ``fixup-scalars-help``'s metrics from the ablation's final accuracies
-    (columns method, seed, accuracy; one depth) and the placebo: Fixup without scalars on a
-    second block of seeds (``placebo_finals``, paired with ``seeds`` in order). Points for
-    differences, fractions for accuracies."""
+    (columns method, depth, seed, accuracy; one depth) and the placebo: Fixup without scalars on
+    a second block of seeds (``placebo_finals``, paired with ``seeds`` in seed order). Points for
+    differences, fractions for accuracies. Every method of :data:`SCALAR_ABLATIONS` must have
+    every seed, and the placebo as many seeds, at the same one depth."""
+    depths = set(ablation_finals["depth"]) | set(placebo_finals["depth"])
+    if len(depths) != 1:
+        raise ValueError(f"scalars_measurements: the ablation and the placebo must share one depth, got {sorted(depths)}")
     acc = ablation_finals.set_index(["method", "seed"])["accuracy"]
+    missing = [(m, s) for m in SCALAR_ABLATIONS for s in seeds if (m, s) not in acc.index]
+    if missing:
+        raise ValueError(f"scalars_measurements: no final accuracy for (method, seed) {missing}")
+    placebo = placebo_finals[placebo_finals["method"] == SCALAR_ABLATIONS[0]].sort_values("seed")
+    if len(placebo) != len(seeds):
+        raise ValueError(f"scalars_measurements: the placebo has {len(placebo)} runs of {SCALAR_ABLATIONS[0]} "
+                         f"for {len(seeds)} seeds")
 
     def per_seed(method: str) -> list[float]:
-        return [float(acc.get((method, s), float("nan"))) for s in seeds]
+        return [float(acc.loc[(method, s)]) for s in seeds]
 
     none, biases, full = (per_seed(m) for m in SCALAR_ABLATIONS)
-    placebo = placebo_finals.sort_values("seed")["accuracy"].astype(float).tolist()
     return {"fixup-scalars-help": {
         "bias_scalars_gain": [100 * (b - n) for b, n in zip(biases, none)],
         "multiplier_gain": [100 * (f - b) for f, b in zip(full, biases)],
-        "placebo_gain": [100 * (p - n) for p, n in zip(placebo, none)],
+        "placebo_gain": [100 * (p - n) for p, n in zip(placebo["accuracy"].astype(float), none)],
         "no_scalars_accuracy": none,
         "biases_only_accuracy": biases,
     }}
@@ -475,7 +484,8 @@ def scalars_measurements(ablation_finals: pd.DataFrame, placebo_finals: pd.DataF
 def gap_by_step(history: pd.DataFrame, full: str, others) -> pd.DataFrame:
     """Each of ``others`` minus ``full`` in points of test accuracy at every evaluation step of a
     :func:`resnet_sweep` history, paired by seed (:func:`paired_gaps` per step): how a gap
-    evolves over the run."""
+    evolves over the run. A seed that diverged has no evaluation after it diverged, so it drops
+    out of the later steps (the final-accuracy tables count it at its last accuracy)."""
     test = history[(history["split"] == "test") & (history["metric"] == "accuracy")]
     finals = test.rename(columns={"value": "accuracy"})[["method", "seed", "step", "accuracy"]]
     out = [paired_gaps(finals, other, full, ["step"]) for other in others]
@@ -484,15 +494,17 @@ def gap_by_step(history: pd.DataFrame, full: str, others) -> pd.DataFrame:
 
 def gap_trend(gaps: pd.DataFrame) -> pd.DataFrame:
     """Per method of :func:`gap_by_step`: the gap at the first evaluation after step 0 and at the
-    last, each with its paired 95 % interval, and whether the mean gap shrank in size between them
-    (``shrank``)."""
+    last, each with its paired 95 % interval; ``ahead_early`` when the method was ahead of the
+    full recipe at the first evaluation (its interval above 0), and ``lead_shrank`` when its mean
+    lead was still positive at the end but smaller than at the first evaluation."""
     rows = []
     for method, grp in gaps[gaps["step"] > 0].sort_values("step").groupby("method"):
         first, last = grp.iloc[0], grp.iloc[-1]
         rows.append({"method": method, "minus": first["minus"], "first_step": int(first["step"]),
                      "first_points": first["mean_points"], "first_low": first["low"], "first_high": first["high"],
                      "last_step": int(last["step"]), "last_points": last["mean_points"], "last_low": last["low"],
-                     "last_high": last["high"], "shrank": bool(abs(last["mean_points"]) < abs(first["mean_points"]))})
+                     "last_high": last["high"], "ahead_early": bool(first["low"] > 0),
+                     "lead_shrank": bool(0 < last["mean_points"] < first["mean_points"])})
     return pd.DataFrame(rows)
 
 

@@ -42,6 +42,7 @@ __all__ = [
     "SCALE_ACTIVATIONS",
     "scale_training",
     "scale_shortfall",
+    "he_std",
     "he_scale_in_sweep",
     "signal_ratios",
     "relu_scale_measurements",
@@ -269,8 +270,8 @@ CLAIMS: tuple[Claim, ...] = (
         ),
         control="For the comparison, the sigmoid against itself on a second block of seeds (no difference "
                 "in kind): its shortfall difference must not pass the 5-point check. For the deep ReLU MLP, "
-                "the sweep's std nearest He's sqrt(2 / width) (on a log scale), a scale known to keep the "
-                "signal: it must pass neither the vanishing nor the explosion check.",
+                "He's std sqrt(2 / width), added to the sweep, a scale known to keep the signal: it must "
+                "pass neither the vanishing nor the explosion check.",
         figures=("fig-relu-scale-matters-less-sweep",),
         short="With ReLU the weights' scale matters less than with the sigmoid, but extremes still hurt.",
     ),
@@ -398,9 +399,20 @@ def scale_shortfall(finals: pd.DataFrame, num_classes: int) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def he_std(width: int) -> float:
+    """He's weight std for a square ReLU layer of ``width`` units, sqrt(2 / width): the deep ReLU
+    checks' control scale, added to the sweep's stds.
+
+    >>> he_std(200)
+    0.1
+    """
+    return math.sqrt(2.0 / width)
+
+
 def he_scale_in_sweep(stds: Iterable[float], width: int | None) -> float:
     """The weight std of a sweep nearest (on a log scale) He's sqrt(2 / width) for a square
-    layer: the deep ReLU check's control scale (NaN without a width or stds).
+    layer: the deep ReLU check's control scale (NaN without a width or stds); exactly He's when
+    the sweep includes :func:`he_std`.
 
     >>> he_scale_in_sweep([0.01, 0.03, 0.1, 0.3], 256)
     0.1
@@ -450,24 +462,24 @@ def relu_scale_measurements(shortfall: pd.DataFrame, relu_deep: pd.DataFrame, se
     }}
 
 
-def scale_glue(shortfall: pd.DataFrame, he_std: float, depth: int) -> dict:
+def scale_glue(shortfall: pd.DataFrame, control_std: float, depth: int) -> dict:
     """The ReLU-scale section's glued values: the control's std, the shallow MLP's depth, and per
     activation the mean shortfall over seeds and the diverged runs ("2 of 35")."""
     main = shortfall[shortfall["block"] == "main"]
     by_act = main.groupby("activation").agg(shortfall=("shortfall", "mean"), diverged=("diverged", "sum"),
                                             runs=("stds", "sum"))
-    return {"he-std": he_std, "scale-depth": depth,
+    return {"he-std": control_std, "scale-depth": depth,
             **{f"scale-{a}-shortfall": float(r.shortfall) for a, r in by_act.iterrows()},
             **{f"scale-{a}-diverged": f"{int(r.diverged)} of {int(r.runs)}" for a, r in by_act.iterrows()}}
 
 
-def plot_scale_sweep(finals: pd.DataFrame, relu_deep: pd.DataFrame, num_classes: int, he_std: float):
+def plot_scale_sweep(finals: pd.DataFrame, relu_deep: pd.DataFrame, num_classes: int, control_std: float):
     """``relu-scale-matters-less``'s quantities against the weight std s (log axis). Left: test
     accuracy of the shallow MLPs after the early-training budget, ReLU and sigmoid (dots: seeds,
     a diverged run at chance and marked x; line: mean over seeds). Right: the deep ReLU MLP's
     signal at its last hidden layer over its first at init (log scale; geometric mean with the
-    t interval of its log10, as the judge), the checks' thresholds 0.01 and 100 dotted, He's
-    scale dashed. Returns ``(figure, plotted data)``."""
+    t interval of its log10, as the judge), the checks' thresholds 0.01 and 100 dotted, the
+    control's scale ``control_std`` (He's) dashed. Returns ``(figure, plotted data)``."""
     import matplotlib.pyplot as plt
     import seaborn as sns
 
@@ -493,7 +505,7 @@ def plot_scale_sweep(finals: pd.DataFrame, relu_deep: pd.DataFrame, num_classes:
     for v in (0.01, 100.0):
         b.axhline(v, color="k", ls=":", lw=0.8)
     _log10_ticks(b, min(lo, 0.01), max(hi, 100.0))
-    b.axvline(he_std, color="0.45", ls="--", lw=0.9)
+    b.axvline(control_std, color="0.45", ls="--", lw=0.9)
     depth = int(relu_deep["layer"].max())
     b.set(xscale="log", xlabel="weight std s (log scale)", ylabel=f"deep ReLU MLP: signal at layer {depth}\nover layer 1 (log scale)")
     fig.tight_layout()

@@ -103,6 +103,17 @@ class Run:
         """
         return list(range(self.seeds[0], self.seeds[0] + int(count)))
 
+    def seeds_after(self, count: int) -> list[int]:
+        """``count`` consecutive seeds after the run's largest: a second block of seeds that
+        shares none with the run's (a placebo's "same condition, other seeds").
+
+        >>> r = Run.__new__(Run); r.seeds = [0, 2, 4]
+        >>> r.seeds_after(3)
+        [5, 6, 7]
+        """
+        start = max(self.seeds) + 1
+        return list(range(start, start + int(count)))
+
     @classmethod
     def start(cls, notebook: str, namespace: Mapping[str, Any]) -> "Run":
         """Validate the notebook's parameters (taken from ``namespace``, usually
