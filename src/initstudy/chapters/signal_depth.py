@@ -468,7 +468,7 @@ def scale_glue(shortfall: pd.DataFrame, control_std: float, depth: int) -> dict:
     main = shortfall[shortfall["block"] == "main"]
     by_act = main.groupby("activation").agg(shortfall=("shortfall", "mean"), diverged=("diverged", "sum"),
                                             runs=("stds", "sum"))
-    return {"he-std": control_std, "scale-depth": depth,
+    return {"he-std": control_std, "scale-depth": depth, "scale-layers": plural(depth, "hidden layer"),
             **{f"scale-{a}-shortfall": float(r.shortfall) for a, r in by_act.iterrows()},
             **{f"scale-{a}-diverged": f"{int(r.diverged)} of {int(r.runs)}" for a, r in by_act.iterrows()}}
 
