@@ -106,7 +106,7 @@ def _short_number(row: dict) -> str:
         if zeros:
             text += f" ({zeros.group(1)})"
     if row.get("seeds_needed"):
-        text += f"; at this spread, about {row['seeds_needed']} seeds would settle it"
+        text += f"; at this spread, about {row['seeds_needed']} seeds would settle it{_would_then(row)}"
     if claims_mod.awaiting_fresh_seeds(row):
         text += "; every check held on the seeds the changed criterion was tuned on"
     elif row.get("note"):
@@ -130,6 +130,17 @@ def seeds_of(entry: Mapping, word: str = "seeds ") -> str:
 
     return f"{word}{stability.seeds_text(entry['fresh_seeds'])}" if entry.get("fresh_seeds") else \
         "a second timing run"
+
+
+def _would_then(row: Mapping) -> str:
+    """", and <metric> would then fail" for the check whose power estimate is the claim's
+    ``seeds_needed`` (the direction its projection goes); empty when none says."""
+    n = row.get("seeds_needed")
+    for c in row.get("checks", []):
+        p = c.get("power") or {}
+        if n and p.get("n_needed") == n and p.get("outcome") in claims_mod._WOULD:
+            return f", and {c['metric']} would then {claims_mod._WOULD[p['outcome']]}"
+    return ""
 
 
 def _changed_text(entry: Mapping) -> str:
@@ -169,7 +180,9 @@ def fresh_seeds_sentence(profile_dir: Path, claim_id: str, profile: str, fresh: 
     on = seeds_of(e, word="")
     number = _cell(e["fresh_key_number"])
     if e["same"] == stability.SAME:
-        return f"*On fresh seeds* ({on}): the same verdict, {e['fresh_verdict']} ({number})."
+        changed = _changed_text(e)
+        return (f"*On fresh seeds* ({on}): the same verdict, {e['fresh_verdict']} ({number})"
+                + (f"; checks whose status changed: {changed}." if changed else "."))
     if e["same"] == stability.CONFIRMS:
         return (f"*On fresh seeds* ({on}) every check held too: {e['fresh_verdict']} there ({number}), "
                 f"which confirms the changed criterion.")
@@ -547,7 +560,7 @@ def limitations(profile_dir: Path, profile: str) -> str:
             elif r.get("note"):
                 open_checks.append(r["note"])
             if r.get("seeds_needed"):
-                open_checks.append(f"about {r['seeds_needed']} seeds would settle it at this run's spread "
+                open_checks.append(f"about {r['seeds_needed']} seeds would settle it at this run's spread{_would_then(r)} "
                                    f"(the claims page gives the arithmetic and the direction"
                                    + (", and the estimate from the fresh seeds' mean and spread)"
                                       if e.get("fresh_seeds_needed_text") else ")"))

@@ -783,8 +783,8 @@ def plot_scalar_gains(measurements: dict, threshold: float = 1.0):
     ax.axhline(0, color="grey", lw=0.8)
     ax.axhline(threshold, color="k", ls="--", lw=1, label=f"criterion: at least {threshold:+g} point")
     ax.set_xticks(range(len(labels)), list(labels.values()))
-    ax.set(ylabel="gain in test accuracy (points)", xlabel="what is added (paired by seed)")
-    ax.legend(loc="best", frameon=False, fontsize=10)
+    ax.set(ylabel="gain in test accuracy (points)", xlabel="what is added")
+    ax.legend(loc="best", frameon=False, fontsize=11)
     fig.tight_layout()
     return fig, pd.DataFrame(rows)
 

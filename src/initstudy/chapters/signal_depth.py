@@ -462,13 +462,26 @@ def relu_scale_measurements(shortfall: pd.DataFrame, relu_deep: pd.DataFrame, se
     }}
 
 
-def scale_glue(shortfall: pd.DataFrame, control_std: float, depth: int) -> dict:
-    """The ReLU-scale section's glued values: the control's std, the shallow MLP's depth, and per
-    activation the mean shortfall over seeds and the diverged runs ("2 of 35")."""
+def scale_glue(shortfall: pd.DataFrame, control_std: float, depth: int, finals: pd.DataFrame | None = None,
+               num_classes: int = 10) -> dict:
+    """The ReLU-scale section's glued values: the control's std, the shallow MLP's depth, per
+    activation the mean shortfall over seeds and the diverged runs ("2 of 35"), and, from the
+    final accuracies (:func:`scale_training`'s, a diverged run at chance), what the sweep's
+    smallest and largest std cost each activation against each seed's best (points, mean over
+    seeds)."""
     main = shortfall[shortfall["block"] == "main"]
     by_act = main.groupby("activation").agg(shortfall=("shortfall", "mean"), diverged=("diverged", "sum"),
                                             runs=("stds", "sum"))
-    return {"he-std": control_std, "scale-depth": depth, "scale-layers": plural(depth, "hidden layer"),
+    ends = {}
+    if finals is not None:
+        f = finals[finals["block"] == "main"].merge(main[["activation", "seed", "best_accuracy"]], on=["activation", "seed"])
+        counted = np.where(f["diverged_at"].notna(), 1.0 / num_classes, f["accuracy"])
+        f = f.assign(cost=100 * (f["best_accuracy"] - counted))
+        for end, std in (("smallest", f["std"].min()), ("largest", f["std"].max())):
+            ends[f"scale-{end}"] = float(std)
+            for act, v in f[f["std"] == std].groupby("activation")["cost"].mean().items():
+                ends[f"scale-{act}-cost-{end}"] = float(v)
+    return {"he-std": control_std, "scale-depth": depth, "scale-layers": plural(depth, "hidden layer"), **ends,
             **{f"scale-{a}-shortfall": float(r.shortfall) for a, r in by_act.iterrows()},
             **{f"scale-{a}-diverged": f"{int(r.diverged)} of {int(r.runs)}" for a, r in by_act.iterrows()}}
 
@@ -497,7 +510,7 @@ def plot_scale_sweep(finals: pd.DataFrame, relu_deep: pd.DataFrame, num_classes:
         a.plot(div["std"], div["counted"], "x", color="k", ms=8, ls="", label="diverged (at chance)")
     a.axhline(chance, color="grey", lw=0.8, ls=":")
     a.set(xscale="log", xlabel="weight std s (log scale)", ylabel="test accuracy after the budget", ylim=(0, 1))
-    a.legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=3, frameon=False, fontsize=10)
+    a.legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=3, frameon=False, fontsize=11)
     ratios = signal_ratios(relu_deep)
     summ = judged_summary(ratios, ["std"], "ratio")
     lo, hi = _geo_panel(b, summ, "std", colors["relu"], None)
