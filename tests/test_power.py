@@ -156,3 +156,21 @@ def test_the_comparison_names_the_checks_that_changed_and_timing_runs(tmp_path):
     assert pages.stability_cell(rows["t"]) == "yes (a second timing run)"  # unseeded: no empty seed list
     sentence = pages.fresh_seeds_sentence(main, "zero-symmetry", "cpu")
     assert "not run" in sentence  # a claim the fresh run did not measure
+
+
+def test_a_same_verdict_still_names_a_check_that_changed_and_the_direction_of_the_estimate(tmp_path):
+    from initstudy.book import pages
+
+    main, fresh = tmp_path / "results" / "cpu", tmp_path / "results" / "fresh-seeds" / "cpu"
+    a = {"metric": "a", "status": claims.UNSETTLED, "mean": 0.8, "low": -3.0, "high": 4.0, "n": 3}
+    b = {"metric": "b", "status": claims.UNSETTLED, "mean": -1.5, "low": -8.7, "high": 5.6, "n": 3}
+    _summary(main, [{"id": "fixup-scalars-help", "verdict": claims.INCONCLUSIVE, "seeds": [0, 1, 2], "checks": [a, b]}])
+    _summary(fresh, [{"id": "fixup-scalars-help", "verdict": claims.INCONCLUSIVE, "seeds": [1000, 1001, 1002],
+                      "checks": [a, dict(b, status=claims.FAILS, mean=0.05, low=-0.3, high=0.4)]}])
+    sentence = pages.fresh_seeds_sentence(main, "fixup-scalars-help", "cpu")
+    assert "the same verdict" in sentence and "b unsettled here, fails there" in sentence
+    assert "a unsettled here" not in sentence  # only the checks whose status changed
+    row = {"seeds_needed": 8, "checks": [dict(a, power={"n_needed": 5, "outcome": claims.HOLDS}),
+                                         dict(b, power={"n_needed": 8, "outcome": claims.FAILS})]}
+    assert pages._would_then(row) == ", and b would then fail"  # the check that needs the most seeds
+    assert pages._would_then({"seeds_needed": None, "checks": []}) == ""
