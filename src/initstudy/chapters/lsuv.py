@@ -19,7 +19,7 @@ from initstudy.core.lsuv import CAFFE, PAPER, TIGHT, eligible_layers, lsuv_init,
 from initstudy.core.models import mlp, plain_cnn
 from initstudy.core.progress import tqdm
 from initstudy.core.resnets import resnet
-from initstudy.core.train import race, step_times, sweep, train_many
+from initstudy.core.train import counted_accuracy, race, step_times, sweep, train_many
 from initstudy.study.catalog import NotebookSpec, Param, common_params, per, same, subset_fits
 from initstudy.study.claims import Check, Claim, Criterion, Measured, interval
 
@@ -511,7 +511,7 @@ def final_accuracy_summary(finals: pd.DataFrame, keys, num_classes: int,
     chance = 1.0 / num_classes
     df = finals.copy()
     diverged = df["diverged_at"].notna() if "diverged_at" in df else pd.Series(False, index=df.index)
-    df["_counted"] = np.where(diverged, chance, df["accuracy"])
+    df["_counted"] = counted_accuracy(df, num_classes)
     df["_diverged"] = diverged
     df["_stuck"] = ~diverged & (df["accuracy"] <= chance + chance_margin)
     df["_learned_acc"] = df["accuracy"].where(~df["_diverged"] & ~df["_stuck"])
@@ -799,7 +799,7 @@ def plot_training(curves: pd.DataFrame, finals: pd.DataFrame, summary: pd.DataFr
 
     chance = 1 / num_classes
     test = curves[(curves["split"] == "test") & (curves["metric"] == "accuracy")]
-    shown = finals.assign(counted=np.where(finals["diverged_at"].notna(), chance, finals["accuracy"]))
+    shown = finals.assign(counted=counted_accuracy(finals, num_classes))
     inits = list(TRAIN_INITS)
     colours = dict(zip(inits, [sns.color_palette("colorblind")[i] for i in (0, 1, 2, 4)]))
     fig, axes = plt.subplots(2, 2, figsize=(8, 6.4), sharey="row")

@@ -28,7 +28,7 @@ from initstudy.core.propagation import (
     theory_second_moment,
     theory_underflow_layer,
 )
-from initstudy.core.train import STALL_ACCURACY
+from initstudy.core.train import STALL_ACCURACY, counted_accuracy
 from initstudy.study.catalog import NotebookSpec, Param, common_params, per, same, subset_fits
 from initstudy.study.claims import Check, Claim, Criterion, interval
 from initstudy.study.words import plural
@@ -386,8 +386,7 @@ def scale_shortfall(finals: pd.DataFrame, num_classes: int) -> pd.DataFrame:
     counted (a diverged run at chance, 1 / ``num_classes``, whatever it scored when it stopped),
     the best over the sweep, the std that reached it, and the mean over the sweep of the best
     minus each std's accuracy, in points (``shortfall``: 0 when the scale does not matter)."""
-    chance = 1.0 / num_classes
-    df = finals.assign(counted=np.where(finals["diverged_at"].notna(), chance, finals["accuracy"]))
+    df = finals.assign(counted=counted_accuracy(finals, num_classes))
     rows = []
     for (act, block, seed), grp in df.groupby(["activation", "block", "seed"]):
         best = grp["counted"].max()
@@ -417,10 +416,15 @@ def he_scale_in_sweep(stds: Iterable[float], width: int | None) -> float:
     >>> he_scale_in_sweep([0.01, 0.03, 0.1, 0.3], 256)
     0.1
     """
+    return _nearest_on_log_scale(stds, he_std(width) if width else math.nan)
+
+
+def _nearest_on_log_scale(stds: Iterable[float], target: float) -> float:
+    """The value of ``stds`` nearest ``target`` on a log scale (NaN without stds or target)."""
     stds = sorted(float(v) for v in stds)
-    if not width or not stds:
+    if not stds or not target or not math.isfinite(target):
         return math.nan
-    return min(stds, key=lambda v: abs(math.log(v) - 0.5 * math.log(2.0 / width)))
+    return min(stds, key=lambda v: abs(math.log(v / target)))
 
 
 def signal_ratios(sweep: pd.DataFrame) -> pd.DataFrame:
@@ -475,8 +479,7 @@ def scale_glue(shortfall: pd.DataFrame, control_std: float, depth: int, finals: 
     ends = {}
     if finals is not None:
         f = finals[finals["block"] == "main"].merge(main[["activation", "seed", "best_accuracy"]], on=["activation", "seed"])
-        counted = np.where(f["diverged_at"].notna(), 1.0 / num_classes, f["accuracy"])
-        f = f.assign(cost=100 * (f["best_accuracy"] - counted))
+        f = f.assign(cost=100 * (f["best_accuracy"] - counted_accuracy(f, num_classes)))
         for end, std in (("smallest", f["std"].min()), ("largest", f["std"].max())):
             ends[f"scale-{end}"] = float(std)
             for act, v in f[f["std"] == std].groupby("activation")["cost"].mean().items():
@@ -497,8 +500,8 @@ def plot_scale_sweep(finals: pd.DataFrame, relu_deep: pd.DataFrame, num_classes:
     import seaborn as sns
 
     chance = 1.0 / num_classes
-    main = finals[finals["block"] == "main"].assign(
-        counted=lambda d: np.where(d["diverged_at"].notna(), chance, d["accuracy"]))
+    main = finals[finals["block"] == "main"]
+    main = main.assign(counted=counted_accuracy(main, num_classes))
     colors = dict(zip(SCALE_ACTIVATIONS, sns.color_palette("colorblind", len(SCALE_ACTIVATIONS))))
     fig, (a, b) = plt.subplots(1, 2, figsize=(8, 3.8))
     for act, grp in main.groupby("activation"):
@@ -543,13 +546,10 @@ def signal_depth_measurements(profiles: pd.DataFrame, saturation: pd.DataFrame, 
         sel = saturation[(saturation["std"] == std) & (saturation["metric"] == metric)]
         return [float(sel[sel["seed"] == s]["value"].mean()) for s in seeds]
 
+    ratios = signal_ratios(saturation).set_index(["std", "seed"])["ratio"]
+
     def signal_ratio(std: float) -> list[float]:
-        sel = saturation[(saturation["std"] == std) & (saturation["metric"] == "example_std")]
-        out = []
-        for s in seeds:
-            v = sel[sel["seed"] == s].set_index("layer")["value"]
-            out.append(float(v[v.index.max()] / v[1]) if len(v) and v[1] > 0 else math.nan)
-        return out
+        return [float(ratios.get((std, s), math.nan)) for s in seeds]
 
     def grad_ratio(init: str) -> list[float]:
         sel = gradients[(gradients["init"] == init) & (gradients["metric"] == "grad_std")
@@ -659,10 +659,7 @@ def shared_matrix_summary(demo: pd.DataFrame) -> dict:
 def xavier_scale_in_sweep(stds: Iterable[float], width: int | None) -> float:
     """The weight std of a saturation sweep nearest (on a log scale) Xavier's 1/sqrt(width)
     for a square layer: the negative control's scale (NaN without a width or stds)."""
-    stds = sorted(float(v) for v in stds)
-    if not width or not stds:
-        return math.nan
-    return min(stds, key=lambda v: abs(math.log(v) + 0.5 * math.log(width)))
+    return _nearest_on_log_scale(stds, 1.0 / math.sqrt(width) if width else math.nan)
 
 
 def range_exits(profiles: pd.DataFrame, width: int) -> pd.DataFrame:

@@ -20,6 +20,7 @@ from initstudy.core.data import Dataset, batches
 
 __all__ = [
     "STALL_ACCURACY",
+    "counted_accuracy",
     "TrainConfig",
     "TrainResult",
     "train",
@@ -255,6 +256,20 @@ def sweep(
         df["diverged_at"] = float("nan") if result.diverged_at is None else float(result.diverged_at)
         frames.append(df)
     return pd.concat(frames, ignore_index=True)
+
+
+def counted_accuracy(finals: pd.DataFrame, num_classes: int) -> pd.Series:
+    """The accuracy each run of ``finals`` counts for (columns ``accuracy`` and, optionally,
+    ``diverged_at``): a run that diverged counts at chance, 1 / ``num_classes``, whatever it
+    scored when it stopped; the others at their accuracy.
+
+    >>> f = pd.DataFrame({"accuracy": [0.8, 0.5], "diverged_at": [float("nan"), 3.0]})
+    >>> counted_accuracy(f, 10).tolist()
+    [0.8, 0.1]
+    """
+    if "diverged_at" not in finals:
+        return finals["accuracy"].astype(float)
+    return finals["accuracy"].astype(float).where(finals["diverged_at"].isna(), 1.0 / num_classes)
 
 
 def final_accuracy(history: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
