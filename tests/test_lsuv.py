@@ -216,3 +216,25 @@ def test_timed_lsuv_initialises_and_times(digits):
     assert seconds > 0
     variances = lsuv.output_variances(net, digits.x_train[:128])["variance"]
     assert ((variances - 1).abs() < 0.1).all()  # the paper's tolerance on the batch it fitted
+
+
+def test_a_layers_output_stops_the_forward_pass_there(digits):
+    """LSUV reads one layer's output per pass: the pass stops at that layer (the layers after it
+    never run), and the output and the whole initialisation are those of full forward passes."""
+    net = mlp(digits, depth=3)
+    x = digits.x_train[:64]
+    later = []
+    net.out.register_forward_hook(lambda *a: later.append(1))
+    out = lsuv._output_of(net, net.fc2, x)
+    assert later == []  # the output layer did not run
+    with torch.no_grad():
+        expected = net.fc2(net.act1(net.fc1(net.flatten(x))))
+    assert torch.equal(out, expected)
+    lsuv._output_of(net, net.fc2, x, stop=False)  # negative control: a full pass reaches the output layer
+    assert later == [1]
+
+    a, b = mlp(digits, seed=4), mlp(digits, seed=4)
+    ra = lsuv.lsuv_init(a, x, seed=1)
+    rb = lsuv.lsuv_init(b, x, seed=1, stop_early=False)  # every pass through the whole network
+    pd.testing.assert_frame_equal(ra.drop(columns="seconds"), rb.drop(columns="seconds"))
+    assert all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters()))
