@@ -262,3 +262,59 @@ def test_record_at_generator_serves_every_member():
     ensemble.train_ensemble(nets, data, configs, record=lambda m, s: seen.append(s) or [], record_every=1000,
                             record_at=(s for s in (3, 8)), chunk=1)
     assert sorted(seen) == [0, 0, 3, 3, 8, 8, STEPS, STEPS]
+
+
+def test_conv_members_train_channels_last_on_the_cpu_and_come_back_contiguous():
+    """On the CPU a conv net's members run one module call each, with their convolution weights
+    in channels-last order (canonical strides, also for a 1-channel input layer, which is what
+    makes oneDNN pick NHWC and keeps max-pooling off its slow path); the trained modules come
+    back in the usual contiguous layout. The MLP path (vmap) keeps its layout."""
+    data = toy(torch.float32, shape=(1, 8, 8))
+    nets = [models.small_cnn(1, 10, 8, channels=(4,), hidden=8) for _ in range(2)]
+    seen = []
+    for net in nets:
+        net.pool1.register_forward_hook(lambda m, i, o: seen.append(
+            i[0].is_contiguous(memory_format=torch.channels_last) and i[0].stride(1) == 1))
+        net.conv1.register_forward_hook(lambda m, i, o: seen.append(m.weight.stride() == (9, 1, 3, 1)))
+    configs = [TrainConfig(steps=3, batch_size=16, lr=0.1, seed=s, eval_every=10) for s in range(2)]
+    ensemble.train_ensemble(nets, data, configs)
+    training = seen[2:]  # the first two: the memory estimate's pass on the module as built
+    assert seen[:2] == [False, False] and training and all(training)
+    for net in nets:
+        assert all(p.is_contiguous() for p in net.parameters())
+        assert net.conv1.weight.stride() == (9, 9, 3, 1)
+
+
+def test_the_work_counter_counts_member_steps_and_flops():
+    """Member-steps and FLOPs against literals: an MLP 4-3-2 on batches of 2 costs per step
+    forward 2*2*(4*3 + 3*2) = 72, backward 2*2*(4*3) + 2*2*(3*2) * 2 = 96 (no gradient for
+    the input); an evaluation 2*(4*3 + 3*2) = 36 per test example."""
+    g = torch.Generator().manual_seed(0)
+    data = Dataset(name="t", source="test", x_train=torch.randn(8, 4, generator=g), y_train=torch.randint(0, 2, (8,)),
+                   x_test=torch.randn(5, 4, generator=g), y_test=torch.randint(0, 2, (5,)), num_classes=2)
+    nets = [models.mlp(4, [3], 2) for _ in range(3)]
+    configs = [TrainConfig(steps=4, batch_size=2, lr=0.1, seed=s, eval_every=100) for s in range(3)]
+    ensemble.reset_work()
+    ensemble.train_ensemble(nets, data, configs)
+    work = ensemble.WORK
+    assert work.member_steps == 3 * 4
+    assert work.train_flop == 3 * 4 * (72 + 96)
+    assert work.eval_flop == 2 * 3 * 5 * 36  # at step 0 and at the end, 3 members, 5 test examples
+    record = work.as_dict()
+    assert record["member_steps"] == 12 and record["seconds"] > 0
+    assert record["gflop_per_s"] == round((work.train_flop + work.eval_flop) / work.seconds / 1e9, 2)
+    ensemble.reset_work()
+    assert ensemble.WORK.member_steps == 0 and ensemble.WORK.train_flop == 0
+
+
+def test_diverged_members_stop_counting():
+    """A member that diverges at step k has trained k steps (the step whose loss was not
+    finite counted, none after it)."""
+    data = toy()
+    nets, configs = members("mlp", torch.float64, k=3)
+    configs[1] = TrainConfig(steps=STEPS, batch_size=32, lr=1e200, seed=1, eval_every=25)  # overflows
+    ensemble.reset_work()
+    results = ensemble.train_ensemble([copy.deepcopy(n) for n in nets], data, configs)
+    k = results[1].diverged_at
+    assert k is not None and 1 < k < STEPS
+    assert ensemble.WORK.member_steps == 2 * STEPS + k

@@ -26,6 +26,11 @@ copied back to the host between evaluation points. Members too large to fit at o
 split into chunks (:func:`chunk_size`); on the CPU a member's numbers do not depend on its
 chunk (tested); a GPU's batched kernels may round differently for another number of members.
 
+On the CPU, convolutional networks run one module call per member ("loop" mode, see
+:func:`vectorize_mode`) with each member's convolution weights in channels-last order. What
+the core did (member-steps, FLOPs, seconds) is counted in :data:`WORK`; a notebook run
+records it in its provenance.
+
 Measurements of what one model costs (``lsuv-cheap``'s timings) use
 :func:`initstudy.core.train.race`, a single-model loop.
 """
@@ -34,6 +39,7 @@ from __future__ import annotations
 
 import copy
 import math
+import time
 from dataclasses import dataclass
 from typing import Iterable, Sequence
 
@@ -45,11 +51,14 @@ from torch.func import functional_call, stack_module_state, vmap
 from torch.nn import functional as F
 
 __all__ = ["member_stream", "train_ensemble", "chunk_size", "signature", "vectorize_mode", "EnsembleResult",
-           "MEMORY_BUDGET"]
+           "MEMORY_BUDGET", "EVAL_BATCH", "Work", "WORK", "reset_work", "pass_flops"]
 
 #: Whether the host reads the members' state every step (None: on the CPU only, where it costs
 #: nothing); False follows a GPU's path (masks, and drops members at evaluations) on any device.
 _HOST_CHECKS: bool | None = None
+
+#: Test examples per forward pass of an evaluation.
+EVAL_BATCH = 1024
 
 #: Bytes of working memory an ensemble chunk may use on the CPU; on a GPU, half its total memory.
 MEMORY_BUDGET = 4 * 2**30
@@ -63,6 +72,63 @@ class EnsembleResult:
     steps_done: int
     diverged_at: int | None
     final: dict
+
+
+@dataclass
+class Work:
+    """What :func:`train_ensemble` did in this process since :func:`reset_work`: the
+    member-steps trained, the floating-point operations of their forward and backward passes
+    (``train_flop``) and of the evaluations (``eval_flop``), and the wall time spent in the
+    training core (``seconds``; it ends with a copy to the host, so a GPU's queue is drained).
+    FLOPs are those of the matrix products and convolutions, as
+    :class:`torch.utils.flop_counter.FlopCounterMode` counts them on one member's pass (on
+    the ``meta`` device: no computation); elementwise operations are not counted."""
+
+    member_steps: int = 0
+    train_flop: float = 0.0
+    eval_flop: float = 0.0
+    seconds: float = 0.0
+
+    def as_dict(self) -> dict:
+        """The record for a run's provenance, with the achieved rate in GFLOP/s."""
+        total = self.train_flop + self.eval_flop
+        return {"member_steps": self.member_steps, "train_gflop": round(self.train_flop / 1e9, 1),
+                "eval_gflop": round(self.eval_flop / 1e9, 1), "seconds": round(self.seconds, 3),
+                "member_steps_per_s": round(self.member_steps / self.seconds, 1) if self.seconds else None,
+                "gflop_per_s": round(total / self.seconds / 1e9, 2) if self.seconds else None}
+
+
+#: The work of the training core in this process (:class:`Work`); :func:`reset_work` starts it anew.
+WORK = Work()
+
+
+def reset_work() -> None:
+    """Start counting :data:`WORK` from zero (a notebook run does, at its start)."""
+    WORK.__dict__.update(Work().__dict__)
+
+
+def pass_flops(model: nn.Module, example: torch.Tensor, batch_size: int, train: bool) -> float:
+    """FLOPs of one pass of ``model`` on a batch of ``batch_size`` inputs shaped like
+    ``example[0]``: forward, plus the backward of a cross-entropy loss when ``train``, counted
+    on a copy on the ``meta`` device (nothing is computed, no random number drawn).
+
+    >>> from initstudy.core.models import mlp
+    >>> pass_flops(mlp(784, [128], 10), torch.zeros(1, 784), 64, train=False)  # 2 * 64 * (784*128 + 128*10)
+    13008896.0
+    """
+    from torch.utils.flop_counter import FlopCounterMode
+
+    m = copy.deepcopy(model).to("meta")
+    m.train(train)
+    for sub in m.modules():  # the caller's hooks are not part of the model's work (and may read values)
+        sub._forward_hooks.clear()
+        sub._forward_pre_hooks.clear()
+    x = torch.empty((batch_size, *example.shape[1:]), dtype=example.dtype, device="meta")
+    with FlopCounterMode(display=False) as counter:
+        out = m(x)
+        if train:
+            F.cross_entropy(out, torch.zeros(batch_size, dtype=torch.long, device="meta")).backward()
+    return float(counter.get_total_flops())
 
 
 # --------------------------------------------------------------------------- data streams
@@ -215,7 +281,8 @@ def _on_device(t: torch.Tensor, device, cache: dict) -> torch.Tensor:
 
 def train_ensemble(models: Sequence[nn.Module], data, configs: Sequence, *, record=None,
                    record_every: int | None = None, record_at: Iterable[int] = (), device: str = "cpu",
-                   chunk: int | None = None, vectorize: str = "auto") -> list[EnsembleResult]:
+                   chunk: int | None = None, vectorize: str = "auto",
+                   channels_last: bool | None = None) -> list[EnsembleResult]:
     """Train ``models`` (same :func:`signature`) as one ensemble; ``configs[k]`` is member
     k's :class:`initstudy.core.train.TrainConfig` (they may differ in ``seed``, ``lr``,
     ``momentum`` and ``weight_decay``; everything else must be equal). ``data`` is one
@@ -226,7 +293,8 @@ def train_ensemble(models: Sequence[nn.Module], data, configs: Sequence, *, reco
     :func:`initstudy.core.train.train`, called per member on its module (weights, BatchNorm
     statistics and ``.grad`` loaded) at the recording steps. ``chunk``: members per chunk
     (default :func:`chunk_size`). ``vectorize``: "vmap", "loop" or "auto"
-    (:func:`vectorize_mode`).
+    (:func:`vectorize_mode`). ``channels_last``: each member's convolution weights in
+    channels-last order (:func:`_member_layout`); default: in "loop" mode on the CPU.
     """
     models = list(models)
     configs = list(configs)
@@ -259,11 +327,13 @@ def train_ensemble(models: Sequence[nn.Module], data, configs: Sequence, *, reco
         chunk = chunk_size(models[0], x0, first.batch_size, device)
     results: list[EnsembleResult] = []
     cache: dict = {}
+    t0 = time.perf_counter()
     for start in range(0, len(models), chunk):
         part = slice(start, start + chunk)
         results += _train_chunk(models[part], datas[part] if datas else data, configs[part], record=record,
                                 record_every=record_every, record_at=record_at, device=device, cache=cache,
-                                vectorize=vectorize)
+                                vectorize=vectorize, channels_last=channels_last)
+    WORK.seconds += time.perf_counter() - t0
     return results
 
 
@@ -285,14 +355,38 @@ def vectorize_mode(model: nn.Module, device: torch.device) -> str:
     and for networks without convolutions; "loop" (one pass per member, the rest of the
     step still vectorised) for convolutional networks on the CPU, where vmap turns the
     members' convolutions into a grouped convolution that oneDNN runs 1.2-1.5x slower than
-    separate ones (measured by ``make bench``). The rule is fixed, not timed, so the same run
+    separate ones (measured by ``make bench``); there each member's convolution weights are
+    in channels-last order (:func:`_member_layout`). The rule is fixed, not timed, so the same run
     always takes the same path and gives the same numbers."""
     convolutional = any(isinstance(m, nn.modules.conv._ConvNd) for m in model.modules())
     return "loop" if (device.type == "cpu" and convolutional) else "vmap"
 
 
+def _member_layout(t: torch.Tensor, channels_last: bool) -> torch.Tensor:
+    """A detached copy of the stacked tensor ``t`` for training. With ``channels_last``,
+    stacked 2-d convolution weights [K, out, in, kh, kw] are laid out so that each member's
+    weight ``t[i]`` is in channels-last order: oneDNN then runs the member's convolutions,
+    and the ReLU and max-pooling after them, in NHWC (measured on the study's 2-core CPU: a
+    training step of the transfer chapter's small CNN 2.0x faster, max-pooling 10x, a Fixup
+    ResNet-20 step 1.1x; ``make bench``). The values are the same; only their order in memory
+    differs, so the kernels (and the last bits of their sums) may differ.
+
+    >>> w = _member_layout(torch.zeros(3, 16, 8, 3, 3), channels_last=True)
+    >>> w[0].is_contiguous(memory_format=torch.channels_last), w[0].stride(), w.shape
+    (True, (72, 1, 24, 8), torch.Size([3, 16, 8, 3, 3]))
+    """
+    t = t.detach()
+    if channels_last and t.dim() == 5:
+        # the canonical channels-last strides, also along axes of size 1 (a 1-channel input
+        # layer): oneDNN picks the layout from the strides themselves
+        k, out, cin, kh, kw = t.shape
+        return torch.empty_strided(t.shape, (out * kh * kw * cin, kh * kw * cin, 1, kw * cin, cin),
+                                   dtype=t.dtype, device=t.device).copy_(t)
+    return t.clone()
+
+
 def _train_chunk(models, data, configs, *, record, record_every, record_at, device, cache,
-                 vectorize) -> list[EnsembleResult]:
+                 vectorize, channels_last) -> list[EnsembleResult]:
     """Train one chunk. The stacked tensors hold the *live* members only: a member whose loss
     is not finite is frozen at once (masked update, BatchNorm statistics restored) and, at
     the next point where the host looks (every step on the CPU, where it costs nothing;
@@ -307,12 +401,24 @@ def _train_chunk(models, data, configs, *, record, record_every, record_at, devi
         m.to(dev)
     base = copy.deepcopy(models[0]).to("meta")
     params, buffers = stack_module_state(models)
-    params = {n: p.detach().clone().requires_grad_(True) for n, p in params.items()}
+    mode = vectorize_mode(models[0], dev) if vectorize == "auto" else vectorize
+    # one module call per member on the CPU: each member's convolution weights in channels-last order
+    if channels_last is None:
+        channels_last = mode == "loop" and dev.type == "cpu"
+    params = {n: _member_layout(p, channels_last).requires_grad_(True) for n, p in params.items()}
     buffers = {n: b.clone() for n, b in buffers.items()}
+
+    def nhwc(x: torch.Tensor) -> torch.Tensor:
+        """A member's image batch in the layout of its weights (oneDNN picks the layout from
+        both operands; for a 1-channel image the two orders are the same memory anyway)."""
+        return x.contiguous(memory_format=torch.channels_last) if channels_last and x.dim() == 4 else x
     dtype = next(iter(params.values())).dtype
     x_train, y_train, x_test, y_test, per_member, test_per_member = _stack_data(data, dev, cache)
     n_train = x_train.shape[1] if per_member else len(y_train)
     n_test = x_test.shape[1] if test_per_member else len(y_test)
+    example = x_train[0] if per_member else x_train
+    step_flop = pass_flops(base, example[:1].to(dtype), first.batch_size, train=True)
+    eval_flop = pass_flops(base, example[:1].to(dtype), 1, train=False) * n_test
 
     def view(values: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
         return values.view(-1, *([1] * (like.dim() - 1)))
@@ -328,7 +434,6 @@ def _train_chunk(models, data, configs, *, record, record_every, record_at, devi
     active = torch.ones(k_all, dtype=torch.bool, device=dev)
     diverged_at = torch.zeros(k_all, dtype=torch.long, device=dev)
     losses = torch.full((first.steps, k_all), float("nan"), dtype=dtype, device=dev)
-    mode = vectorize_mode(models[0], dev) if vectorize == "auto" else vectorize
 
     def forward(p, b, x):
         return functional_call(base, (p, b), (x,))
@@ -361,8 +466,9 @@ def _train_chunk(models, data, configs, *, record, record_every, record_at, devi
         if mode == "vmap":
             return vmapped[per](p, b, x)
         k = len(next(iter(p.values())))
+        shared = None if per else nhwc(x)
         return torch.stack([forward({n: t[i] for n, t in p.items()}, {n: t[i] for n, t in b.items()},
-                                    x[i] if per else x) for i in range(k)])
+                                    nhwc(x[i]) if per else shared) for i in range(k)])
 
     @torch.no_grad()
     def evaluate(p: dict, b: dict, rows: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
@@ -372,16 +478,17 @@ def _train_chunk(models, data, configs, *, record, record_every, record_at, devi
         k = len(next(iter(p.values())))
         total = torch.zeros(k, dtype=torch.float64, device=dev)
         correct = torch.zeros(k, dtype=torch.long, device=dev)
-        for s in range(0, n_test, 1024):
+        for s in range(0, n_test, EVAL_BATCH):
             if test_per_member:
-                xb, yb = x_test[rows, s:s + 1024].to(dtype), y_test[rows, s:s + 1024]
+                xb, yb = x_test[rows, s:s + EVAL_BATCH].to(dtype), y_test[rows, s:s + EVAL_BATCH]
                 out = batched(p, b, xb)
             else:
-                xb, yb = x_test[s:s + 1024].to(dtype), y_test[s:s + 1024].expand(k, -1)
+                xb, yb = x_test[s:s + EVAL_BATCH].to(dtype), y_test[s:s + EVAL_BATCH].expand(k, -1)
                 out = batched(p, b, xb, per=False)
             total += F.cross_entropy(out.flatten(0, 1), yb.flatten(), reduction="none").view(k, -1).sum(1)
             correct += (out.argmax(-1) == yb).sum(1)
         base.train()
+        WORK.eval_flop += k * eval_flop
         return total / n_test, correct.double() / n_test
 
     evals: list[tuple[int, list[int], torch.Tensor, torch.Tensor]] = []
@@ -412,7 +519,7 @@ def _train_chunk(models, data, configs, *, record, record_every, record_at, devi
             frozen[live[j]] = a
             _load_member(models[live[j]], params, buffers, j, grads=False)
         keep = torch.tensor(alive, device=dev)
-        params = {n: t.detach()[keep].requires_grad_(True) for n, t in params.items()}
+        params = {n: _member_layout(t[keep], channels_last).requires_grad_(True) for n, t in params.items()}
         buffers = {n: t[keep] for n, t in buffers.items()}
         opt.keep(params, keep)
         lr, live_idx, active = lr[keep], live_idx[keep], active[keep]
@@ -431,6 +538,8 @@ def _train_chunk(models, data, configs, *, record, record_every, record_at, devi
         if not live:
             break
         k = len(live)
+        WORK.member_steps += k
+        WORK.train_flop += k * step_flop
         rows = torch.arange(k, device=dev)
         draw = epochs.next()
         idx = draw["idx"]  # [K, B]
@@ -447,7 +556,7 @@ def _train_chunk(models, data, configs, *, record, record_every, record_at, devi
         # its gradients come back per member, not scattered into the stack K times.
         def train_forward(x: torch.Tensor) -> torch.Tensor:
             if mode == "loop":
-                return torch.stack([models[i](x[j]) for j, i in enumerate(live)])
+                return torch.stack([models[i](nhwc(x[j])) for j, i in enumerate(live)])
             return batched(params, buffers, x)
 
         if "lam" in draw:
@@ -502,7 +611,7 @@ def _train_chunk(models, data, configs, *, record, record_every, record_at, devi
         for m in models:
             for name, t in list(m.named_parameters()):
                 owner, attr = _owner(m, name)
-                owner._parameters[attr] = nn.Parameter(t.detach().clone())
+                owner._parameters[attr] = nn.Parameter(t.detach().clone(memory_format=torch.contiguous_format))
             for name, t in list(m.named_buffers()):
                 owner, attr = _owner(m, name)
                 owner._buffers[attr] = t.clone()

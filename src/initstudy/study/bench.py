@@ -7,8 +7,16 @@ set-up time recorded when the venv was installed, the set-up check when nothing 
 and the no-change ``make book``. Each line carries its budget for the study's 2-core
 machines and the measured/budget ratio. Timings are noisy there: read medians and ratios.
 
+With the cpu profile it also prints each chapter's training-core work from its provenance
+(member-steps per second, TFLOP, the rate achieved against this machine's matrix-product
+rate, and the floor: the time those FLOPs take at that rate), and side by side, alternating:
+the conv nets' CPU training with NCHW against channels-last weights, and LSUV with whole
+forward passes against passes that stop at the measured layer.
+
 Options: ``--smoke-repeats N`` (default 3), ``--skip-cpu`` (smoke and the no-change rebuild
-only), ``--json PATH`` (also write the table).
+only), ``--json PATH`` (also write the table), ``--only-ensemble`` (looped against ensemble
+only), ``--work PROFILE_DIR [--device cuda]`` (only the work table of a finished run, e.g.
+``results/cpu``, or a gpu run's folder on the GPU machine).
 """
 
 from __future__ import annotations
@@ -68,18 +76,84 @@ def micro(add) -> None:
     fixup.growth_sweep(fixup.GROWTH_KINDS, 5000, [0], 16, 8, 8, padding="zeros", record_every=10, progress=False)
     add("variance sweep to 10,000 layers (6 kinds, 5,000 blocks, width 16)", "-",
         [time.perf_counter() - t0], 60.0)
+    layout_bench(add)
+    lsuv_bench(add)
 
 
-def matmul_rate(n: int = 1024, repeats: int = 5) -> float:
-    """The machine's fp32 matrix-product rate in GFLOP/s (median of ``repeats`` n x n products)."""
+def layout_bench(add, repeats: int = 3) -> None:
+    """The conv nets' training on the CPU with each member's convolution weights in the usual
+    (NCHW) order against channels-last order (the default there), side by side, alternating:
+    the transfer chapter's small CNN (5 members, batch 32, 28x28) and Fixup ResNet-20 (3
+    members, batch 64, 14x14), each with an evaluation at the start and the end."""
     import torch
 
-    a, b = torch.randn(n, n), torch.randn(n, n)
+    from initstudy.core.models import small_cnn
+
+    g = torch.Generator().manual_seed(0)
+    cases = {"small CNN, 5 members x 60 steps": (lambda s: small_cnn(1, 10, 28), (1, 28, 28), 32, 5, 60),
+             "Fixup ResNet-20, 3 members x 20 steps": (lambda s: resnet(20, "fixup", in_channels=1, seed=s),
+                                                       (1, 14, 14), 64, 3, 20)}
+    for name, (build, shape, batch, k, steps) in cases.items():
+        data = Dataset(name="bench", source="random", x_train=torch.randn(2048, *shape, generator=g),
+                       y_train=torch.randint(0, 10, (2048,), generator=g), x_test=torch.randn(1000, *shape, generator=g),
+                       y_test=torch.randint(0, 10, (1000,), generator=g), num_classes=10)
+        configs = [TrainConfig(steps=steps, batch_size=batch, lr=0.01, momentum=0.9, seed=s, eval_every=10**9)
+                   for s in range(k)]
+        times = {False: [], True: []}
+        for _ in range(repeats):
+            for layout in times:
+                models = [build(s) for s in range(k)]
+                t0 = time.perf_counter()
+                train_ensemble(models, data, configs, channels_last=layout)
+                times[layout].append(time.perf_counter() - t0)
+        add(f"{name}: weights NCHW", "-", times[False], None)
+        add(f"{name}: weights channels-last (the CPU default)", "-", times[True], None)
+        add(f"{name}: NCHW / channels-last time", "-", [a / b for a, b in zip(times[False], times[True])], None,
+            "ratio, not seconds")
+
+
+def lsuv_bench(add, repeats: int = 3) -> None:
+    """LSUV (the paper's tolerance) on the LSUV chapter's ResNet-20 at 14x14, batch 128, with
+    every forward pass through the whole network against passes that stop at the measured
+    layer (the default; same result), side by side, alternating."""
+    import torch
+
+    from initstudy.chapters import lsuv as lsuv_chapter
+    from initstudy.core.lsuv import lsuv_init
+
+    g = torch.Generator().manual_seed(0)
+    data = Dataset(name="bench", source="random", x_train=torch.randn(256, 1, 14, 14, generator=g),
+                   y_train=torch.randint(0, 10, (256,), generator=g), x_test=torch.randn(8, 1, 14, 14, generator=g),
+                   y_test=torch.randint(0, 10, (8,), generator=g), num_classes=10)
+    times = {False: [], True: []}
+    for _ in range(repeats):
+        for stop in times:
+            net = lsuv_chapter.build("resnet", data, 20, 16, seed=0)
+            t0 = time.perf_counter()
+            lsuv_init(net, data.x_train[:128], seed=0, stop_early=stop)
+            times[stop].append(time.perf_counter() - t0)
+    add("LSUV on ResNet-20: every pass through the whole network", "-", times[False], None)
+    add("LSUV on ResNet-20: passes stop at the measured layer (the default)", "-", times[True], None)
+    add("LSUV on ResNet-20: whole / stopped time", "-", [a / b for a, b in zip(times[False], times[True])], None,
+        "ratio, not seconds")
+
+
+def matmul_rate(n: int | None = None, repeats: int = 5, device: str = "cpu") -> float:
+    """The machine's fp32 matrix-product rate in GFLOP/s: the median of ``repeats`` n x n
+    products (n = 1024 on the CPU, 8192 on a GPU, whose queue is drained before each clock
+    reading)."""
+    import torch
+
+    n = n or (8192 if device.startswith("cuda") else 1024)
+    a, b = torch.randn(n, n, device=device), torch.randn(n, n, device=device)
+    sync = torch.cuda.synchronize if device.startswith("cuda") else (lambda: None)
     a @ b
+    sync()
     times = []
     for _ in range(repeats):
         t0 = time.perf_counter()
         a @ b
+        sync()
         times.append(time.perf_counter() - t0)
     return 2 * n**3 / statistics.median(times) / 1e9
 
@@ -159,6 +233,33 @@ def ensemble_bench(add, ks=(1, 5, 20, 100), repeats: int = 3) -> None:
     add("fp32 matrix-product rate (n=1024), measured alongside", "-", peak, None, "GFLOP/s, not seconds")
 
 
+def work_bench(add, profile_dir: Path, rate: float) -> None:
+    """Per chapter of a finished run (``profile_dir``, e.g. ``results/cpu``), from its
+    provenance: the training core's time, its member-steps per second, the FLOPs it did
+    (matrix products and convolutions of training and evaluation) and the rate achieved,
+    against ``rate``, this machine's fp32 matrix-product rate in GFLOP/s. The floor is the
+    time those FLOPs take at that rate: no implementation of the same experiment can train
+    faster here; the rest of the chapter's wall time is work outside the training core
+    (propagation at init, LSUV, probes, figures)."""
+    floors, cores, walls = [], [], []
+    for name in NOTEBOOKS:
+        path = Path(profile_dir) / name / "provenance.json"
+        work = read_json(path).get("training_core") if path.is_file() else None
+        if not work:
+            continue
+        wall = read_json(path)["wall_time_s"]
+        gflop = work["train_gflop"] + work["eval_gflop"]
+        floor = gflop / rate
+        floors.append(floor), cores.append(work["seconds"]), walls.append(wall)
+        add(f"{name}: training core ({work['member_steps']:,} member-steps)", profile_dir.name, [work["seconds"]], None,
+            f"{work['member_steps_per_s']:,.0f} member-steps/s; {gflop / 1e3:.2f} TFLOP at {work['gflop_per_s']:.1f} "
+            f"GFLOP/s = {work['gflop_per_s'] / rate:.0%} of the matmul rate; floor {floor:.0f} s; chapter {wall:.0f} s")
+    if floors:
+        add("every chapter: training core", profile_dir.name, [sum(cores)], None,
+            f"floor at the matmul rate {sum(floors):.0f} s; chapters {sum(walls):.0f} s, of which "
+            f"{sum(walls) - sum(cores):.0f} s outside the training core")
+
+
 def sweep_bench(add, root: Path) -> None:
     """A smoke sweep of 8 jobs on a LocalCluster of 2 workers (one torch thread each) against
     the same 8 jobs one after another with 2 threads, and the engine's per-job overhead."""
@@ -217,6 +318,7 @@ def measure(smoke_repeats: int = 3, skip_cpu: bool = False) -> list[dict]:
         book_total += wall
         add("book build after the runs", "cpu", [wall], None)
         add("whole book: every chapter + kernel start-ups + build", "cpu", [book_total], BUDGET_S["book"])
+        work_bench(add, Layout(root).profile_dir("cpu"), matmul_rate())
 
     micro(add)
     ensemble_bench(add)
@@ -253,8 +355,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", default=None)
     parser.add_argument("--only-ensemble", action="store_true",
                         help="only the looped-against-ensemble measurements")
+    parser.add_argument("--work", metavar="PROFILE_DIR", default=None,
+                        help="only the training core's work per chapter of a finished run (e.g. results/cpu), "
+                             "against this machine's matrix-product rate; runs nothing else")
+    parser.add_argument("--device", default="cpu", help="the device whose matrix-product rate --work compares "
+                        "with (cpu, or cuda where the run was made on a GPU)")
     args = parser.parse_args(argv)
-    if args.only_ensemble:
+    if args.work:
+        if not Path(args.work).is_dir():
+            print(f"bench: --work {args.work!r} is not a folder; give a profile's results, e.g. results/cpu",
+                  file=sys.stderr)
+            return 2
+        rows = []
+        work_bench(lambda *a, **kw: rows.append(_row(*a, **kw)), Path(args.work), matmul_rate(device=args.device))
+    elif args.only_ensemble:
         rows = []
         ensemble_bench(lambda *a, **kw: rows.append(_row(*a, **kw)))
     else:

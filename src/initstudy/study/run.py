@@ -88,6 +88,9 @@ class Run:
         self.claim_seeds: dict[str, tuple[list[int], bool]] = {}
         self.measurements: dict[str, dict] = {}
         self._t0 = time.perf_counter()
+        from initstudy.core import ensemble  # torch, which the notebook imports anyway
+
+        ensemble.reset_work()
         self.provenance = results.provenance(
             notebook=spec.name, profile=profile, params=params, device=device, root=Layout.find().root
         )
@@ -345,8 +348,13 @@ class Run:
         results.atomic_write_json(self.results_dir / "claims.json", rows)
 
     def finish(self) -> pd.DataFrame:
-        """Record the wall time, write ``provenance.json`` and return it as a table."""
+        """Record the wall time and the training core's work (:class:`initstudy.core.ensemble.Work`:
+        member-steps, TFLOP and the rate achieved), write ``provenance.json`` and return it as a
+        table."""
+        from initstudy.core import ensemble
+
         self.provenance["wall_time_s"] = round(time.perf_counter() - self._t0, 3)
+        self.provenance["training_core"] = ensemble.WORK.as_dict()
         self.provenance["finished"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
         results.atomic_write_json(self.results_dir / "provenance.json", self.provenance)
         return provenance_table(self.provenance)
