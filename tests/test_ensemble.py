@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from torch import nn
 from torch.nn import functional as F
 
 from initstudy.core import ensemble, models
@@ -268,21 +269,48 @@ def test_conv_members_train_channels_last_on_the_cpu_and_come_back_contiguous():
     """On the CPU a conv net's members run one module call each, with their convolution weights
     in channels-last order (canonical strides, also for a 1-channel input layer, which is what
     makes oneDNN pick NHWC and keeps max-pooling off its slow path); the trained modules come
-    back in the usual contiguous layout. The MLP path (vmap) keeps its layout."""
+    back in the usual contiguous layout. ``channels_last=False`` (the negative control, seen
+    by the same hooks) keeps NCHW."""
     data = toy(torch.float32, shape=(1, 8, 8))
-    nets = [models.small_cnn(1, 10, 8, channels=(4,), hidden=8) for _ in range(2)]
+
+    def layouts(**option):
+        nets = [models.small_cnn(1, 10, 8, channels=(4,), hidden=8) for _ in range(2)]
+        seen = []
+        for net in nets:
+            net.pool1.register_forward_hook(lambda m, i, o: seen.append(
+                i[0].is_contiguous(memory_format=torch.channels_last) and i[0].stride(1) == 1))
+            net.conv1.register_forward_hook(lambda m, i, o: seen.append(m.weight.stride() == (9, 1, 3, 1)))
+        configs = [TrainConfig(steps=3, batch_size=16, lr=0.1, seed=s, eval_every=10) for s in range(2)]
+        ensemble.train_ensemble(nets, data, configs, **option)
+        for net in nets:
+            assert all(p.is_contiguous() for p in net.parameters())
+            assert net.conv1.weight.stride() == (9, 9, 3, 1)
+        assert seen[:2] == [False, False]  # the memory estimate's pass on the module as built
+        return seen[2:]
+
+    default, nchw = layouts(), layouts(channels_last=False)
+    assert default and all(default)
+    assert nchw and not any(nchw)
+
+
+def test_a_diverging_conv_member_leaves_the_others_alone_in_channels_last():
+    """Loop mode: a conv member that diverges is dropped; the others keep their channels-last
+    weights and give exactly the numbers they give alone."""
+    data = toy(torch.float32, shape=(1, 8, 8))
+    nets = [models.small_cnn(1, 10, 8, channels=(4,), hidden=8) for _ in range(3)]
+    configs = [TrainConfig(steps=12, batch_size=16, lr=0.05, seed=s, eval_every=6) for s in range(3)]
+    configs[1] = TrainConfig(steps=12, batch_size=16, lr=1e30, seed=1, eval_every=6)  # overflows
     seen = []
-    for net in nets:
-        net.pool1.register_forward_hook(lambda m, i, o: seen.append(
-            i[0].is_contiguous(memory_format=torch.channels_last) and i[0].stride(1) == 1))
-        net.conv1.register_forward_hook(lambda m, i, o: seen.append(m.weight.stride() == (9, 1, 3, 1)))
-    configs = [TrainConfig(steps=3, batch_size=16, lr=0.1, seed=s, eval_every=10) for s in range(2)]
-    ensemble.train_ensemble(nets, data, configs)
-    training = seen[2:]  # the first two: the memory estimate's pass on the module as built
-    assert seen[:2] == [False, False] and training and all(training)
-    for net in nets:
-        assert all(p.is_contiguous() for p in net.parameters())
-        assert net.conv1.weight.stride() == (9, 9, 3, 1)
+    for i in (0, 2):
+        nets[i].conv1.register_forward_hook(lambda m, i, o: seen.append(m.weight.stride() == (9, 1, 3, 1)))
+    results = ensemble.train_ensemble([copy.deepcopy(n) for n in nets], data, configs)
+    k = results[1].diverged_at
+    assert k is not None and k < 12
+    assert seen[0] is False and len(seen) > 1 and all(seen[1:])  # after the memory estimate's pass, all NHWC
+    for i in (0, 2):
+        solo = ensemble.train_ensemble([copy.deepcopy(nets[i])], data, [configs[i]])[0]
+        np.testing.assert_array_equal(train_losses(results[i]), train_losses(solo))
+        assert results[i].final == solo.final
 
 
 def test_the_work_counter_counts_member_steps_and_flops():
@@ -300,6 +328,7 @@ def test_the_work_counter_counts_member_steps_and_flops():
     assert work.member_steps == 3 * 4
     assert work.train_flop == 3 * 4 * (72 + 96)
     assert work.eval_flop == 2 * 3 * 5 * 36  # at step 0 and at the end, 3 members, 5 test examples
+    assert work.uncounted_steps == 0 and work.record_seconds == 0
     record = work.as_dict()
     assert record["member_steps"] == 12 and record["seconds"] > 0
     assert record["gflop_per_s"] == round((work.train_flop + work.eval_flop) / work.seconds / 1e9, 2)
@@ -318,3 +347,33 @@ def test_diverged_members_stop_counting():
     k = results[1].diverged_at
     assert k is not None and 1 < k < STEPS
     assert ensemble.WORK.member_steps == 2 * STEPS + k
+
+
+def test_a_model_the_meta_device_cannot_run_still_trains_uncounted():
+    """Counting FLOPs runs the model on the meta device; a model whose forward reads values
+    (here: ``.item()``) cannot run there. It still trains, its member-steps are counted, and
+    its FLOPs are recorded as unknown, not as 0."""
+
+    class ReadsValues(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc = nn.Linear(4, 2)
+
+        def forward(self, x):
+            return self.fc(x) * (1.0 if float(x.abs().sum().item()) >= 0 else 0.0)
+
+    g = torch.Generator().manual_seed(0)
+    data = Dataset(name="t", source="test", x_train=torch.randn(8, 4, generator=g), y_train=torch.randint(0, 2, (8,)),
+                   x_test=torch.randn(5, 4, generator=g), y_test=torch.randint(0, 2, (5,)), num_classes=2)
+    ensemble.reset_work()
+    result = ensemble.train_ensemble([ReadsValues()], data, [TrainConfig(steps=3, batch_size=2, lr=0.1, seed=0)],
+                                     vectorize="loop")[0]
+    assert result.steps_done == 3
+    record = ensemble.WORK.as_dict()
+    assert record["member_steps"] == 3 and record["uncounted_steps"] == 3
+    assert record["train_gflop"] == 0 and record["gflop_per_s"] is None
+    # a counted model trained afterwards adds its FLOPs; the rate stays unknown (3 steps were not counted)
+    ensemble.train_ensemble([models.mlp(4, [3], 2)], data, [TrainConfig(steps=2, batch_size=2, lr=0.1, seed=0)])
+    record = ensemble.WORK.as_dict()
+    assert record["member_steps"] == 5 and record["uncounted_steps"] == 3
+    assert ensemble.WORK.train_flop == 2 * (72 + 96) and record["gflop_per_s"] is None

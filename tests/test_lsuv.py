@@ -233,8 +233,25 @@ def test_a_layers_output_stops_the_forward_pass_there(digits):
     lsuv._output_of(net, net.fc2, x, stop=False)  # negative control: a full pass reaches the output layer
     assert later == [1]
 
-    a, b = mlp(digits, seed=4), mlp(digits, seed=4)
-    ra = lsuv.lsuv_init(a, x, seed=1)
-    rb = lsuv.lsuv_init(b, x, seed=1, stop_early=False)  # every pass through the whole network
-    pd.testing.assert_frame_equal(ra.drop(columns="seconds"), rb.drop(columns="seconds"))
-    assert all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters()))
+    small = data.load("digits", subset=200, resize=14)
+    builds = {"mlp": lambda: mlp(digits, seed=4)}
+    builds.update({arch: (lambda arch=arch: chapter.build(arch, small, 4, 16, seed=0))
+                   for arch in ("cnn", "resnet", "resnet-bn")})
+    for name, build in builds.items():
+        xb = (x if name == "mlp" else small.x_train[:64])
+        a, b = build(), build()
+        ra = lsuv.lsuv_init(a, xb, seed=1)
+        rb = lsuv.lsuv_init(b, xb, seed=1, stop_early=False)  # every pass through the whole network
+        pd.testing.assert_frame_equal(ra.drop(columns="seconds"), rb.drop(columns="seconds"), obj=name)
+        assert all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters())), name
+
+
+def test_a_whole_pass_keeps_the_output_an_in_place_layer_after_it_would_change(digits):
+    """With whole passes, a later in-place ReLU would rewrite the captured tensor: the output is
+    copied as the layer gave it, so both kinds of pass read the same (signed) values."""
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Linear(64, 16), nn.ReLU(inplace=True), nn.Linear(16, 10))
+    x = digits.x_train[:32].flatten(1)
+    stopped = lsuv._output_of(net, net[0], x)
+    whole = lsuv._output_of(net, net[0], x, stop=False)
+    assert torch.equal(stopped, whole) and (whole < 0).any()  # the negative values survived the ReLU

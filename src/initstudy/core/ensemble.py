@@ -79,23 +79,33 @@ class Work:
     """What :func:`train_ensemble` did in this process since :func:`reset_work`: the
     member-steps trained, the floating-point operations of their forward and backward passes
     (``train_flop``) and of the evaluations (``eval_flop``), and the wall time spent in the
-    training core (``seconds``; it ends with a copy to the host, so a GPU's queue is drained).
+    training core (``seconds``; it ends with a copy to the host, so a GPU's queue is drained;
+    the ``record`` callbacks, e.g. a chapter's probes, are timed apart in ``record_seconds``).
     FLOPs are those of the matrix products and convolutions, as
     :class:`torch.utils.flop_counter.FlopCounterMode` counts them on one member's pass (on
-    the ``meta`` device: no computation); elementwise operations are not counted."""
+    the ``meta`` device: no computation); elementwise operations are not counted. A model the
+    meta device cannot run (its forward reads values) trains as usual; its member-steps are
+    counted in ``uncounted_steps`` and its FLOPs are unknown. On a GPU a member that diverged
+    is masked until the next evaluation, and its steps until then count. One counter per
+    process, not thread-safe: a notebook's kernel, or a Dask worker with one thread."""
 
     member_steps: int = 0
     train_flop: float = 0.0
     eval_flop: float = 0.0
     seconds: float = 0.0
+    record_seconds: float = 0.0
+    uncounted_steps: int = 0
 
     def as_dict(self) -> dict:
-        """The record for a run's provenance, with the achieved rate in GFLOP/s."""
+        """The record for a run's provenance, with the rates achieved (GFLOP/s only when every
+        member-step's FLOPs were counted)."""
         total = self.train_flop + self.eval_flop
-        return {"member_steps": self.member_steps, "train_gflop": round(self.train_flop / 1e9, 1),
-                "eval_gflop": round(self.eval_flop / 1e9, 1), "seconds": round(self.seconds, 3),
-                "member_steps_per_s": round(self.member_steps / self.seconds, 1) if self.seconds else None,
-                "gflop_per_s": round(total / self.seconds / 1e9, 2) if self.seconds else None}
+        rate = self.seconds > 0
+        return {"member_steps": self.member_steps, "uncounted_steps": self.uncounted_steps,
+                "train_gflop": round(self.train_flop / 1e9, 1), "eval_gflop": round(self.eval_flop / 1e9, 1),
+                "seconds": round(self.seconds, 3), "record_seconds": round(self.record_seconds, 3),
+                "member_steps_per_s": round(self.member_steps / self.seconds, 1) if rate else None,
+                "gflop_per_s": round(total / self.seconds / 1e9, 2) if rate and not self.uncounted_steps else None}
 
 
 #: The work of the training core in this process (:class:`Work`); :func:`reset_work` starts it anew.
@@ -121,8 +131,8 @@ def pass_flops(model: nn.Module, example: torch.Tensor, batch_size: int, train: 
     m = copy.deepcopy(model).to("meta")
     m.train(train)
     for sub in m.modules():  # the caller's hooks are not part of the model's work (and may read values)
-        sub._forward_hooks.clear()
-        sub._forward_pre_hooks.clear()
+        for hooks in (sub._forward_hooks, sub._forward_pre_hooks, sub._backward_hooks, sub._backward_pre_hooks):
+            hooks.clear()
     x = torch.empty((batch_size, *example.shape[1:]), dtype=example.dtype, device="meta")
     with FlopCounterMode(display=False) as counter:
         out = m(x)
@@ -327,13 +337,13 @@ def train_ensemble(models: Sequence[nn.Module], data, configs: Sequence, *, reco
         chunk = chunk_size(models[0], x0, first.batch_size, device)
     results: list[EnsembleResult] = []
     cache: dict = {}
-    t0 = time.perf_counter()
+    t0, recorded = time.perf_counter(), WORK.record_seconds
     for start in range(0, len(models), chunk):
         part = slice(start, start + chunk)
         results += _train_chunk(models[part], datas[part] if datas else data, configs[part], record=record,
                                 record_every=record_every, record_at=record_at, device=device, cache=cache,
                                 vectorize=vectorize, channels_last=channels_last)
-    WORK.seconds += time.perf_counter() - t0
+    WORK.seconds += time.perf_counter() - t0 - (WORK.record_seconds - recorded)
     return results
 
 
@@ -366,10 +376,11 @@ def _member_layout(t: torch.Tensor, channels_last: bool) -> torch.Tensor:
     """A detached copy of the stacked tensor ``t`` for training. With ``channels_last``,
     stacked 2-d convolution weights [K, out, in, kh, kw] are laid out so that each member's
     weight ``t[i]`` is in channels-last order: oneDNN then runs the member's convolutions,
-    and the ReLU and max-pooling after them, in NHWC (measured on the study's 2-core CPU: a
-    training step of the transfer chapter's small CNN 2.0x faster, max-pooling 10x, a Fixup
-    ResNet-20 step 1.1x; ``make bench``). The values are the same; only their order in memory
-    differs, so the kernels (and the last bits of their sums) may differ.
+    and the ReLU and max-pooling after them, in NHWC. ``make bench`` times both layouts side
+    by side; on the study's 2-core CPU the transfer chapter's small CNN trained 1.55x faster
+    and Fixup ResNet-20 1.2x (medians of 3, evaluations included). The values are the same;
+    only their order in memory differs, so the kernels (and the last bits of their sums) may
+    differ.
 
     >>> w = _member_layout(torch.zeros(3, 16, 8, 3, 3), channels_last=True)
     >>> w[0].is_contiguous(memory_format=torch.channels_last), w[0].stride(), w.shape
@@ -416,9 +427,14 @@ def _train_chunk(models, data, configs, *, record, record_every, record_at, devi
     x_train, y_train, x_test, y_test, per_member, test_per_member = _stack_data(data, dev, cache)
     n_train = x_train.shape[1] if per_member else len(y_train)
     n_test = x_test.shape[1] if test_per_member else len(y_test)
-    example = x_train[0] if per_member else x_train
-    step_flop = pass_flops(base, example[:1].to(dtype), first.batch_size, train=True)
-    eval_flop = pass_flops(base, example[:1].to(dtype), 1, train=False) * n_test
+    example = (x_train[0] if per_member else x_train)[:1].to(dtype)
+    try:
+        step_flop = pass_flops(base, example, first.batch_size, train=True)
+        eval_flop = pass_flops(base, example, 1, train=False) * n_test
+        counted = True
+    except Exception:  # noqa: BLE001 (a model the meta device cannot run: its work is not counted, training goes on)
+        step_flop = eval_flop = 0.0
+        counted = False
 
     def view(values: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
         return values.view(-1, *([1] * (like.dim() - 1)))
@@ -497,12 +513,14 @@ def _train_chunk(models, data, configs, *, record, record_every, record_at, devi
     record_every = record_every or first.eval_every
 
     def do_record(step: int) -> None:
+        t0 = time.perf_counter()
         alive = active.tolist()
         for j, i in enumerate(live):
             if alive[j]:
                 _load_member(models[i], params, buffers, j)
                 for row in record(models[i], step):
                     records[i].append({"step": step, "split": "probe", **row})
+        WORK.record_seconds += time.perf_counter() - t0
 
     def drop_frozen() -> None:
         """Evaluate, write back and drop the members that diverged (host-side bookkeeping)."""
@@ -519,7 +537,8 @@ def _train_chunk(models, data, configs, *, record, record_every, record_at, devi
             frozen[live[j]] = a
             _load_member(models[live[j]], params, buffers, j, grads=False)
         keep = torch.tensor(alive, device=dev)
-        params = {n: _member_layout(t[keep], channels_last).requires_grad_(True) for n, t in params.items()}
+        params = {n: (_member_layout(t.detach()[keep], True) if channels_last else t.detach()[keep]).requires_grad_(True)
+                  for n, t in params.items()}
         buffers = {n: t[keep] for n, t in buffers.items()}
         opt.keep(params, keep)
         lr, live_idx, active = lr[keep], live_idx[keep], active[keep]
@@ -540,6 +559,7 @@ def _train_chunk(models, data, configs, *, record, record_every, record_at, devi
         k = len(live)
         WORK.member_steps += k
         WORK.train_flop += k * step_flop
+        WORK.uncounted_steps += 0 if counted else k
         rows = torch.arange(k, device=dev)
         draw = epochs.next()
         idx = draw["idx"]  # [K, B]

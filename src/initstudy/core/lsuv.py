@@ -112,7 +112,9 @@ def _output_of(model: nn.Module, layer: nn.Module, x: torch.Tensor, after: nn.Mo
     target = after if after is not None else layer
 
     def fn(module, inputs, output):
-        captured.setdefault("out", output)
+        # a whole pass may run an in-place operation on this tensor later (ReLU(inplace=True)):
+        # keep a copy of the layer's output as it was
+        captured.setdefault("out", output if stop else output.clone())
         if stop:
             raise _Reached
 
@@ -173,7 +175,8 @@ def lsuv_init(
         seed: seed of the orthonormal pre-init.
         stop_early: each forward pass stops at the layer being measured (the layers after it
             cannot change its output); False runs every pass through the whole network, as the
-            authors' code does. The result is the same; the work of a deep network about halves.
+            authors' code does. The result is the same (tested bit for bit on an MLP, a CNN and
+            ResNets with and without BatchNorm); a deep network's LSUV takes about half the time.
 
     Returns one row per layer: ``layer, position, iterations`` (rescalings, T_i),
     ``forward_passes``, ``var_before``, ``var_after`` (on the last batch seen), ``scale`` (the
