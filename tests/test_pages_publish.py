@@ -75,6 +75,23 @@ def test_criteria_figures_rerun_environment(tmp_path):
     env = pages.environment(folder, "cpu")
     assert "| `zero_init` | cpu |" in env and "`abc`" in env and "| `torch` | 2.14.1 |" in env
     assert "No runs" in pages.environment(tmp_path / "none", "gpu")
+    assert "What each run's training did" not in env  # a run that predates the record: no table
+
+
+def test_environment_page_shows_each_runs_training_work(tmp_path):
+    folder = fake_profile(tmp_path)
+    prov = json.loads((folder / "zero_init" / "provenance.json").read_text())
+    prov["training_core"] = {"member_steps": 144000, "uncounted_steps": 0, "train_gflop": 1998.3,
+                             "eval_gflop": 6343.7, "seconds": 101.91, "record_seconds": 20.782,
+                             "member_steps_per_s": 1413.0, "gflop_per_s": 81.86}
+    (folder / "zero_init" / "provenance.json").write_text(json.dumps(prov))
+    env = pages.environment(folder, "cpu")
+    assert "| `zero_init` | 144,000 | 2.00 | 6.34 | 101.9 | 20.8 | 1,413 | 81.9 |" in env
+    assert "A *member-step* is one SGD step of one network" in env
+    prov["training_core"].update(uncounted_steps=300, gflop_per_s=None)
+    (folder / "zero_init" / "provenance.json").write_text(json.dumps(prov))
+    assert "| `zero_init` | 144,000 (300 not counted) | 2.00 | 6.34 | 101.9 | 20.8 | 1,413 | – |" in \
+        pages.environment(folder, "cpu")
 
 
 def test_publish_copies_small_tables_with_checksums(tmp_path):

@@ -174,3 +174,27 @@ def test_a_same_verdict_still_names_a_check_that_changed_and_the_direction_of_th
                                          dict(b, power={"n_needed": 8, "outcome": claims.FAILS})]}
     assert pages._would_then(row) == ", and b would then fail"  # the check that needs the most seeds
     assert pages._would_then({"seeds_needed": None, "checks": []}) == ""
+
+
+def test_each_checks_power_in_the_summary_is_the_one_its_paragraph_gives(monkeypatch):
+    """The claims page's per-check column and its power paragraph read one estimate: for an
+    unsettled check whose control would pass too, "does not discriminate" at the n that settles
+    both, not the check's own "holds"; for an unmet precondition, no n."""
+    from initstudy.study import summary
+
+    c = Claim("x", "s", "a", "m", Criterion((
+        Check("g", ">=", 1.0, "gain", control="ctl"),
+        Check("m", ">=", 1.0, "more", requires=Check("base", ">=", 0.5, "base learned")))))
+    values = {"g": [0.0, 4.0, 2.0, 6.0], "ctl": [0.0, 4.0, 2.5, 6.0], "m": [0.0, 4.0, 2.0, 6.0],
+              "base": [0.1, 0.2, 0.1]}
+    j = judge(c, values)
+    row = {"measurements": values, "checks": [json.loads(json.dumps(vars(r))) for r in j.checks]}
+    summary._add_power(row, c)
+    g, m = row["checks"]
+    assert power(Check("g", ">=", 1.0, "gain"), values["g"]).outcome == claims.HOLDS  # its own estimate
+    assert g["power"]["outcome"] == claims.NOT_DISCRIMINATING
+    both = [power(Check("g", ">=", 1.0, "gain"), values[k]).n_needed for k in ("g", "ctl")]  # 9 and 8
+    assert g["power"]["n_needed"] == max(both) == 9  # both must settle
+    assert m["power"]["n_needed"] is None and "precondition" in m["power"]["text"]
+    n, texts = seeds_to_settle(c, j.checks, values)
+    assert "not discriminate" in texts[0] and "precondition" in texts[1]

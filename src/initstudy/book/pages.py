@@ -265,7 +265,9 @@ def claims_detail(profile_dir: Path, profile: str) -> str:
     for r in summary_rows(profile_dir):
         measured = r["verdict"] != claims_mod.NOT_MEASURED
         out += [f"### `{r['id']}`", "",
-                f"{badge(r['verdict'])} at the `{profile}` profile"
+                # "inconclusive at this profile" already names the profile once
+                f"{badge(r['verdict'])}" + ("" if r["verdict"].endswith("at this profile") else f" at the `{profile}` profile")
+                + (f" (`{profile}`)" if r["verdict"].endswith("at this profile") else "")
                 + (f"; seeds {catalog_mod.seeds_list(r['seeds'])}" if r.get("seeds") else "")
                 + (f"; {{ref}}`its verdict in the chapter <verdict-{r['id']}>`." if measured else "."), "",
                 f"*{_cell(r['statement'])}*", ""]
@@ -493,11 +495,44 @@ def environment(profile_dir: Path, profile: str, catalog: Mapping | None = None)
         device = f"{prov.get('device', '')} {prov.get('gpu', '')}".strip()
         lines.append(f"| `{name}` | {prov['profile']} | {prov.get('started', '')} | {prov.get('wall_time_s', '')} | "
                      f"{run.get('wall_time_s', '')} | {device} | {prov.get('torch_threads', '')} | `{commit}` |")
+    lines += _work_table(runs)
     first = runs[0][1]
     lines += ["", f"Python {first.get('python')} on `{first.get('platform')}` ({first.get('machine')}, "
                   f"{first.get('cpu_count')} CPUs).", "", "| package | version |", "|---|---|"]
     lines += [f"| `{pkg}` | {ver} |" for pkg, ver in sorted(first.get("packages", {}).items())]
     return "\n".join(lines)
+
+
+def _work_table(runs: list) -> list[str]:
+    """The environment page's table of what each run's training did (the ``training_core``
+    record of its provenance, :class:`initstudy.core.ensemble.Work`), with what its columns
+    mean; nothing for runs that predate the record."""
+    rows = [(name, prov["training_core"]) for name, prov, _ in runs if prov.get("training_core")]
+    if not rows:
+        return []
+
+    def num(v, fmt):
+        return "–" if v is None else format(v, fmt)
+
+    out = ["", "What each run's training did (the `training_core` rows of its provenance):", "",
+           "| notebook | member-steps | training (TFLOP) | evaluation (TFLOP) | training core (s) | probes (s) | "
+           "member-steps per s | GFLOP/s |", "|---|---|---|---|---|---|---|---|"]
+    for name, w in rows:
+        uncounted = f" ({w['uncounted_steps']:,} not counted)" if w.get("uncounted_steps") else ""
+        out.append(f"| `{name}` | {w['member_steps']:,}{uncounted} | {num(w['train_gflop'] / 1e3, '.2f')} | "
+                   f"{num(w['eval_gflop'] / 1e3, '.2f')} | {num(w['seconds'], '.1f')} | "
+                   f"{num(w.get('record_seconds'), '.1f')} | {num(w['member_steps_per_s'], ',.0f')} | "
+                   f"{num(w['gflop_per_s'], '.1f')} |")
+    out += ["", "A *member-step* is one SGD step of one network: the study trains the seeds, inits and "
+            "learning rates of a configuration together, as one ensemble. The FLOPs are those of the matrix "
+            "products and convolutions, counted by PyTorch's `FlopCounterMode` on one member's pass: forward "
+            "and backward for training, forward on the test set for evaluation; elementwise operations are not "
+            "counted. *Training core (s)* is the wall time spent training and evaluating, without the probes "
+            "some chapters record during training (*probes (s)*); GFLOP/s divides the FLOPs by it. "
+            "`python -m initstudy.study.bench --work results/cpu` compares these rates with the machine's own "
+            "matrix-product rate. The rest of a chapter's wall time is work outside training: propagation "
+            "through networks at init, LSUV, figures."]
+    return out
 
 
 def paper_numbers(profile_dir: Path, profile: str) -> str:

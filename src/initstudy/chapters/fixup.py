@@ -20,6 +20,7 @@ from initstudy.core.train import TrainConfig, sweep
 from initstudy.study import claims
 from initstudy.study.catalog import NotebookSpec, Param, Rule, common_params, per, same, subset_fits
 from initstudy.study.claims import Check, Claim, Criterion, interval
+from initstudy.study.words import joined
 
 __all__ = [
     "SPEC",
@@ -403,7 +404,8 @@ def first_epoch_glue(summary: pd.DataFrame, gaps: pd.DataFrame, depths) -> dict:
     at_deepest = summary[summary["depth"] == deepest].set_index("method")
     return {"fig3-deepest": deepest, **{f"fig3-{m}-seeds": at_deepest.loc[m, "per_seed"] for m in at_deepest.index},
             "fig3-gaps": "; ".join(f"{r.depth} layers {r.mean_points:+.1f} [{r.low:+.1f}, {r.high:+.1f}]"
-                                   for r in gaps.itertuples())}
+                                   for r in gaps.itertuples()),
+            **gap_signs_glue(gaps, "fig3", lambda ds: joined(ds, "layer"))}
 
 
 def ablation_glue(table: pd.DataFrame) -> dict:
@@ -607,8 +609,37 @@ def paired_gaps(finals: pd.DataFrame, a: str, b: str, by: list[str] | None = Non
         n, mean, low, high = interval(d.tolist(), "linear")
         sign = "above 0" if low > 0 else "below 0" if high < 0 else "contains 0"
         rows.append({**dict(zip(by, k)), "a": a, "b": b, "seeds": n, "mean_points": mean, "low": low, "high": high,
-                     "per_seed": " / ".join(f"{v:+.1f}" for v in d), "settled_sign": sign})
+                     "per_seed": " / ".join(f"{v:+.1f}" for v in d), "settled_sign": sign,
+                     "seeds_below": int((d < 0).sum()), "seeds_above": int((d > 0).sum())})
     return pd.DataFrame(rows)
+
+
+def long_gap_glue(gaps: pd.DataFrame) -> dict:
+    """The longer runs' glued values from their :func:`paired_gaps` table: ``long-gaps``
+    ("ResNet-20 -25.4 [-52.8, +1.9]; ...", points) and :func:`gap_signs_glue` under "long"."""
+    return {"long-gaps": "; ".join(f"ResNet-{r.depth} {r.mean_points:+.1f} [{r.low:+.1f}, {r.high:+.1f}]"
+                                   for r in gaps.itertuples()),
+            **gap_signs_glue(gaps, "long", lambda ds: joined([f"ResNet-{d}" for d in ds]))}
+
+
+def gap_signs_glue(gaps: pd.DataFrame, prefix: str, names) -> dict:
+    """Where the intervals of a :func:`paired_gaps` table (one row per depth) lie, in words,
+    and how many seed pairs were below and above 0: ``<prefix>-gap-signs`` ("below 0 at 8 and
+    20 layers; containing 0 at 56 layers", ``names(depths)`` naming a list of depths),
+    ``<prefix>-pairs``, ``<prefix>-pairs-below`` and ``<prefix>-pairs-above``.
+
+    >>> g = pd.DataFrame({"depth": [8, 20, 56], "settled_sign": ["below 0", "below 0", "contains 0"],
+    ...                   "seeds": [3, 3, 3], "seeds_below": [3, 3, 2], "seeds_above": [0, 0, 1]})
+    >>> glue = gap_signs_glue(g, "fig3", lambda ds: joined(ds, "layer"))
+    >>> glue["fig3-gap-signs"], glue["fig3-pairs-below"], glue["fig3-pairs"]
+    ('below 0 at 8 and 20 layers; containing 0 at 56 layers', 8, 9)
+    """
+    words = {"below 0": "below 0 at", "contains 0": "containing 0 at", "above 0": "above 0 at"}
+    parts = [f"{text} {names(gaps.loc[gaps['settled_sign'] == sign, 'depth'].tolist())}"
+             for sign, text in words.items() if (gaps["settled_sign"] == sign).any()]
+    return {f"{prefix}-gap-signs": "; ".join(parts), f"{prefix}-pairs": int(gaps["seeds"].sum()),
+            f"{prefix}-pairs-below": int(gaps["seeds_below"].sum()),
+            f"{prefix}-pairs-above": int(gaps["seeds_above"].sum())}
 
 
 def ablation_table(finals: pd.DataFrame, full: str = "fixup") -> pd.DataFrame:

@@ -258,9 +258,12 @@ class Run:
         counts = {p: len(catalog.seeds_list(param.default(p))) for p in catalog.PROFILES}
         enough = [p for p in catalog.PROFILES if counts[p] >= n and p != self.profile]
         runs = ", ".join(f"{p} {counts[p]}" for p in catalog.PROFILES)
-        where = (f"the {' and '.join(enough)} profile{'s' if len(enough) > 1 else ''} run{'' if len(enough) > 1 else 's'} "
-                 f"at least {n} (at {'their' if len(enough) > 1 else 'its'} own sizes, so the spread may differ)"
-                 if enough else f"no profile runs {n}: `-p {claim.seeds_param} {n}` would")
+        if enough:  # e.g. "the gpu profile's 10 are at least the 5 needed"
+            theirs = " and ".join(f"{p} profile's {counts[p]}" for p in enough)
+            where = (f"the {theirs} {'are' if len(enough) > 1 or counts[enough[0]] != 1 else 'is'} at least the {n} "
+                     f"needed (at {'their' if len(enough) > 1 else 'its'} own sizes, so the spread may differ)")
+        else:
+            where = f"no profile runs {n}: `-p {claim.seeds_param} {n}` would"
         return f" Seeds per profile ({claim.seeds_param}): {runs}; {where}."
 
     def verdicts(self, measurements: Mapping[str, Any]) -> pd.DataFrame:

@@ -11,10 +11,10 @@ from pathlib import Path
 import pandas as pd
 
 from initstudy.study.catalog import NOTEBOOKS
-from dataclasses import asdict
+from dataclasses import asdict, replace
 
-from initstudy.study.claims import (LEDGER, NOT_MEASURED, deciding_check, discrimination, format_result, power,
-                                    seeds_to_settle)
+from initstudy.study.claims import (LEDGER, NOT_MEASURED, UNSETTLED, deciding_check, discrimination, format_result,
+                                    power, seeds_needed, seeds_to_settle)
 from initstudy.study.results import atomic_write_json, atomic_write_text
 
 __all__ = ["summary_rows", "write_summary"]
@@ -60,9 +60,15 @@ def _add_power(row: dict, claim) -> None:
     values = row.get("measurements", {})
     for result in row.get("checks", []):
         check = next((k for k in claim.criterion.checks if k.metric == result["metric"]), None)
-        if check is not None and result.get("n"):
-            est = asdict(power(check, values.get(check.metric, ()), claim.criterion.confidence))
-            result["power"] = {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in est.items()}
+        if check is None or not result.get("n"):
+            continue
+        est = power(check, values.get(check.metric, ()), claim.criterion.confidence)
+        if result.get("status") == UNSETTLED:  # the estimate the power paragraph gives (control, precondition)
+            found = seeds_needed(check, result, values.get(check.metric, ()), values.get(check.control or "", ()),
+                                 claim.criterion.confidence)
+            est = (replace(est, n_needed=None, text="its precondition, not its spread, leaves it open")
+                   if found is None else replace(found[0], outcome=found[1]))
+        result["power"] = {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in asdict(est).items()}
     row["seeds_needed"], texts = seeds_to_settle(claim, row.get("checks", []), values)
     row["seeds_needed_text"] = "; ".join(texts)
 

@@ -48,12 +48,31 @@ def in_percent(frame, columns, digits: int = 1):
     shown in per cent, as the text gives them: multiplied by 100, rounded to ``digits`` and
     renamed "<column> (%)". Missing columns are skipped; the saved tables keep fractions.
 
+    Rounded as the text's f-strings round (the decimal nearest to the binary value), not
+    with NumPy's half-to-even on a scaled value, so a table and the sentence under it agree:
+    0.6545 is 65.45000000000000284 % in binary, 65.5 in both.
+
     >>> import pandas as pd
-    >>> in_percent(pd.DataFrame({"mean": [0.8123], "n": [3]}), ["mean"]).to_dict("records")
-    [{'mean (%)': 81.2, 'n': 3}]
+    >>> in_percent(pd.DataFrame({"mean": [0.8123, 0.6545], "n": [3, 3]}), ["mean"]).to_dict("records")
+    [{'mean (%)': 81.2, 'n': 3}, {'mean (%)': 65.5, 'n': 3}]
+    >>> f"{100 * 0.6545:.1f}"
+    '65.5'
     """
     cols = [c for c in columns if c in frame.columns]
-    out = frame.copy()
-    out[cols] = (100 * out[cols].astype(float)).round(digits)
+    out = rounded(frame.assign(**{c: 100 * frame[c].astype(float) for c in cols}), cols, digits)
     return out.rename(columns={c: f"{c} (%)" for c in cols})
+
+
+def rounded(frame, columns, digits: int = 1):
+    """A copy of ``frame`` for display with ``columns`` rounded to ``digits`` as the text's
+    f-strings round them (see :func:`in_percent`); missing columns are skipped.
+
+    >>> import pandas as pd
+    >>> rounded(pd.DataFrame({"gap": [-25.45000000000001, 1.85094]}), ["gap"])["gap"].tolist()
+    [-25.5, 1.9]
+    """
+    out = frame.copy()
+    for c in [c for c in columns if c in frame.columns]:
+        out[c] = [v if v != v else float(f"{v:.{digits}f}") for v in out[c].astype(float)]
+    return out
 
