@@ -624,20 +624,20 @@ def long_gap_glue(gaps: pd.DataFrame) -> dict:
 
 def gap_signs_glue(gaps: pd.DataFrame, prefix: str, names) -> dict:
     """Where the intervals of a :func:`paired_gaps` table (one row per depth) lie, in words,
-    and how many seed pairs were below and above 0: ``<prefix>-gap-signs`` ("below 0 at 8 and
-    20 layers; containing 0 at 56 layers", ``names(depths)`` naming a list of depths),
+    and how many seed pairs were below and above 0: ``<prefix>-gap-signs`` ("lay below 0 at 8
+    and 20 layers and contained 0 at 56 layers", ``names(depths)`` naming a list of depths),
     ``<prefix>-pairs``, ``<prefix>-pairs-below`` and ``<prefix>-pairs-above``.
 
     >>> g = pd.DataFrame({"depth": [8, 20, 56], "settled_sign": ["below 0", "below 0", "contains 0"],
     ...                   "seeds": [3, 3, 3], "seeds_below": [3, 3, 2], "seeds_above": [0, 0, 1]})
     >>> glue = gap_signs_glue(g, "fig3", lambda ds: joined(ds, "layer"))
     >>> glue["fig3-gap-signs"], glue["fig3-pairs-below"], glue["fig3-pairs"]
-    ('below 0 at 8 and 20 layers; containing 0 at 56 layers', 8, 9)
+    ('lay below 0 at 8 and 20 layers and contained 0 at 56 layers', 8, 9)
     """
-    words = {"below 0": "below 0 at", "contains 0": "containing 0 at", "above 0": "above 0 at"}
+    words = {"below 0": "lay below 0 at", "contains 0": "contained 0 at", "above 0": "lay above 0 at"}
     parts = [f"{text} {names(gaps.loc[gaps['settled_sign'] == sign, 'depth'].tolist())}"
              for sign, text in words.items() if (gaps["settled_sign"] == sign).any()]
-    return {f"{prefix}-gap-signs": "; ".join(parts), f"{prefix}-pairs": int(gaps["seeds"].sum()),
+    return {f"{prefix}-gap-signs": joined(parts), f"{prefix}-pairs": int(gaps["seeds"].sum()),
             f"{prefix}-pairs-below": int(gaps["seeds_below"].sum()),
             f"{prefix}-pairs-above": int(gaps["seeds_above"].sum())}
 
