@@ -265,9 +265,9 @@ def claims_detail(profile_dir: Path, profile: str) -> str:
     for r in summary_rows(profile_dir):
         measured = r["verdict"] != claims_mod.NOT_MEASURED
         out += [f"### `{r['id']}`", "",
-                # "inconclusive at this profile" already names the profile once
-                f"{badge(r['verdict'])}" + ("" if r["verdict"].endswith("at this profile") else f" at the `{profile}` profile")
-                + (f" (`{profile}`)" if r["verdict"].endswith("at this profile") else "")
+                # "inconclusive at this profile" already says "profile": name it once
+                f"{badge(r['verdict'])}"
+                + (f" (`{profile}`)" if r["verdict"].endswith("at this profile") else f" at the `{profile}` profile")
                 + (f"; seeds {catalog_mod.seeds_list(r['seeds'])}" if r.get("seeds") else "")
                 + (f"; {{ref}}`its verdict in the chapter <verdict-{r['id']}>`." if measured else "."), "",
                 f"*{_cell(r['statement'])}*", ""]

@@ -403,8 +403,7 @@ def first_epoch_glue(summary: pd.DataFrame, gaps: pd.DataFrame, depths) -> dict:
     deepest = max(depths)
     at_deepest = summary[summary["depth"] == deepest].set_index("method")
     return {"fig3-deepest": deepest, **{f"fig3-{m}-seeds": at_deepest.loc[m, "per_seed"] for m in at_deepest.index},
-            "fig3-gaps": "; ".join(f"{r.depth} layers {r.mean_points:+.1f} [{r.low:+.1f}, {r.high:+.1f}]"
-                                   for r in gaps.itertuples()),
+            "fig3-gaps": gaps_text(gaps, "{} layers".format),
             **gap_signs_glue(gaps, "fig3", lambda ds: joined(ds, "layer"))}
 
 
@@ -614,11 +613,21 @@ def paired_gaps(finals: pd.DataFrame, a: str, b: str, by: list[str] | None = Non
     return pd.DataFrame(rows)
 
 
+def gaps_text(gaps: pd.DataFrame, name) -> str:
+    """A :func:`paired_gaps` table (one row per depth) as the text gives it: "<name(depth)>
+    <mean> [<low>, <high>]" in points, one decimal, joined by "; " ("" for no rows).
+
+    >>> gaps_text(pd.DataFrame({"depth": [20], "mean_points": [-25.4], "low": [-52.8], "high": [1.85]}),
+    ...           "ResNet-{}".format)
+    'ResNet-20 -25.4 [-52.8, +1.9]'
+    """
+    return "; ".join(f"{name(r.depth)} {r.mean_points:+.1f} [{r.low:+.1f}, {r.high:+.1f}]" for r in gaps.itertuples())
+
+
 def long_gap_glue(gaps: pd.DataFrame) -> dict:
     """The longer runs' glued values from their :func:`paired_gaps` table: ``long-gaps``
     ("ResNet-20 -25.4 [-52.8, +1.9]; ...", points) and :func:`gap_signs_glue` under "long"."""
-    return {"long-gaps": "; ".join(f"ResNet-{r.depth} {r.mean_points:+.1f} [{r.low:+.1f}, {r.high:+.1f}]"
-                                   for r in gaps.itertuples()),
+    return {"long-gaps": gaps_text(gaps, "ResNet-{}".format),
             **gap_signs_glue(gaps, "long", lambda ds: joined([f"ResNet-{d}" for d in ds]))}
 
 
