@@ -9,7 +9,7 @@ from initstudy.core import data
 
 def test_digits_literal_sizes():
     ds = data.load("digits")
-    assert (len(ds.y_train), len(ds.y_test)) == (1437, 360)
+    assert (len(ds.y_train), len(ds.y_val), len(ds.y_test)) == (1149, 288, 360)  # 1,797 in all
     assert ds.input_shape == (1, 8, 8) and ds.num_classes == 10 and ds.in_features == 64
     assert ds.x_train.dtype == torch.float32 and ds.y_train.dtype == torch.int64
     assert abs(ds.x_train.mean().item()) < 1e-5 and abs(ds.x_train.std().item() - 1) < 1e-4
@@ -17,18 +17,45 @@ def test_digits_literal_sizes():
 
 def test_mnist5k_literal_sizes():
     ds = data.load("mnist-5k")
-    assert (len(ds.y_train), len(ds.y_test)) == (4000, 1000)
+    assert (len(ds.y_train), len(ds.y_val), len(ds.y_test)) == (3500, 500, 1000)
     assert ds.input_shape == (1, 28, 28)
     assert sorted(ds.y_train.unique().tolist()) == list(range(10))
 
 
 def test_fashion_mnist_local():
     ds = data.load("fashion-mnist", source="local")
-    assert (len(ds.y_train), len(ds.y_test)) == (60000, 10000)
+    assert (len(ds.y_train), len(ds.y_val), len(ds.y_test)) == (55000, 5000, 10000)
     assert ds.input_shape == (1, 28, 28) and ds.num_classes == 10
-    assert ds.y_train[:5].tolist() == [9, 0, 0, 3, 0]  # ankle boot, T-shirt, T-shirt, dress, T-shirt
     raw = data._read_idx(data.DEBIAN_FASHION_MNIST / "t10k-labels-idx1-ubyte.gz")
     assert raw.shape == (10000,)
+    assert ds.y_test[:5].tolist() == raw[:5].tolist() == [9, 2, 1, 1, 6]  # the official test split, in its order
+
+
+def _rows(x):
+    return {bytes(r.numpy().tobytes()) for r in x.flatten(1)}
+
+
+def test_three_splits_disjoint_stratified_and_recorded():
+    ds = data.load("fashion-mnist", standardize=False)
+    train, val = _rows(ds.x_train), _rows(ds.x_val)
+    assert not train & val  # no validation image is trained on
+    counts = torch.bincount(ds.y_val)
+    assert counts.min() == counts.max() == 500  # stratified: 500 of each class
+    assert ds.info["split_seed"] == data.SPLIT_SEED and ds.info["sizes"] == {"train": 55000, "val": 5000, "test": 10000}
+    assert ds.info["training_split"] == 55000
+    sub = data.load("fashion-mnist", subset=1000, val_subset=300, seed=3)
+    assert (len(sub.y_train), len(sub.y_val)) == (1000, 300) and sub.info["training_split"] == 55000
+    assert not _rows(sub.x_train) & _rows(data.load("fashion-mnist", val_subset=300, seed=3).x_val)
+
+
+def test_the_shuffled_test_labels_check_moves_the_test_labels_only(monkeypatch):
+    plain = data.load("digits")
+    monkeypatch.setenv(data.SHUFFLE_TEST_ENV, "1")
+    shuffled = data.load("digits")
+    assert torch.equal(plain.x_train, shuffled.x_train) and torch.equal(plain.y_train, shuffled.y_train)
+    assert torch.equal(plain.y_val, shuffled.y_val) and torch.equal(plain.x_test, shuffled.x_test)
+    assert not torch.equal(plain.y_test, shuffled.y_test)
+    assert sorted(plain.y_test.tolist()) == sorted(shuffled.y_test.tolist())  # the same labels, permuted
 
 
 def test_subsets_resize_and_seed():

@@ -21,8 +21,19 @@ def toy(dtype=torch.float64, n=256, shape=(1, 8, 8), seed=0, test=None):
     g = torch.Generator().manual_seed(seed)
     x_test = torch.randn(100, *shape, generator=g, dtype=dtype) if test is None else test[0]
     y_test = torch.randint(0, 10, (100,), generator=g) if test is None else test[1]
+    x_val = torch.randn(60, *shape, generator=g, dtype=dtype) if test is None else test[0][:30]
+    y_val = torch.randint(0, 10, (60,), generator=g) if test is None else test[1][:30]
     return Dataset(name="toy", source="test", x_train=torch.randn(n, *shape, generator=g, dtype=dtype),
-                   y_train=torch.randint(0, 10, (n,), generator=g), x_test=x_test, y_test=y_test, num_classes=10)
+                   y_train=torch.randint(0, 10, (n,), generator=g), x_val=x_val, y_val=y_val, x_test=x_test,
+                   y_test=y_test, num_classes=10)
+
+
+def tiny(n_val=5, n_test=7):
+    """An MLP-sized data set with its three splits of different sizes."""
+    g = torch.Generator().manual_seed(0)
+    return Dataset(name="t", source="test", x_train=torch.randn(8, 4, generator=g), y_train=torch.randint(0, 2, (8,)),
+                   x_val=torch.randn(n_val, 4, generator=g), y_val=torch.randint(0, 2, (n_val,)),
+                   x_test=torch.randn(n_test, 4, generator=g), y_test=torch.randint(0, 2, (n_test,)), num_classes=2)
 
 
 def plain_loop(model, data, cfg):
@@ -31,11 +42,12 @@ def plain_loop(model, data, cfg):
     opt = make_optimizer(param_groups(model, cfg), cfg)
     losses, evals = [], {}
 
-    def evaluate(step):
+    def evaluate(step, split="val"):
+        x, y = (data.x_val, data.y_val) if split == "val" else (data.x_test, data.y_test)
         model.eval()
         with torch.no_grad():
-            out = model(data.x_test)
-            evals[step] = (F.cross_entropy(out, data.y_test).item(), (out.argmax(1) == data.y_test).double().mean().item())
+            out = model(x)
+            evals[(split, step)] = (F.cross_entropy(out, y).item(), (out.argmax(1) == y).double().mean().item())
         model.train()
 
     evaluate(0)
@@ -62,6 +74,7 @@ def plain_loop(model, data, cfg):
             losses.append(loss.item())
             if step % cfg.eval_every == 0:
                 evaluate(step)
+    evaluate(step, "test")  # the end: the test set, once
     return np.array(losses), evals
 
 
@@ -86,15 +99,21 @@ def members(family, dtype, k=3):
     return nets, configs
 
 
+def same_final(a: dict, b: dict) -> bool:
+    """Two results' ``final`` records are equal (NaN equal to NaN: a run that did not diverge has
+    no frozen accuracy)."""
+    return a.keys() == b.keys() and all(x == y or (x != x and y != y) for x, y in zip(a.values(), (b[k] for k in a)))
+
+
 def train_losses(result):
     h = result.history
     return h[h["split"] == "train"].sort_values("step")["value"].to_numpy()
 
 
 def eval_rows(result):
-    h = result.history[result.history["split"] == "test"]
-    return {int(s): (g[g.metric == "loss"]["value"].item(), g[g.metric == "accuracy"]["value"].item())
-            for s, g in h.groupby("step")}
+    h = result.history[result.history["split"].isin(["val", "test"])]
+    return {(split, int(s)): (g[g.metric == "loss"]["value"].item(), g[g.metric == "accuracy"]["value"].item())
+            for (split, s), g in h.groupby(["split", "step"])}
 
 
 @pytest.mark.parametrize("family", list(FAMILIES))
@@ -109,10 +128,13 @@ def test_each_member_matches_a_plain_loop(family, dtype, tol):
         assert len(got) == STEPS
         np.testing.assert_allclose(got, ref_losses, rtol=tol, atol=0)
         evals = eval_rows(result)
-        assert sorted(evals) == sorted(ref_evals) == [0, 25, 50]
-        for step, (loss, acc) in ref_evals.items():  # BatchNorm's running statistics are per member
-            assert evals[step][0] == pytest.approx(loss, rel=tol)
-            assert evals[step][1] == pytest.approx(acc, abs=1e-12)
+        # validation at 0, every eval_every steps and at the end; the test set once, at the end
+        assert sorted(evals) == sorted(ref_evals) == [("test", 50), ("val", 0), ("val", 25), ("val", 50)]
+        for key, (loss, acc) in ref_evals.items():  # BatchNorm's running statistics are per member
+            assert evals[key][0] == pytest.approx(loss, rel=tol)
+            assert evals[key][1] == pytest.approx(acc, abs=1e-12)
+        assert result.final["test_accuracy"] == evals[("test", 50)][1]
+        assert result.final["val_accuracy"] == evals[("val", 50)][1]
 
 
 def test_a_member_does_not_depend_on_k_or_chunks():
@@ -140,11 +162,17 @@ def test_a_diverging_member_is_frozen_and_leaves_the_others_alone():
         solo = ensemble.train_ensemble([copy.deepcopy(nets[i])], data, [configs[i]])[0]
         np.testing.assert_array_equal(train_losses(results[i]), train_losses(solo))
         assert results[i].diverged_at is None
-    # The frozen member's final accuracy is that of its weights before the step that diverged.
+    # One divergence rule: it counts at chance on both splits; the frozen weights' accuracy, that of
+    # its weights before the step that diverged, is recorded beside it, labelled.
+    assert bad.final["test_accuracy"] == bad.final["val_accuracy"] == 0.1
     frozen = copy.deepcopy(nets[1])
     ref = ensemble.train_ensemble([frozen], data, [TrainConfig(steps=bad.diverged_at - 1, batch_size=32, lr=1e200,
                                                                seed=1, eval_every=25)])[0]
-    assert bad.final["test_accuracy"] == ref.final["test_accuracy"]
+    assert bad.final["frozen_test_accuracy"] == ref.final["test_accuracy"]
+    h = bad.history
+    rows = h[h["step"] == bad.diverged_at].set_index(["split", "metric"])["value"]
+    assert rows[("test", "accuracy")] == 0.1 and rows[("test", "frozen_accuracy")] == ref.final["test_accuracy"]
+    assert rows[("val", "frozen_accuracy")] == ref.final["val_accuracy"]
 
 
 def test_same_seed_same_table_and_train_is_a_one_member_ensemble():
@@ -228,7 +256,8 @@ def test_the_gpu_path_gives_the_cpu_paths_numbers(monkeypatch):
     masked = ensemble.train_ensemble([copy.deepcopy(n) for n in nets], data, configs)
     for a, b in zip(at_once, masked):
         np.testing.assert_array_equal(train_losses(a), train_losses(b))
-        assert a.final == b.final or (a.diverged_at == b.diverged_at and a.final["test_accuracy"] == b.final["test_accuracy"])
+        assert same_final(a.final, b.final) or (a.diverged_at == b.diverged_at
+                                                and a.final["test_accuracy"] == b.final["test_accuracy"])
 
 
 @pytest.mark.parametrize("family", ["mlp", "resnet-bn"])  # vmap and per-member passes on the CPU
@@ -310,16 +339,15 @@ def test_a_diverging_conv_member_leaves_the_others_alone_in_channels_last():
     for i in (0, 2):
         solo = ensemble.train_ensemble([copy.deepcopy(nets[i])], data, [configs[i]])[0]
         np.testing.assert_array_equal(train_losses(results[i]), train_losses(solo))
-        assert results[i].final == solo.final
+        assert same_final(results[i].final, solo.final)
 
 
 def test_the_work_counter_counts_member_steps_and_flops():
     """Member-steps and FLOPs against literals: an MLP 4-3-2 on batches of 2 costs per step
     forward 2*2*(4*3 + 3*2) = 72, backward 2*2*(4*3) + 2*2*(3*2) * 2 = 96 (no gradient for
-    the input); an evaluation 2*(4*3 + 3*2) = 36 per test example."""
-    g = torch.Generator().manual_seed(0)
-    data = Dataset(name="t", source="test", x_train=torch.randn(8, 4, generator=g), y_train=torch.randint(0, 2, (8,)),
-                   x_test=torch.randn(5, 4, generator=g), y_test=torch.randint(0, 2, (5,)), num_classes=2)
+    the input); an evaluation 2*(4*3 + 3*2) = 36 per example: on the 5 validation examples at
+    step 0 and at the end, on the 7 test examples once, at the end."""
+    data = tiny(5, 7)
     nets = [models.mlp(4, [3], 2) for _ in range(3)]
     configs = [TrainConfig(steps=4, batch_size=2, lr=0.1, seed=s, eval_every=100) for s in range(3)]
     ensemble.reset_work()
@@ -327,7 +355,7 @@ def test_the_work_counter_counts_member_steps_and_flops():
     work = ensemble.WORK
     assert work.member_steps == 3 * 4
     assert work.train_flop == 3 * 4 * (72 + 96)
-    assert work.eval_flop == 2 * 3 * 5 * 36  # at step 0 and at the end, 3 members, 5 test examples
+    assert work.eval_flop == 2 * 3 * 5 * 36 + 3 * 7 * 36  # validation twice and test once, 3 members
     assert work.uncounted_steps == 0 and work.record_seconds == 0
     record = work.as_dict()
     assert record["member_steps"] == 12 and record["seconds"] > 0
@@ -362,9 +390,7 @@ def test_a_model_the_meta_device_cannot_run_still_trains_uncounted():
         def forward(self, x):
             return self.fc(x) * (1.0 if float(x.abs().sum().item()) >= 0 else 0.0)
 
-    g = torch.Generator().manual_seed(0)
-    data = Dataset(name="t", source="test", x_train=torch.randn(8, 4, generator=g), y_train=torch.randint(0, 2, (8,)),
-                   x_test=torch.randn(5, 4, generator=g), y_test=torch.randint(0, 2, (5,)), num_classes=2)
+    data = tiny()
     ensemble.reset_work()
     result = ensemble.train_ensemble([ReadsValues()], data, [TrainConfig(steps=3, batch_size=2, lr=0.1, seed=0)],
                                      vectorize="loop")[0]
@@ -377,3 +403,36 @@ def test_a_model_the_meta_device_cannot_run_still_trains_uncounted():
     record = ensemble.WORK.as_dict()
     assert record["member_steps"] == 5 and record["uncounted_steps"] == 3
     assert ensemble.WORK.train_flop == 2 * (72 + 96) and record["gflop_per_s"] is None
+
+
+def test_the_test_split_is_read_once_per_member_at_its_end():
+    """The core never shows a test number during training: test rows only at a member's last
+    step (or the step it diverged), validation rows at every evaluation; so nothing chosen from
+    a history can read the test set. Negative control: the validation rows are there."""
+    data = toy()
+    nets, configs = members("mlp", torch.float64, k=3)
+    configs[1] = TrainConfig(steps=STEPS, batch_size=32, lr=1e200, seed=1, eval_every=25)  # diverges
+    results = ensemble.train_ensemble([copy.deepcopy(n) for n in nets], data, configs)
+    for r in results:
+        h = r.history
+        end = r.diverged_at or STEPS
+        test = h[h["split"] == "test"]
+        assert set(test["step"]) == {end} and len(test) == (2 if r.diverged_at else 2)
+        assert len(h[h["split"] == "val"]["step"].unique()) >= 2
+
+
+def test_a_placebo_data_order_changes_the_batches_only():
+    """``order_seed`` draws the data order from its own seed and nothing else: the same weights at
+    step 0, other batches from step 1 (the placebo's one changed random stream)."""
+    from initstudy.core.ensemble import stream_seed
+
+    data = toy()
+    nets, _ = members("mlp", torch.float64, k=1)
+    base = TrainConfig(steps=5, batch_size=32, lr=0.05, seed=7, eval_every=5)
+    placebo = TrainConfig(steps=5, batch_size=32, lr=0.05, seed=7, eval_every=5, order_seed=stream_seed(7, "order"))
+    a, b = (ensemble.train_ensemble([copy.deepcopy(nets[0])], data, [c])[0] for c in (base, placebo))
+    assert eval_rows(a)[("val", 0)] == eval_rows(b)[("val", 0)]  # the same init
+    assert not np.array_equal(train_losses(a), train_losses(b))  # other batches
+    first = next(ensemble.member_stream(7, 256, 32, 5))["idx"]
+    assert torch.equal(next(ensemble.member_stream(7, 256, 32, 5, order_seed=7))["idx"], first)
+    assert not torch.equal(next(ensemble.member_stream(7, 256, 32, 5, order_seed=stream_seed(7, "order")))["idx"], first)

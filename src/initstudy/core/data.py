@@ -18,6 +18,21 @@ for users with a network (torchvision skips the download when the files are alre
 out under ``root`` as it expects); ``source="auto"`` tries local first, then torchvision
 files already under ``root``, and never downloads.
 
+Every data set comes split three ways, by a fixed seed (:data:`SPLIT_SEED`, recorded in its
+``info`` and so in every run's provenance):
+
+- **train**: what the networks learn from;
+- **validation** (``x_val``, ``y_val``): carved out of the data set's training split by a
+  stratified draw, :data:`VAL_SIZES` examples (about 10 % of Fashion-MNIST's and MNIST's
+  training split: 5,000 estimate an accuracy within about 1.3 points (95 %), enough to tell the
+  learning rates and inits a chapter chooses between apart; 288 digits, 20 % of what is left
+  after the test split, about 29 per class, the most the 1,797 digits spare); everything a
+  chapter chooses (a learning rate, an init, a scale, a checkpoint) is chosen on it, and every
+  training curve is a validation curve;
+- **test**: the data set's own test split (or, for the digits and MNIST-5k, which ship none, a
+  fixed stratified 20 %), read once per trained network, at its end, for the numbers the
+  claims judge.
+
 Images are returned as float32 ``(N, C, H, W)`` tensors scaled to [0, 1] and, by default,
 standardised with the training set's mean and std (one scalar each), so that inputs have
 mean 0 and variance 1: the assumption every variance-preserving init makes about its input.
@@ -35,13 +50,28 @@ from typing import Iterator
 import numpy as np
 import torch
 
-__all__ = ["Dataset", "DataNotFoundError", "DATASETS", "load", "available", "batches", "fetch"]
+__all__ = ["Dataset", "DataNotFoundError", "DATASETS", "VAL_SIZES", "SPLIT_SEED", "LOADED", "SHUFFLE_TEST_ENV",
+           "load", "reset_loaded", "available", "batches", "fetch"]
 
 #: Where Debian's ``dataset-fashion-mnist`` puts its gzipped IDX files.
 DEBIAN_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
 
 DATASETS = ("fashion-mnist", "mnist-5k", "digits", "mnist", "cifar10")
 SOURCES = ("auto", "local", "torchvision")
+
+#: The seed of every data set's fixed splits (validation from training; test for the data sets
+#: that ship without one): the same for every run, so every chapter sees the same three splits.
+SPLIT_SEED = 0
+#: Examples of the validation split carved out of each data set's training split (see the
+#: module's docstring for why these sizes).
+VAL_SIZES = {"fashion-mnist": 5000, "mnist": 5000, "cifar10": 5000, "mnist-5k": 500, "digits": 288}
+#: The splits of every data set loaded in this process since the last :func:`reset_loaded`
+#: (a notebook run records them in its provenance).
+LOADED: list[dict] = []
+#: When this environment variable is "1", :func:`load` permutes the test labels (a fixed
+#: permutation): a check, used by the tests, that nothing a chapter chooses depends on the test
+#: split (every choice must come out the same, while the test numbers change).
+SHUFFLE_TEST_ENV = "INITSTUDY_SHUFFLE_TEST_LABELS"
 
 #: How to obtain each data set, named in every "not found" message.
 HOW_TO_GET = {
@@ -68,12 +98,15 @@ class DataNotFoundError(FileNotFoundError):
 
 @dataclass
 class Dataset:
-    """A data set in memory: train and test tensors, input shape and class count."""
+    """A data set in memory: train, validation and test tensors, input shape and class count
+    (see the module's docstring for what each split is for)."""
 
     name: str
     source: str
     x_train: torch.Tensor
     y_train: torch.Tensor
+    x_val: torch.Tensor
+    y_val: torch.Tensor
     x_test: torch.Tensor
     y_test: torch.Tensor
     num_classes: int
@@ -89,15 +122,15 @@ class Dataset:
 
     def __repr__(self) -> str:
         return (
-            f"Dataset({self.name!r}, source={self.source!r}, train={len(self.y_train)}, "
+            f"Dataset({self.name!r}, source={self.source!r}, train={len(self.y_train)}, val={len(self.y_val)}, "
             f"test={len(self.y_test)}, input_shape={self.input_shape}, classes={self.num_classes})"
         )
 
     def _repr_markdown_(self) -> str:
         """How a notebook (and so the book) shows a data set: in words, not as a repr."""
         shape = "x".join(map(str, self.input_shape))
-        return (f"Data: **{self.name}**, {len(self.y_train):,} training and {len(self.y_test):,} test "
-                f"examples of shape {shape}, {self.num_classes} classes.")
+        return (f"Data: **{self.name}**, {len(self.y_train):,} training, {len(self.y_val):,} validation and "
+                f"{len(self.y_test):,} test examples of shape {shape}, {self.num_classes} classes.")
 
 
 # ---------------------------------------------------------------------------- readers
@@ -176,7 +209,7 @@ def _digits():
     return (bunch.images * (255.0 / 16.0)).round().astype(np.uint8), bunch.target.astype(np.int64)
 
 
-def _split(x: np.ndarray, y: np.ndarray, test_fraction: float = 0.2, seed: int = 0):
+def _split(x: np.ndarray, y: np.ndarray, test_fraction: float = 0.2, seed: int = SPLIT_SEED):
     """A fixed stratified train/test split for data sets that ship without one."""
     from sklearn.model_selection import train_test_split
 
@@ -184,6 +217,15 @@ def _split(x: np.ndarray, y: np.ndarray, test_fraction: float = 0.2, seed: int =
         x, y, test_size=test_fraction, random_state=seed, stratify=y
     )
     return x_train, y_train, x_test, y_test
+
+
+def _carve_validation(x: np.ndarray, y: np.ndarray, size: int, seed: int = SPLIT_SEED):
+    """The fixed stratified validation split of ``size`` examples out of a training split, and
+    what is left for training: ``(x_train, y_train, x_val, y_val)``."""
+    from sklearn.model_selection import train_test_split
+
+    x_train, x_val, y_train, y_val = train_test_split(x, y, test_size=size, random_state=seed, stratify=y)
+    return x_train, y_train, x_val, y_val
 
 
 def _raw(name: str, source: str, root: Path):
@@ -225,8 +267,10 @@ def load(
     resize: int | None = None,
     standardize: bool = True,
     seed: int = 0,
+    val_subset: int | None = None,
 ) -> Dataset:
-    """Load a data set into memory.
+    """Load a data set into memory, split three ways (train, validation, test: see the
+    module's docstring).
 
     Args:
         name: one of :data:`DATASETS`.
@@ -236,13 +280,14 @@ def load(
         subset: keep this many training examples (a seeded random, class-balanced-in-
             expectation draw); ``None`` keeps all.
         test_subset: the same for the test set.
+        val_subset: the same for the validation split (:data:`VAL_SIZES` examples in all).
         resize: resize images to ``resize x resize`` (bilinear, torchvision).
         standardize: subtract the training mean and divide by its std (scalars).
         seed: seed of the subset draws.
 
     >>> ds = load("digits")
-    >>> ds.num_classes, ds.input_shape
-    (10, (1, 8, 8))
+    >>> ds.num_classes, ds.input_shape, (len(ds.y_train), len(ds.y_val), len(ds.y_test))
+    (10, (1, 8, 8), (1149, 288, 360))
     """
     if name not in DATASETS:
         raise ValueError(f"unknown data set {name!r}; allowed: {', '.join(DATASETS)}")
@@ -252,6 +297,11 @@ def load(
         source = "local"
     root = Path(root) if root is not None else default_root()
     xtr, ytr, xte, yte, origin = _raw(name, source, root)
+    xtr, ytr = np.asarray(xtr), np.asarray(ytr)
+    xtr, ytr, xva, yva = _carve_validation(xtr, ytr, VAL_SIZES[name])
+    n_split = len(ytr)  # the training split's size, before any subset
+    if os.environ.get(SHUFFLE_TEST_ENV) == "1":  # the tests' check that no choice reads the test split
+        yte = np.asarray(yte)[np.random.default_rng(12345).permutation(len(yte))]
 
     gen = np.random.default_rng(seed)
     if subset is not None and subset < len(ytr):
@@ -260,6 +310,9 @@ def load(
     if test_subset is not None and test_subset < len(yte):
         keep = np.sort(gen.choice(len(yte), size=test_subset, replace=False))
         xte, yte = xte[keep], yte[keep]
+    if val_subset is not None and val_subset < len(yva):
+        keep = np.sort(np.random.default_rng(seed + 1).choice(len(yva), size=val_subset, replace=False))
+        xva, yva = xva[keep], yva[keep]
 
     def to_tensor(x: np.ndarray) -> torch.Tensor:
         t = torch.from_numpy(np.array(x, dtype=np.float32)).div_(255.0)
@@ -269,22 +322,28 @@ def load(
             t = t.permute(0, 3, 1, 2).contiguous()
         return t
 
-    x_train, x_test = to_tensor(xtr), to_tensor(xte)
+    x_train, x_val, x_test = to_tensor(xtr), to_tensor(xva), to_tensor(xte)
     if resize is not None:
         from torchvision.transforms.v2 import functional as TF
 
-        x_train = TF.resize(x_train, [resize, resize], antialias=True)
-        x_test = TF.resize(x_test, [resize, resize], antialias=True)
-    info = {"origin": origin, "standardized": standardize}
+        x_train, x_val, x_test = (TF.resize(x, [resize, resize], antialias=True) for x in (x_train, x_val, x_test))
+    info = {"origin": origin, "standardized": standardize, "split_seed": SPLIT_SEED,
+            "validation": f"{VAL_SIZES[name]} examples carved from the training split (stratified, seed {SPLIT_SEED})",
+            "sizes": {"train": len(ytr), "val": len(yva), "test": len(yte)}, "training_split": n_split,
+            "subset_seed": seed}
     if standardize:
         mean, std = x_train.mean().item(), x_train.std().item()
-        x_train = (x_train - mean) / std
-        x_test = (x_test - mean) / std
+        x_train, x_val, x_test = ((x - mean) / std for x in (x_train, x_val, x_test))
         info.update(mean=mean, std=std)
-    y_train = torch.from_numpy(np.array(ytr, dtype=np.int64))
-    y_test = torch.from_numpy(np.array(yte, dtype=np.int64))
-    num_classes = int(max(y_train.max().item(), y_test.max().item())) + 1
-    return Dataset(name, source, x_train, y_train, x_test, y_test, num_classes, info)
+    y_train, y_val, y_test = (torch.from_numpy(np.array(v, dtype=np.int64)) for v in (ytr, yva, yte))
+    num_classes = int(max(y_train.max().item(), y_val.max().item(), y_test.max().item())) + 1
+    LOADED.append({"name": name, **{k: v for k, v in info.items() if k not in ("mean", "std")}})
+    return Dataset(name, source, x_train, y_train, x_val, y_val, x_test, y_test, num_classes, info)
+
+
+def reset_loaded() -> None:
+    """Forget the data sets :data:`LOADED` lists (a notebook run does, at its start)."""
+    LOADED.clear()
 
 
 def available(name: str, source: str = "auto", root: str | os.PathLike | None = None) -> str | None:

@@ -19,6 +19,13 @@ Per member, exactly as a plain ``torch.nn`` loop would do it (see :func:`member_
   and BatchNorm statistics stay those of step k - 1) and recorded as diverged at step k,
   while the others go on.
 
+What each member reads, and when: its training batches; the **validation** split at step 0,
+every ``eval_every`` steps and at the end (the curves, and everything a chapter chooses); the
+**test** split once, at its end (the last step, or the step it diverged), for the numbers the
+claims judge. One divergence rule for every accuracy: a member that diverged counts at chance,
+1 / classes, on both splits; the accuracy of the weights it froze with is recorded beside it as
+``frozen_accuracy``.
+
 Data stay on the device: each data set is moved there once, each epoch's batch indices are
 drawn on the host from the member's generator (so a CPU and a GPU run see the same batches)
 and copied once per epoch, and losses and accuracies accumulate on the device; nothing is
@@ -50,7 +57,7 @@ from torch import nn
 from torch.func import functional_call, stack_module_state, vmap
 from torch.nn import functional as F
 
-__all__ = ["member_stream", "train_ensemble", "chunk_size", "signature", "vectorize_mode", "EnsembleResult",
+__all__ = ["member_stream", "stream_seed", "train_ensemble", "chunk_size", "signature", "vectorize_mode", "EnsembleResult",
            "MEMORY_BUDGET", "EVAL_BATCH", "Work", "WORK", "reset_work", "pass_flops"]
 
 #: Whether the host reads the members' state every step (None: on the CPU only, where it costs
@@ -144,8 +151,22 @@ def pass_flops(model: nn.Module, example: torch.Tensor, batch_size: int, train: 
 # --------------------------------------------------------------------------- data streams
 
 
+def stream_seed(seed: int, stream: str) -> int:
+    """The seed of the random stream named ``stream`` of a run of ``seed``: a fixed function of
+    both (SHA-256), in [0, 2^31), unrelated to the run's other streams and to other seeds'. A
+    placebo that must differ from its condition in exactly one random stream (a weight draw, a
+    data order) takes that stream's seed from here, the rest from ``seed``.
+
+    >>> stream_seed(0, "data order") == stream_seed(0, "data order") != stream_seed(1, "data order")
+    True
+    """
+    import hashlib
+
+    return int.from_bytes(hashlib.sha256(f"{int(seed)}:{stream}".encode()).digest()[:4], "little") >> 1
+
+
 def member_stream(seed: int, n: int, batch_size: int, steps: int, *, image_shape: tuple | None = None,
-                  augment: str | None = None, mixup_alpha: float = 0.0, pad: int = 4):
+                  augment: str | None = None, mixup_alpha: float = 0.0, pad: int = 4, order_seed: int | None = None):
     """A member's random draws, one epoch at a time: yields dicts of tensors for the steps
     of each epoch (``idx`` [s, B]; with ``augment="crop-flip"`` also ``crop_i``, ``crop_j``
     [s, B] in 0..2 pad and ``flip`` [s, B]; with ``mixup_alpha`` > 0 ``lam`` [s] and
@@ -153,7 +174,8 @@ def member_stream(seed: int, n: int, batch_size: int, steps: int, *, image_shape
     (the last incomplete batch dropped), from ``torch.Generator().manual_seed(seed)``;
     augmentation and mixup from two seeds spawned from ``numpy.random.SeedSequence(seed)``
     (NumPy's Beta for the mixup coefficient, as Zhang et al.'s code). The same seed gives the same draws on any device
-    and in any ensemble.
+    and in any ensemble. ``order_seed``: the data order's own seed instead of ``seed`` (a placebo
+    that differs in the data order only; augmentation and mixup stay ``seed``'s).
 
     >>> first = next(member_stream(0, 10, 4, 3))
     >>> first["idx"].shape
@@ -161,7 +183,7 @@ def member_stream(seed: int, n: int, batch_size: int, steps: int, *, image_shape
     """
     if batch_size > n:
         raise ValueError(f"batch_size {batch_size} is larger than the {n} examples")
-    order_gen = torch.Generator().manual_seed(seed)
+    order_gen = torch.Generator().manual_seed(seed if order_seed is None else order_seed)
     # augmentation and mixup: streams of their own, derived from (seed, purpose), so that
     # member s's augmentation is not member s + 1's data order
     aug_seed, mix_seed = (int(s.generate_state(1, dtype=np.uint64)[0] >> np.uint64(1))
@@ -203,9 +225,9 @@ def crop_flip_at(x: torch.Tensor, i: torch.Tensor, j: torch.Tensor, flip: torch.
 class _Epochs:
     """The stacked draws of the live members, one epoch at a time, on the device."""
 
-    def __init__(self, seeds: Sequence[int], n: int, config, device):
-        self.streams = [member_stream(s, n, config.batch_size, config.steps, augment=config.augment,
-                                      mixup_alpha=config.mixup_alpha) for s in seeds]
+    def __init__(self, configs: Sequence, n: int, config, device):
+        self.streams = [member_stream(c.seed, n, config.batch_size, config.steps, augment=config.augment,
+                                      mixup_alpha=config.mixup_alpha, order_seed=c.order_seed) for c in configs]
         self.device = device
         self.block: dict | None = None
         self.pos = 0
@@ -348,16 +370,24 @@ def train_ensemble(models: Sequence[nn.Module], data, configs: Sequence, *, reco
 
 
 def _stack_data(data, device, cache):
-    """(x_train, y_train, x_test, y_test, train_per_member, test_per_member) on the device;
-    with a list of data sets, the training sets stacked [K, n, ...], and the test sets too
-    unless they are one and the same."""
-    fields = ("x_train", "y_train", "x_test", "y_test")
-    if not isinstance(data, (list, tuple)):
-        return tuple(_on_device(getattr(data, f), device, cache) for f in fields) + (False, False)
-    train = tuple(torch.stack([getattr(d, f) for d in data]).to(device) for f in fields[:2])
-    if all(d.x_test is data[0].x_test and d.y_test is data[0].y_test for d in data):
-        return train + tuple(_on_device(getattr(data[0], f), device, cache) for f in fields[2:]) + (True, False)
-    return train + tuple(torch.stack([getattr(d, f) for d in data]).to(device) for f in fields[2:]) + (True, True)
+    """The training, validation and test tensors on the device, as ``{split: (x, y,
+    per_member)}``: with a list of data sets, the training sets stacked [K, n, ...], and the
+    validation and test sets too unless they are one and the same for every member."""
+    datas = list(data) if isinstance(data, (list, tuple)) else None
+    out = {}
+    for split in ("train", "val", "test"):
+        fx, fy = f"x_{split}", f"y_{split}"
+        if datas is None:
+            out[split] = (_on_device(getattr(data, fx), device, cache), _on_device(getattr(data, fy), device, cache),
+                          False)
+        elif split != "train" and all(getattr(d, fx) is getattr(datas[0], fx) and getattr(d, fy) is getattr(datas[0], fy)
+                                      for d in datas):
+            out[split] = (_on_device(getattr(datas[0], fx), device, cache),
+                          _on_device(getattr(datas[0], fy), device, cache), False)
+        else:
+            out[split] = (torch.stack([getattr(d, fx) for d in datas]).to(device),
+                          torch.stack([getattr(d, fy) for d in datas]).to(device), True)
+    return out
 
 
 def vectorize_mode(model: nn.Module, device: torch.device) -> str:
@@ -424,16 +454,19 @@ def _train_chunk(models, data, configs, *, record, record_every, record_at, devi
         both operands; for a 1-channel image the two orders are the same memory anyway)."""
         return x.contiguous(memory_format=torch.channels_last) if channels_last and x.dim() == 4 else x
     dtype = next(iter(params.values())).dtype
-    x_train, y_train, x_test, y_test, per_member, test_per_member = _stack_data(data, dev, cache)
+    splits = _stack_data(data, dev, cache)
+    x_train, y_train, per_member = splits["train"]
     n_train = x_train.shape[1] if per_member else len(y_train)
-    n_test = x_test.shape[1] if test_per_member else len(y_test)
+    sizes = {k: (x.shape[1] if per else len(y)) for k, (x, y, per) in splits.items()}
+    # chance: what a diverged member counts for (one rule for every accuracy the study reads)
+    chance = 1.0 / (data[0] if isinstance(data, (list, tuple)) else data).num_classes
     example = (x_train[0] if per_member else x_train)[:1].to(dtype)
     try:
         step_flop = pass_flops(base, example, first.batch_size, train=True)
-        eval_flop = pass_flops(base, example, 1, train=False) * n_test
+        example_flop = pass_flops(base, example, 1, train=False)
         counted = True
     except Exception:  # noqa: BLE001 (a model the meta device cannot run: its work is not counted, training goes on)
-        step_flop = eval_flop = 0.0
+        step_flop = example_flop = 0.0
         counted = False
 
     def view(values: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
@@ -487,28 +520,32 @@ def _train_chunk(models, data, configs, *, record, record_every, record_at, devi
                                     nhwc(x[i]) if per else shared) for i in range(k)])
 
     @torch.no_grad()
-    def evaluate(p: dict, b: dict, rows: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-        """Mean test loss and accuracy of the stacked members ``p, b`` (their test sets are
-        ``x_test[rows]`` when each member has its own)."""
+    def evaluate(p: dict, b: dict, rows: torch.Tensor | None = None, split: str = "val") -> tuple[torch.Tensor, torch.Tensor]:
+        """Mean loss and accuracy of the stacked members ``p, b`` on ``split`` ("val" during
+        training; "test" once per member, at its end); their sets are ``x[rows]`` when each
+        member has its own."""
+        x_all, y_all, per = splits[split]
+        n_eval = sizes[split]
         base.eval()
         k = len(next(iter(p.values())))
         total = torch.zeros(k, dtype=torch.float64, device=dev)
         correct = torch.zeros(k, dtype=torch.long, device=dev)
-        for s in range(0, n_test, EVAL_BATCH):
-            if test_per_member:
-                xb, yb = x_test[rows, s:s + EVAL_BATCH].to(dtype), y_test[rows, s:s + EVAL_BATCH]
+        for s in range(0, n_eval, EVAL_BATCH):
+            if per:
+                xb, yb = x_all[rows, s:s + EVAL_BATCH].to(dtype), y_all[rows, s:s + EVAL_BATCH]
                 out = batched(p, b, xb)
             else:
-                xb, yb = x_test[s:s + EVAL_BATCH].to(dtype), y_test[s:s + EVAL_BATCH].expand(k, -1)
+                xb, yb = x_all[s:s + EVAL_BATCH].to(dtype), y_all[s:s + EVAL_BATCH].expand(k, -1)
                 out = batched(p, b, xb, per=False)
             total += F.cross_entropy(out.flatten(0, 1), yb.flatten(), reduction="none").view(k, -1).sum(1)
             correct += (out.argmax(-1) == yb).sum(1)
         base.train()
-        WORK.eval_flop += k * eval_flop
-        return total / n_test, correct.double() / n_test
+        WORK.eval_flop += k * example_flop * n_eval
+        return total / n_eval, correct.double() / n_eval
 
-    evals: list[tuple[int, list[int], torch.Tensor, torch.Tensor]] = []
-    frozen: dict[int, float] = {}  # original index -> test accuracy of its frozen weights
+    evals: list[tuple[int, list[int], torch.Tensor, torch.Tensor]] = []  # validation, during training
+    tests: dict[int, tuple[float, float]] = {}  # original index -> test loss and accuracy, read once at its end
+    frozen: dict[int, tuple[float, float]] = {}  # original index -> validation loss, accuracy of its frozen weights
     records: list[list[dict]] = [[] for _ in range(k_all)]
     record_every = record_every or first.eval_every
 
@@ -531,10 +568,12 @@ def _train_chunk(models, data, configs, *, record, record_every, record_at, devi
         dead = [j for j, a in enumerate(alive) if not a]
         sel = torch.tensor(dead, device=dev)
         with torch.no_grad():
-            _, acc = evaluate({n: t[sel] for n, t in params.items()}, {n: t[sel] for n, t in buffers.items()},
-                              live_idx[sel])
-        for j, a in zip(dead, acc.tolist()):
-            frozen[live[j]] = a
+            p_dead, b_dead = {n: t[sel] for n, t in params.items()}, {n: t[sel] for n, t in buffers.items()}
+            vl, va = evaluate(p_dead, b_dead, live_idx[sel])
+            tl, ta = evaluate(p_dead, b_dead, live_idx[sel], split="test")  # its end: the test set, once
+        for j, v_l, v_a, t_l, t_a in zip(dead, vl.tolist(), va.tolist(), tl.tolist(), ta.tolist()):
+            frozen[live[j]] = (v_l, v_a)
+            tests[live[j]] = (t_l, t_a)
             _load_member(models[live[j]], params, buffers, j, grads=False)
         keep = torch.tensor(alive, device=dev)
         params = {n: (_member_layout(t.detach()[keep], True) if channels_last else t.detach()[keep]).requires_grad_(True)
@@ -550,7 +589,7 @@ def _train_chunk(models, data, configs, *, record, record_every, record_at, devi
     evals.append((0, list(live), *evaluate(params, buffers, live_idx)))
     if record is not None:
         do_record(0)
-    epochs = _Epochs([c.seed for c in configs], n_train, first, dev)
+    epochs = _Epochs(configs, n_train, first, dev)
     base.train()
     step = 0
     for step in range(1, first.steps + 1):
@@ -626,6 +665,11 @@ def _train_chunk(models, data, configs, *, record, record_every, record_at, devi
         if host_checks and not all_active or (step % first.eval_every == 0 or last):
             drop_frozen()
 
+    if live:  # the end: every member that trained to it reads the test set, once
+        tl, ta = evaluate(params, buffers, live_idx, split="test")
+        for i, t_l, t_a in zip(live, tl.tolist(), ta.tolist()):
+            tests[i] = (t_l, t_a)
+
     # ---- back to the host: one copy of the losses, the evaluations and the divergence steps
     if mode == "loop":  # the modules own their tensors again (no views into the stack)
         for m in models:
@@ -641,11 +685,12 @@ def _train_chunk(models, data, configs, *, record, record_every, record_at, devi
     loss_host = losses[:step].cpu().numpy()
     final: dict[int, tuple[float, float]] = {}
     eval_rows: list[list[tuple]] = [[] for _ in range(k_all)]
+    finite = lambda v: v if math.isfinite(v) else float("nan")  # noqa: E731
     for s, members, tl, ta in evals:
         for i, l_, a_ in zip(members, tl.cpu().tolist(), ta.cpu().tolist()):
             if div[i] and s >= div[i]:
                 continue
-            eval_rows[i] += [(s, "test", "loss", l_ if math.isfinite(l_) else float("nan")), (s, "test", "accuracy", a_)]
+            eval_rows[i] += [(s, "val", "loss", finite(l_)), (s, "val", "accuracy", a_)]
             final[i] = (l_, a_)
     results = []
     for i in range(k_all):
@@ -653,19 +698,25 @@ def _train_chunk(models, data, configs, *, record, record_every, record_at, devi
         rows = list(eval_rows[i])
         last_step = d if d is not None else step
         rows += [(s, "train", "loss", float(loss_host[s - 1, i])) for s in range(1, last_step + 1)]
-        if d is not None:
-            rows.append((d, "test", "accuracy", frozen[i]))
+        t_loss, t_acc = tests[i]
+        if d is None:
+            rows += [(step, "test", "loss", finite(t_loss)), (step, "test", "accuracy", t_acc)]
+            v_loss, v_acc = final[i]
+            out = {"val_loss": finite(v_loss), "val_accuracy": v_acc, "test_loss": finite(t_loss),
+                   "test_accuracy": t_acc, "frozen_val_accuracy": float("nan"), "frozen_test_accuracy": float("nan")}
+        else:  # diverged: counted at chance; the accuracy of the weights it froze with, labelled, beside it
+            fv = frozen[i][1]
+            rows += [(d, "val", "accuracy", chance), (d, "val", "frozen_accuracy", fv),
+                     (d, "test", "accuracy", chance), (d, "test", "frozen_accuracy", t_acc)]
+            out = {"val_loss": float("nan"), "val_accuracy": chance, "test_loss": float("nan"),
+                   "test_accuracy": chance, "frozen_val_accuracy": fv, "frozen_test_accuracy": t_acc}
         df = pd.DataFrame(rows, columns=["step", "split", "metric", "value"])
         if records[i]:
             df = pd.concat([df, pd.DataFrame(records[i])], ignore_index=True)
         df = df.sort_values("step", kind="stable").reset_index(drop=True)
         steps_done = step if d is None else d - 1
-        fl, fa = final[i]
-        fl = fl if (d is None and math.isfinite(fl)) else float("nan")
-        fa = fa if d is None else frozen[i]
         results.append(EnsembleResult(history=df, steps_done=steps_done, diverged_at=d,
-                                      final={"test_loss": fl, "test_accuracy": fa, "steps_done": steps_done,
-                                             "diverged_at": d}))
+                                      final={**out, "steps_done": steps_done, "diverged_at": d}))
     return results
 
 

@@ -48,6 +48,9 @@ __all__ = [
     "theory_overflow_layer",
     "theory_underflow_layer",
     "geometric_summary",
+    "fixed_point",
+    "chi",
+    "signal_preserving_std",
 ]
 
 ACT_FUNCS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
@@ -168,8 +171,91 @@ def _expect_sq(activation: str, q: float) -> float:
         return q / 2.0
     nodes, weights = _HERMITE
     z = math.sqrt(max(q, 0.0)) * nodes
-    f = np.tanh(z) if activation == "tanh" else 1.0 / (1.0 + np.exp(-z))
+    with np.errstate(over="ignore"):  # exp(-z) overflows to inf for very negative z: the sigmoid is then 0
+        f = np.tanh(z) if activation == "tanh" else 1.0 / (1.0 + np.exp(-z))
     return float(np.sum(weights * f * f) / math.sqrt(2.0 * math.pi))
+
+
+def _expect_deriv_sq(activation: str, q: float) -> float:
+    """E[act'(z)^2] for z ~ N(0, q): closed form for identity and ReLU, else adaptive quadrature
+    (for large q the integrand is a spike of width about 1/sqrt(q) at 0, which a fixed
+    Gauss-Hermite rule misses: 101 nodes gave chi 1.0 where it is 0.973)."""
+    from scipy import integrate
+
+    if activation == "identity":
+        return 1.0
+    if activation == "relu":
+        return 0.5
+    r = math.sqrt(max(q, 0.0))
+
+    def deriv(x: float) -> float:
+        if activation == "tanh":
+            return 1.0 - math.tanh(x) ** 2
+        sig = 1.0 / (1.0 + math.exp(-x)) if x > -700 else 0.0
+        return sig * (1.0 - sig)
+
+    value, _ = integrate.quad(lambda z: deriv(r * z) ** 2 * math.exp(-z * z / 2) / math.sqrt(2 * math.pi),
+                              -12.0, 12.0, points=[0.0], limit=400)
+    return float(value)
+
+
+def fixed_point(activation: str, sigma_w2: float, iterations: int = 2000, q0: float = 1.0) -> float:
+    """The fixed point q* of the mean-field variance map q -> sigma_w^2 E[act(z)^2], z ~ N(0, q)
+    (Poole et al. 2016, Eq. 3, without biases), iterated from ``q0``; inf where it diverges
+    (the identity and ReLU above their critical sigma_w^2), 0 where it vanishes.
+
+    >>> round(fixed_point("tanh", 0.5), 6), fixed_point("relu", 2.0)
+    (0.0, 1.0)
+    """
+    q = q0
+    for _ in range(iterations):
+        nxt = sigma_w2 * _expect_sq(activation, q)
+        if not math.isfinite(nxt) or nxt > 1e30:
+            return math.inf
+        if abs(nxt - q) <= 1e-12 * max(1.0, q):
+            return nxt
+        q = nxt
+    return q
+
+
+def chi(activation: str, sigma_w2: float) -> float:
+    """The slope of the mean-field correlation map at its fixed point, chi = sigma_w^2
+    E[act'(z)^2] with z ~ N(0, q*) (Poole et al. 2016, Eq. 5; Schoenholz et al. 2017): below 1
+    two inputs' activations converge with depth (the signal that tells examples apart is lost),
+    above 1 they diverge; at 1 the signal is preserved.
+
+    >>> chi("relu", 2.0), round(chi("tanh", 1.0), 2)  # tanh: q* -> 0 only like 1/l, so 1 - 5e-4 here
+    (1.0, 1.0)
+    """
+    q = fixed_point(activation, sigma_w2)
+    if not math.isfinite(q):
+        q = 1.0  # a homogeneous activation: chi does not depend on the scale of q
+    return sigma_w2 * _expect_deriv_sq(activation, q)
+
+
+def signal_preserving_std(activation: str, width: int) -> float:
+    """The weight std s of a square layer of ``width`` inputs (every weight N(0, s^2), no bias)
+    that preserves the signal through a deep ``activation`` stack at init: chi = 1
+    (:func:`chi`), solved for sigma_w^2 = width s^2 by bisection on a log scale. The one home
+    of this scale, shared by every chapter that needs it: 1/sqrt(width) for the identity and
+    tanh (Xavier's), sqrt(2/width) for ReLU (He's), and about 10/sqrt(width) for the sigmoid,
+    whose slope of 1/4 at 0 and mean of 1/2 put it far above Xavier's.
+
+    >>> round(signal_preserving_std("relu", 200), 6), signal_preserving_std("tanh", 100)
+    (0.1, 0.1)
+    """
+    if activation in ("identity", "relu", "tanh"):
+        # closed forms: chi = sigma_w^2 for the identity, sigma_w^2 / 2 for ReLU; for tanh without
+        # biases q* = 0 up to sigma_w = 1, where chi = sigma_w^2 tanh'(0)^2 reaches 1
+        return math.sqrt((2.0 if activation == "relu" else 1.0) / width)
+    lo, hi = math.log(1e-2), math.log(1e6)
+    for _ in range(60):
+        mid = (lo + hi) / 2
+        if chi(activation, math.exp(mid)) < 1.0:
+            lo = mid
+        else:
+            hi = mid
+    return math.sqrt(math.exp((lo + hi) / 2) / width)
 
 
 def theory_second_moment(activation: str, sigma_w2: float, depth: int, input_second_moment: float = 1.0

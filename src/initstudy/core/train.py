@@ -38,8 +38,8 @@ __all__ = [
     "race",
 ]
 
-#: A ten-class network "stalls" (He et al. 2015, Fig. 3) when its best test accuracy stays at or
-#: below this (chance is 10 %): the deep-ReLU and old-uniform runs are read against it.
+#: A ten-class network "stalls" (He et al. 2015, Fig. 3) when its test accuracy at the end, at the
+#: learning rate chosen on validation, stays at or below this (chance is 10 %).
 STALL_ACCURACY = 0.15
 
 Recorder = Callable[[nn.Module, int], Iterable[dict]]
@@ -71,6 +71,9 @@ class TrainConfig:
     scalar_lr_factor: float | None = None
     mixup_alpha: float = 0.0
     augment: str | None = None
+    #: The seed of the data order alone (default: ``seed``); a placebo that differs from its
+    #: condition in the data order only sets it (:func:`initstudy.core.ensemble.stream_seed`).
+    order_seed: int | None = None
 
     def __post_init__(self):
         if self.steps < 0:
@@ -185,10 +188,13 @@ def train(
     numbers it would get as a member of any ensemble.
 
     History rows (a tidy DataFrame with columns ``step, split, metric, value`` plus any the
-    recorder adds): the training loss of every step; test loss and accuracy at step 0,
-    every ``eval_every`` steps and at the end; and whatever ``record(model, step)`` returns
-    at step 0, every ``record_every`` steps, at the steps in ``record_at`` and at the end
-    (after the update of that step, with that step's gradients in ``.grad``).
+    recorder adds): the training loss of every step; validation loss and accuracy (split
+    "val") at step 0, every ``eval_every`` steps and at the end; test loss and accuracy once,
+    at the end (split "test": the numbers the claims judge); and whatever ``record(model,
+    step)`` returns at step 0, every ``record_every`` steps, at the steps in ``record_at`` and
+    at the end (after the update of that step, with that step's gradients in ``.grad``). A run
+    that diverged at step k ends there: its validation and test accuracy at step k count at
+    chance, with the accuracy of its frozen weights beside them (metric ``frozen_accuracy``).
 
     Batches, mixup coefficients and augmentations come from generators seeded with
     ``config.seed`` (:func:`initstudy.core.ensemble.member_stream`), so the same seed, model and
@@ -218,7 +224,7 @@ def train_many(models: list[nn.Module], data, configs: list[TrainConfig], device
     for i, (m, c) in enumerate(zip(models, configs)):
         shared = (c.steps, c.batch_size, c.optimizer, c.eval_every, c.warmup_steps, c.milestones,
                   c.scalar_lr_factor, c.mixup_alpha, c.augment)
-        sizes = (len(data[i].y_train), len(data[i].y_test)) if per_model else ()
+        sizes = (len(data[i].y_train), len(data[i].y_val), len(data[i].y_test)) if per_model else ()
         groups.setdefault((signature(m), shared, sizes), []).append(i)
     out: list[TrainResult | None] = [None] * len(models)
     for idx in groups.values():
@@ -261,7 +267,8 @@ def sweep(
 def counted_accuracy(finals: pd.DataFrame, num_classes: int) -> pd.Series:
     """The accuracy each run of ``finals`` counts for (columns ``accuracy`` and, optionally,
     ``diverged_at``): a run that diverged counts at chance, 1 / ``num_classes``, whatever it
-    scored when it stopped; the others at their accuracy.
+    scored when it stopped; the others at their accuracy. (The training core already records
+    a diverged run's accuracy at chance; this is the same rule for tables made elsewhere.)
 
     >>> f = pd.DataFrame({"accuracy": [0.8, 0.5], "diverged_at": [float("nan"), 3.0]})
     >>> counted_accuracy(f, 10).tolist()
@@ -273,10 +280,23 @@ def counted_accuracy(finals: pd.DataFrame, num_classes: int) -> pd.Series:
 
 
 def final_accuracy(history: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
-    """The last test accuracy of every run of a :func:`sweep` table (one row per run)."""
-    test = history[(history["split"] == "test") & (history["metric"] == "accuracy")].reset_index(drop=True)
-    last = test.loc[test.groupby(keys)["step"].idxmax()]  # (unique index labels: idxmax needs them)
-    return last[keys + ["step", "value", "diverged_at"]].rename(columns={"value": "accuracy"}).reset_index(drop=True)
+    """One row per run of a :func:`sweep` table: its test accuracy, read once at its end
+    (``accuracy``; a diverged run at chance), its validation accuracy at the same step
+    (``val_accuracy``, what a chapter chooses by; a diverged run at chance), the step, and,
+    for a diverged run, the test accuracy of the weights it froze with (``frozen_accuracy``,
+    NaN otherwise) and the step it diverged (``diverged_at``)."""
+    def last_of(split: str, metric: str, name: str) -> pd.DataFrame:
+        sel = history[(history["split"] == split) & (history["metric"] == metric)].reset_index(drop=True)
+        last = sel.loc[sel.groupby(keys)["step"].idxmax()]  # (unique index labels: idxmax needs them)
+        return last[keys + ["step", "value"]].rename(columns={"value": name})
+
+    out = last_of("test", "accuracy", "accuracy")
+    out = out.merge(last_of("val", "accuracy", "val_accuracy").drop(columns="step"), on=keys, how="left")
+    frozen = last_of("test", "frozen_accuracy", "frozen_accuracy").drop(columns="step")
+    out = out.merge(frozen, on=keys, how="left") if len(frozen) else out.assign(frozen_accuracy=float("nan"))
+    div = history.groupby(keys)["diverged_at"].first().rename("diverged_at") if "diverged_at" in history else None
+    out = out.join(div, on=keys) if div is not None else out.assign(diverged_at=float("nan"))
+    return out[keys + ["step", "accuracy", "val_accuracy", "frozen_accuracy", "diverged_at"]].reset_index(drop=True)
 
 
 def compare_inits(
@@ -326,12 +346,13 @@ def compare_inits(
 
 
 def steps_to_reach(history: pd.DataFrame, keys: list[str], fraction: float = 0.5) -> pd.DataFrame:
-    """How fast each group (e.g. depth x init) learns at its best learning rate: the first
-    evaluation step at which its mean test accuracy over seeds reaches ``start + fraction x
-    (best - start)``, where ``start`` is the mean accuracy at step 0 of the group's first key
-    (e.g. the depth) and ``best`` the best group's final mean accuracy there. NaN: never."""
-    test = history[(history["split"] == "test") & (history["metric"] == "accuracy")]
-    curves = test.groupby(keys + ["lr", "step"])["value"].mean().reset_index()
+    """How fast each group (e.g. depth x init) learns at its best learning rate, all on the
+    validation curves (the best rate chosen there too): the first evaluation step at which its
+    mean validation accuracy over seeds reaches ``start + fraction x (best - start)``, where
+    ``start`` is the mean accuracy at step 0 of the group's first key (e.g. the depth) and
+    ``best`` the best group's final mean accuracy there. NaN: never."""
+    val = history[(history["split"] == "val") & (history["metric"] == "accuracy")]
+    curves = val.groupby(keys + ["lr", "step"])["value"].mean().reset_index()
     last = curves.loc[curves.groupby(keys + ["lr"])["step"].idxmax()]
     best_lr = last.loc[last.groupby(keys)["value"].idxmax()][keys + ["lr", "value"]]
     rows = []
@@ -342,7 +363,7 @@ def steps_to_reach(history: pd.DataFrame, keys: list[str], fraction: float = 0.5
         target = start + fraction * (same["value"].max() - start)
         sel = curves[(curves[keys] == b[keys]).all(axis=1) & (curves["lr"] == b["lr"])].sort_values("step")
         reached = sel[sel["value"] >= target]["step"]
-        rows.append({**{k: b[k] for k in keys}, "best_lr": b["lr"], "final_mean_accuracy": b["value"],
+        rows.append({**{k: b[k] for k in keys}, "best_lr": b["lr"], "final_mean_val_accuracy": b["value"],
                      "target_accuracy": target, "steps_to_target": float(reached.iloc[0]) if len(reached) else math.nan})
     return pd.DataFrame(rows)
 
@@ -370,16 +391,16 @@ def step_times(models: dict, x: torch.Tensor, y: torch.Tensor, steps: int = 30, 
 def race(models: dict, data: Dataset, config: TrainConfig, setup_seconds: dict | None = None,
          device: str = "cpu") -> pd.DataFrame:
     """Train several models side by side, one step of each in turn on the same batches, and
-    record for each its test accuracy every ``eval_every`` steps against its cumulative
+    record for each its validation accuracy every ``eval_every`` steps against its cumulative
     training wall time (evaluation excluded; ``setup_seconds`` adds a one-off cost, e.g. an
-    LSUV init, to a model's clock). Returns rows: model, step, seconds, accuracy."""
+    LSUV init, to a model's clock). Returns rows: model, step, seconds, accuracy (validation)."""
     import time
 
     gen = torch.Generator().manual_seed(config.seed)
     stream = batches(data.x_train, data.y_train, config.batch_size, gen)
     opts = {k: make_optimizer(param_groups(m.to(device), config), config) for k, m in models.items()}
     clock = {k: float((setup_seconds or {}).get(k, 0.0)) for k in models}
-    rows = [{"model": k, "step": 0, "seconds": clock[k], "accuracy": evaluate(m, data.x_test, data.y_test)["accuracy"]}
+    rows = [{"model": k, "step": 0, "seconds": clock[k], "accuracy": evaluate(m, data.x_val, data.y_val)["accuracy"]}
             for k, m in models.items()]
     for step in range(1, config.steps + 1):
         xb, yb = next(stream)
@@ -395,5 +416,5 @@ def race(models: dict, data: Dataset, config: TrainConfig, setup_seconds: dict |
         if step % config.eval_every == 0 or step == config.steps:
             for k, m in models.items():
                 rows.append({"model": k, "step": step, "seconds": clock[k],
-                             "accuracy": evaluate(m, data.x_test, data.y_test)["accuracy"]})
+                             "accuracy": evaluate(m, data.x_val, data.y_val)["accuracy"]})
     return pd.DataFrame(rows)
