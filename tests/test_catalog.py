@@ -115,7 +115,7 @@ def test_fixups_depths_and_the_device_carry_their_rules(monkeypatch):
 
 def test_constraints_tie_parameters_and_are_checked_on_declaration():
     spec = catalog.notebook("lsuv")
-    assert catalog.resolve(spec, "smoke", {"train_subset": 0, "batch_sizes": [8, 4096]})["train_subset"] == 0
+    assert catalog.resolve(spec, "smoke", {"train_subset": 0, "batch_sizes": [8, 64, 4096]})["train_subset"] == 0
     with pytest.raises(ParamError, match=r"^parameters 'batch' and 'train_subset': batch must be at most "
                                          r"train_subset unless train_subset is 0 \(all examples\), got batch=64, "
                                          r"train_subset=50$"):
@@ -126,6 +126,27 @@ def test_constraints_tie_parameters_and_are_checked_on_declaration():
         catalog.NotebookSpec("t", "T", (), (odd,), constraints=(bad,))
     with pytest.raises(ValueError, match="constraint on unknown parameter"):
         catalog.NotebookSpec("t", "T", (), (odd,), constraints=(catalog.Constraint(("y",), "y", lambda p: True),))
+
+
+def test_a_value_that_leaves_a_contrast_without_an_arm_is_refused():
+    """Derived from each claim's declared contrasts: every contrast becomes a constraint of its
+    notebook, checked before any work, naming the parameter, the claim and what it needs."""
+    from initstudy.study import claims
+
+    for spec in catalog.NOTEBOOKS.values():
+        for cid in spec.claims:
+            for contrast in claims.LEDGER[cid].contrasts:
+                assert any(contrast.param in c.params and cid in c.text for c in spec.constraints), (cid, contrast)
+    xk = catalog.notebook("xavier_kaiming")
+    with pytest.raises(ParamError, match=r"^parameters 'inits': xavier-fails-relu compares Xavier with Kaiming "
+                                         r".*needs 'xavier-normal' and 'kaiming-normal' among its values, "
+                                         r"got inits=\['kaiming-normal'\]$"):
+        catalog.resolve(xk, "smoke", {"inits": ["kaiming-normal"]})
+    with pytest.raises(ParamError, match="lsuv-batch-size .* needs at least 3 different values"):
+        catalog.resolve(catalog.notebook("lsuv"), "smoke", {"batch_sizes": [8, 512]})
+    with pytest.raises(ParamError, match="sigmoid-saturation .* needs 1.0 and 0.01"):
+        catalog.resolve(catalog.notebook("signal_depth"), "smoke", {"saturation_stds": [0.1, 1.0]})
+    assert catalog.resolve(xk, "smoke", {"inits": ["kaiming-normal", "xavier-normal"]})["inits"]
 
 
 def test_transfer_label_cap_is_the_smallest_class_of_the_digits_target():

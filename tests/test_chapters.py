@@ -124,7 +124,7 @@ def test_every_claim_has_advice_for_each_verdict():
 
 
 def test_the_stability_run_reruns_a_chapter_on_fresh_seeds_and_compares(tiny_root):
-    """``stability`` reruns on seeds from 1000 (as many as the profile runs) into its own folder,
+    """``stability`` reruns on seeds from 2000 (as many as the profile runs) into its own folder,
     never touching the profile's results, and says per claim whether the verdict stayed."""
     assert _run(tiny_root, "run", "tiny_chapter", "--profile", "smoke", "--no-progress").returncode == 0
     own = tiny_root / "results" / "smoke" / "tiny_chapter" / "claims.json"
@@ -133,18 +133,20 @@ def test_the_stability_run_reruns_a_chapter_on_fresh_seeds_and_compares(tiny_roo
     assert proc.returncode == 0, proc.stdout + proc.stderr
     fresh = tiny_root / "results" / "fresh-seeds" / "smoke"
     rows = json.loads((fresh / "tiny_chapter" / "claims.json").read_text())
-    assert rows[0]["seeds"] == [1000, 1001, 1002] and rows[0]["fresh_seeds"] is True
+    assert rows[0]["seeds"] == [2000, 2001, 2002] and rows[0]["fresh_seeds"] is True
     assert own.read_text() == before
     report = {r["id"]: r for r in json.loads((fresh / "stability.json").read_text())}
     assert report["tiny-at-least-one"]["same"] == "yes"
-    assert report["tiny-at-least-one"]["fresh_seeds"] == [1000, 1001, 1002]
+    assert report["tiny-at-least-one"]["fresh_seeds"] == [2000, 2001, 2002]
     assert report["zero-symmetry"]["same"] == "not run"
     assert "tiny-at-least-one" in proc.stdout and "fragile" not in proc.stdout
     sentence = pages.fresh_seeds_sentence(tiny_root / "results" / "smoke", "tiny-at-least-one", "smoke")
-    assert sentence.startswith("*On fresh seeds* (1000-1002): the same verdict, reproduced")
+    assert sentence.startswith("*On fresh seeds* (2000-2002): the same verdict, reproduced")
     # bad input: one line, exit 2, nothing run
     bad = _run(tiny_root, "stability", "--profile", "smoke", "--first-seed", "5")
     assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "--first-seed must be in [100" in bad.stderr
+    seen = _run(tiny_root, "stability", "--profile", "smoke", "--first-seed", "1000")  # seen when the criteria changed
+    assert seen.returncode == 2 and seen.stderr.count("\n") == 1 and "tuning seeds 1000-1002" in seen.stderr
 
 
 def test_every_claim_shows_its_fresh_seed_result_in_its_chapter():

@@ -1,6 +1,7 @@
-import pytest
-
+import math
 import re
+
+import pytest
 
 from initstudy.study import catalog, claims, summary
 from initstudy.study.claims import Check, Claim, Criterion, judge
@@ -165,14 +166,16 @@ def test_a_control_that_fails_the_rule_makes_the_check_discriminate():
 def test_a_control_that_passes_the_rule_does_not_discriminate():
     j = judge(controlled(), {"r": [0.1, 0.12, 0.11], "r_ctl": [0.38, 0.37, 0.39]})
     assert j.checks[0].status == claims.NOT_DISCRIMINATING and j.checks[0].discriminates is False
-    # nothing that discriminates held: the criterion cannot tell, whatever the claim's value
-    assert j.verdict == claims.INCONCLUSIVE and "cannot tell" in j.note
-    assert "Does not discriminate" in claims.reading(j)
+    # no assertion check that discriminates is left: the criterion cannot tell, whatever the claim's value
+    assert j.verdict == claims.INCONCLUSIVE and "no assertion check tells the claim" in j.note
+    assert "decides nothing" in j.note and "Does not discriminate" in claims.reading(j)
     two = Claim("c2", "s", "sec", "m", Criterion((Check("r", "<=", 0.5, "shrinks", control="r_ctl"),
                                                   Check("g", ">=", 1.0, "gap"))))
     ctl = {"r": [0.1, 0.12, 0.11], "r_ctl": [0.38, 0.37, 0.39]}
-    assert judge(two, {**ctl, "g": [5.0, 6.0, 5.5]}).verdict == claims.PARTLY  # one discriminating check held
-    assert judge(two, {**ctl, "g": [0.1, 0.2, 0.1]}).verdict == claims.INCONCLUSIVE  # none did
+    # a check that does not discriminate decides nothing: the other check alone decides, and the note says so
+    j = judge(two, {**ctl, "g": [5.0, 6.0, 5.5]})
+    assert j.verdict == claims.REPRODUCED and "r does not tell the claim from its negative control" in j.note
+    assert judge(two, {**ctl, "g": [0.1, 0.2, 0.1]}).verdict == claims.NOT_REPRODUCED
 
 
 def test_an_unsettled_control_leaves_the_check_unsettled():
@@ -214,7 +217,11 @@ def test_a_changed_criterion_is_reproduced_only_on_fresh_seeds():
     data = {"a": [2.0, 2.1, 1.9]}
     assert judge(changed, data, fresh_seeds=True).verdict == claims.REPRODUCED
     j = judge(changed, data, fresh_seeds=False)
-    assert j.verdict == claims.INCONCLUSIVE and "fresh seeds" in j.note
+    assert j.verdict == claims.INCONCLUSIVE and "fresh seeds" in j.note and j.provisional == claims.REPRODUCED
+    # whatever the checks give, a changed criterion waits for fresh seeds (not only a would-be "reproduced")
+    j = judge(changed, {"a": [0.1, 0.2, 0.15]}, fresh_seeds=False)
+    assert j.verdict == claims.INCONCLUSIVE and j.provisional == claims.NOT_REPRODUCED
+    assert claims.awaiting_fresh_seeds(j)
     assert judge(two_checks(), {"a": [2.0, 2.1, 1.9], "b": [0.1, 0.2, 0.15]}, fresh_seeds=False).verdict == \
         claims.REPRODUCED  # an unchanged criterion needs no confirmation
 
@@ -230,5 +237,95 @@ def test_the_deciding_check_is_the_unsettled_or_failing_one():
     assert claims.deciding_check(j.checks).metric == "a"  # all held: the first
     rows = [{"metric": "f", "status": "fails"}, {"metric": "d", "status": claims.NOT_DISCRIMINATING},
             {"metric": "u", "status": "unsettled"}]
-    assert claims.deciding_check(rows)["metric"] == "u"  # unsettled first, then non-discriminating
-    assert claims.deciding_check(rows[:2])["metric"] == "d"
+    assert claims.deciding_check(rows)["metric"] == "u"  # unsettled first, then failing
+    assert claims.deciding_check(rows[:2])["metric"] == "f"  # a check that does not discriminate decides nothing
+    assert claims.deciding_check(rows[1:2])["metric"] == "d"  # unless nothing else is left
+    sanity = [{"metric": "a", "status": "holds"}, {"metric": "s", "status": "fails", "role": claims.SANITY}]
+    assert claims.deciding_check(sanity)["metric"] == "s"  # a failing sanity check decides first
+
+
+# ------------------------------------------------------------------ the verdict reads the assertion checks
+
+
+def roles(**kw):
+    return Claim("r", "statement", "section", "metric", Criterion((
+        Check("a", ">=", 1.0, "the article's words", asserts="statement"),
+        Check("s", ">=", 1.0, "the measurement works", role=claims.SANITY),
+        Check("b", "<=", 0.5, "more of the article's words", asserts="statement"),
+    )))
+
+
+def test_only_assertion_checks_decide_and_a_failing_sanity_check_leaves_it_open():
+    good, bad = [2.0, 2.1, 1.9], [0.1, 0.2, 0.15]
+    assert judge(roles(), {"a": good, "s": good, "b": bad}).verdict == claims.REPRODUCED
+    assert judge(roles(), {"a": bad, "s": good, "b": good}).verdict == claims.NOT_REPRODUCED
+    assert judge(roles(), {"a": good, "s": good, "b": good}).verdict == claims.PARTLY  # part refuted
+    j = judge(roles(), {"a": good, "s": bad, "b": bad})  # the measurement was not shown to work
+    assert j.verdict == claims.INCONCLUSIVE and "sanity check s" in j.note
+    assert judge(roles(), {"a": good, "s": [0.5, 1.5, 1.0, 1.2], "b": bad}).verdict == claims.INCONCLUSIVE
+    assert judge(roles(), {"a": [0.5, 1.5, 1.0, 1.2], "s": good, "b": bad}).verdict == claims.INCONCLUSIVE
+
+
+def test_the_rules_are_written_down_old_and_new():
+    assert "assertion" in claims.RULE and "two one-sided tests" in claims.RULE
+    assert "partly" in claims.OLD_RULE and "95 %" in claims.OLD_RULE
+
+
+def test_every_assertion_check_names_the_article_words_it_tests():
+    """Marked from the claim's wording: the words an assertion check tests are the paraphrase's own."""
+    for c in claims.LEDGER.values():
+        assertion = [k for k in c.criterion.checks if k.role == claims.ASSERTION]
+        assert assertion, f"{c.id}: no check tests the article's words"
+        for k in assertion:
+            assert k.asserts and k.asserts in c.statement, (c.id, k.metric, k.asserts)
+        for k in c.criterion.checks:  # every sampled assertion check has a control that can fail it
+            assert k.role == claims.SANITY or k.scale == "exact" or k.control, (c.id, k.metric)
+
+
+# ------------------------------------------------------------------ intervals are scipy's
+
+
+LITERAL = [0.31, 0.12, 0.44, 0.27, 0.35, 0.18]
+
+
+def test_the_t_interval_is_scipys():
+    from scipy import stats
+
+    for level in (0.95, 0.90):
+        ci = stats.ttest_1samp(LITERAL, 0.0).confidence_interval(confidence_level=level)
+        n, mean, low, high = claims.interval(LITERAL, "linear", level)
+        assert (n, low, high) == (6, pytest.approx(ci.low), pytest.approx(ci.high))
+    logs = [math.log10(v) for v in LITERAL]
+    ci = stats.ttest_1samp(logs, 0.0).confidence_interval()
+    assert claims.interval(LITERAL, "log")[2:] == (pytest.approx(10 ** ci.low), pytest.approx(10 ** ci.high))
+    logits = [math.log(v / (1 - v)) for v in LITERAL]
+    ci = stats.ttest_1samp(logits, 0.0).confidence_interval()
+    expit = lambda v: 1 / (1 + math.exp(-v))  # noqa: E731
+    assert claims.interval(LITERAL, "proportion")[2:] == (pytest.approx(expit(ci.low)), pytest.approx(expit(ci.high)))
+
+
+def test_the_binomial_interval_is_scipys_exact_one():
+    from scipy import stats
+
+    for k, n in ((0, 5), (3, 7), (6, 6), (4, 10)):
+        ci = stats.binomtest(k, n).proportion_ci(confidence_level=0.95, method="exact")
+        got = claims.interval([1.0] * k + [0.0] * (n - k), "binomial")
+        assert got[2:] == (pytest.approx(ci.low), pytest.approx(ci.high)), (k, n)
+
+
+def test_an_equivalence_check_is_two_one_sided_tests():
+    """A 'within' check holds when the 90 % interval lies inside the band: each edge tested at 5 %."""
+    from scipy import stats
+
+    band = Claim("e", "s", "sec", "m", Criterion((Check("d", "within", 0.0, "negligible", margin=0.3),)))
+    values = [0.05, -0.2, 0.15, 0.1, -0.05, 0.2, -0.1, 0.12]
+    ci90 = stats.ttest_1samp(values, 0.0).confidence_interval(confidence_level=0.90)
+    ci95 = stats.ttest_1samp(values, 0.0).confidence_interval(confidence_level=0.95)
+    j = judge(band, {"d": values})
+    assert (j.checks[0].low, j.checks[0].high) == (pytest.approx(ci90.low), pytest.approx(ci90.high))
+    assert j.checks[0].level == pytest.approx(0.9) and "two one-sided tests" in j.checks[0].rule
+    # both one-sided t tests reject at 5 %: the check holds, as its interval says
+    lower = stats.ttest_1samp(values, -0.3, alternative="greater").pvalue
+    upper = stats.ttest_1samp(values, 0.3, alternative="less").pvalue
+    assert lower < 0.05 and upper < 0.05 and j.verdict == claims.REPRODUCED
+    assert ci95.low < ci90.low and ci95.high > ci90.high  # the two-sided 95 % interval is wider, and not the rule

@@ -193,6 +193,8 @@ def test_claims_table_flags_criteria_changed_after_a_preliminary_run(tmp_path, m
     import dataclasses
 
     folder = fake_profile(tmp_path)
+    unchanged = dataclasses.replace(claims.LEDGER["zero-symmetry"], changes=())
+    monkeypatch.setitem(claims.LEDGER._all(), "zero-symmetry", unchanged)
     assert "changed after a preliminary run" not in pages.claims_table(folder, "cpu")  # none changed
     changed = dataclasses.replace(claims.LEDGER["zero-symmetry"], changes=(("old rule", "new rule", "why"),))
     monkeypatch.setitem(claims.LEDGER._all(), "zero-symmetry", changed)  # the loaded ledger, restored after

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import math
 
+import numpy as np
 import pytest
 from scipy import stats
 
@@ -13,36 +14,29 @@ from initstudy.study import claims, stability
 from initstudy.study.claims import Check, Claim, Criterion, judge, power, seeds_to_settle
 
 
-def _half(n, sd):
-    return stats.t.ppf(0.975, n - 1) * sd / math.sqrt(n)
+def _simulated_power(n, mean, sd, line, above=True, trials=20000, seed=0, level=0.95):
+    """The fraction of n-seed samples from N(mean, sd) whose two-sided t interval clears ``line``
+    (lies above it, or below with ``above=False``): power by simulation, independent of the
+    noncentral-t formula."""
+    rng = np.random.default_rng(seed)
+    x = rng.normal(mean, sd, size=(trials, n))
+    m, s_ = x.mean(1), x.std(1, ddof=1)
+    half = stats.t.ppf(0.5 + level / 2, n - 1) * s_ / math.sqrt(n)
+    return float(((m - half >= line) if above else (m + half <= line)).mean())
 
 
-def test_the_t_estimate_is_the_first_n_whose_half_width_clears_the_gap():
-    values = [0.0, 4.0, 2.0, 6.0]  # mean 3, sd sqrt(20/3), gap 2 to the threshold 1
+def test_the_t_estimate_is_the_first_n_with_80_percent_power():
+    values = [0.0, 4.0, 2.0, 6.0]  # the pilot: mean 3, sd sqrt(20/3), gap 2 to the threshold 1
     p = power(Check("g", ">=", 1.0, "gain"), values)
     sd = math.sqrt(20 / 3)
-    assert p.n_needed == 9 and p.outcome == claims.HOLDS
-    assert _half(9, sd) < 2 <= _half(8, sd)
-    assert p.sd == pytest.approx(sd) and p.gap == pytest.approx(2.0)
-    # below the line: it would fail, and the same arithmetic applies
+    assert p.outcome == claims.HOLDS and p.sd == pytest.approx(sd) and p.gap == pytest.approx(2.0)
+    assert _simulated_power(p.n_needed, 3.0, sd, 1.0) == pytest.approx(0.8, abs=0.03)
+    assert _simulated_power(p.n_needed, 3.0, sd, 1.0) > _simulated_power(p.n_needed - 3, 3.0, sd, 1.0)
+    assert _simulated_power(p.n_needed - 3, 3.0, sd, 1.0) < 0.8
+    # below the line: it would fail, with the same arithmetic mirrored
     q = power(Check("g", ">=", 5.0, "gain"), values)
-    assert q.outcome == claims.FAILS and q.n_needed == 9
-
-
-def test_judging_that_many_seeds_with_the_same_mean_and_spread_settles_it():
-    """The estimate is what the judge needs: n values with today's mean and sd hold the rule."""
-    base = [0.0, 4.0, 2.0, 6.0]
-    n = power(Check("g", ">=", 1.0, "gain"), base).n_needed
-    mean, sd = 3.0, math.sqrt(20 / 3)
-
-    def design(m):  # m values with exactly that mean and sample sd
-        k = m // 2
-        a = sd * math.sqrt((m - 1) / (2 * k))
-        return [mean + a] * k + [mean - a] * k + [mean] * (m % 2)
-
-    c = Claim("x", "s", "a", "m", Criterion((Check("g", ">=", 1.0, "gain"),)))
-    assert judge(c, {"g": design(n)}).verdict == claims.REPRODUCED
-    assert judge(c, {"g": design(n - 1)}).checks[0].status == claims.UNSETTLED
+    assert q.outcome == claims.FAILS and q.n_needed == p.n_needed
+    assert power(Check("g", ">=", 1.0, "gain"), values, target=0.9).n_needed > p.n_needed
 
 
 def test_within_bands_log_scale_and_the_line_itself():
@@ -51,6 +45,11 @@ def test_within_bands_log_scale_and_the_line_itself():
     assert inside.outcome == claims.HOLDS and inside.gap == pytest.approx(0.5)
     outside = power(Check("d", "within", 0.0, "eq", margin=0.5), [0.9, 1.1, 0.7, 1.3])
     assert outside.outcome == claims.FAILS and outside.gap == pytest.approx(0.5)
+    # an equivalence check: both edges must clear, each one-sided at 5 % (a 90 % interval)
+    sd = float(np.std([0.1, -0.1, 0.3, -0.3], ddof=1))
+    hold = _simulated_power(inside.n_needed, 0.0, sd, -0.5, level=0.9) + _simulated_power(
+        inside.n_needed, 0.0, sd, 0.5, above=False, level=0.9) - 1
+    assert hold >= 0.78
     logp = power(Check("r", "<=", 0.1, "ratio", scale="log"), [0.01, 0.1, 0.001])
     assert logp.gap == pytest.approx(1.0) and logp.sd == pytest.approx(1.0)
     assert power(Check("d", "<=", 3.0, "x"), [2.0, 4.0]).n_needed is None  # on the line
@@ -59,57 +58,75 @@ def test_within_bands_log_scale_and_the_line_itself():
     assert same.n_needed == 3 and same.outcome == claims.HOLDS  # every seed exactly 0
 
 
-def test_the_binomial_estimate_matches_scipys_exact_interval():
-    p = power(Check("s", ">=", 0.5, "stalled", scale="binomial"), [1, 1, 0, 1])
-    n = p.n_needed
-    k = round(0.75 * n)
-    assert stats.binomtest(k, n).proportion_ci(0.95, "exact").low >= 0.5
-    for m in range(3, n):  # no smaller n clears one half at that fraction
-        assert stats.binomtest(round(0.75 * m), m).proportion_ci(0.95, "exact").low < 0.5
+def test_the_binomial_estimate_is_exact_and_matches_scipys_interval():
+    p = power(Check("s", ">=", 0.5, "stalled", scale="binomial"), [1, 1, 0, 1])  # the pilot's fraction: 0.75
+
+    def prob(n):  # the probability that n seeds stall often enough for the exact interval to clear 1/2
+        return sum(stats.binom.pmf(k, n, 0.75) for k in range(n + 1)
+                   if stats.binomtest(k, n).proportion_ci(0.95, "exact").low >= 0.5)
+
+    assert prob(p.n_needed) >= 0.8
+    assert all(prob(m) < 0.8 for m in range(3, p.n_needed))  # the first such n
+    # every pilot seed stalled: the fewest seeds, all stalled, whose interval clears one half
+    allp = power(Check("s", ">=", 0.5, "stalled", scale="binomial"), [1, 1, 1, 1])
+    assert allp.n_needed == 6 and stats.binomtest(6, 6).proportion_ci(0.95, "exact").low >= 0.5
 
 
 def test_seeds_to_settle_reports_unsettled_checks_only_and_their_controls():
     c = Claim("x", "s", "a", "m", Criterion((Check("g", ">=", 1.0, "gain", control="ctl"),
                                               Check("h", "<=", 5.0, "small"))))
-    # the check would hold at 9 seeds, and its control (far below 1) fails already
-    values = {"g": [0.0, 4.0, 2.0, 6.0], "h": [1.0, 1.1, 0.9], "ctl": [0.0, 0.1, 0.2]}
-    j = judge(c, values)
-    n, texts = seeds_to_settle(c, j.checks, values)
-    assert n == 9 and len(texts) == 1 and texts[0].startswith("g: about 9, and it would hold")
-    # the check holds but its control is unsettled: the control's spread decides, and it would fail
-    values = {"g": [5.0, 5.1, 4.9], "h": [1.0, 1.1, 0.9], "ctl": [-4.0, 0.0, -2.0, 2.0]}  # mean -1, gap 2
-    j = judge(c, values)
+    # the run left g unsettled; the pilot says it would hold, and its control (far below 1) fails already
+    run = {"g": [0.0, 4.0, -2.0, 6.0], "h": [1.0, 1.1, 0.9], "ctl": [0.0, 0.1, 0.2]}
+    pilot = {"g": [0.0, 4.0, 2.0, 6.0], "h": [1.0, 1.1, 0.9], "ctl": [0.0, 0.1, 0.2]}
+    j = judge(c, run)
+    n, texts = seeds_to_settle(c, j.checks, pilot)
+    own = power(Check("g", ">=", 1.0, "gain"), pilot["g"]).n_needed
+    assert n == own and len(texts) == 1 and texts[0].startswith(f"g: about {own}, and it would hold")
+    # the run left the control unsettled: both must settle, the larger need counts
+    run = {"g": [5.0, 5.1, 4.9], "h": [1.0, 1.1, 0.9], "ctl": [-4.0, 0.0, -2.0, 2.0]}
+    pilot_ctl = {"g": [0.0, 4.0, 2.0, 6.0], "ctl": [-0.5, 2.0, 0.5, 1.2]}
+    j = judge(c, run)
     assert j.checks[0].status == claims.UNSETTLED
-    n, texts = seeds_to_settle(c, j.checks, values)
-    assert n == 9 and "would hold" in texts[0]
-    # both unsettled: the larger need counts (the check settles only when its control does)
-    values = {"g": [0.0, 4.0, 2.0, 6.0], "h": [1.0, 1.1, 0.9], "ctl": [-0.5, 2.0, 0.5, 1.2]}
-    ctl_n = power(Check("g", ">=", 1.0, "gain"), values["ctl"]).n_needed
-    assert ctl_n > 9
-    assert seeds_to_settle(c, judge(c, values).checks, values)[0] == ctl_n
+    ctl_n = power(Check("g", ">=", 1.0, "gain"), pilot_ctl["ctl"]).n_needed
+    assert ctl_n > own and seeds_to_settle(c, j.checks, pilot_ctl)[0] == ctl_n
     # a control that would pass too: the check would not discriminate
-    values = {"g": [0.0, 4.0, 2.0, 6.0], "h": [1.0, 1.1, 0.9], "ctl": [0.0, 4.0, 2.0, 6.0]}
-    assert "not discriminate" in seeds_to_settle(c, judge(c, values).checks, values)[1][0]
+    assert "not discriminate" in seeds_to_settle(c, j.checks, {"g": pilot["g"], "ctl": pilot["g"]})[1][0]
     settled = judge(c, {"g": [5.0, 5.1, 4.9], "h": [1.0, 1.1, 0.9], "ctl": [0.0, 0.1, 0.2]})
     assert seeds_to_settle(c, settled.checks, {}) == (None, [])
 
 
-def test_no_estimate_where_seeds_cannot_help_and_never_fewer_than_measured():
+def test_no_estimate_where_seeds_cannot_help():
     one = power(Check("g", ">=", 1.0, "gain"), [3.0])
-    assert one.n_needed is None and "one measurement" in one.text
+    assert one.n_needed is None and "one pilot measurement" in one.text
     # an exact 0 keeps a log-scale ">=" or "within" check open whatever the seeds (the judge's rule)
     zero = Check("r", "within", 1.0, "unit", margin=0.5, scale="log")
     assert judge(Claim("z", "s", "a", "m", Criterion((zero,))), {"r": [0.0, 1.0, 1.1, 0.9]}).checks[0].status \
         == claims.UNSETTLED
     assert power(zero, [0.0, 1.0, 1.1, 0.9]).n_needed is None
-    # an unsettled binomial check never gets an estimate at or below today's n (rounding k = p n)
-    for k, n in ((2, 6), (3, 14), (1, 4)):
-        values = [1.0] * k + [0.0] * (n - k)
-        chk = Check("s", "<=", 0.05, "rare", scale="binomial")
-        if judge(Claim("b", "s", "a", "m", Criterion((chk,))), {"s": values}).checks[0].status == claims.UNSETTLED:
-            assert power(chk, values).n_needed is None or power(chk, values).n_needed > n
     with_nan = power(Check("g", ">=", 1.0, "gain"), [0.0, 4.0, float("nan"), 2.0, 6.0, None])
-    assert with_nan.n_now == 4 and with_nan.n_needed == 9
+    assert with_nan.n_now == 4 and with_nan.n_needed == power(Check("g", ">=", 1.0, "gain"), [0.0, 4.0, 2.0, 6.0]).n_needed
+
+
+def test_a_run_without_a_pilot_plans_no_seeds(tmp_path):
+    """A run's own spread does not plan its own size: the summary gives a power estimate only from
+    the fresh-seed run beside it."""
+    from initstudy.study import summary
+
+    main, fresh = tmp_path / "results" / "cpu", tmp_path / "results" / "fresh-seeds" / "cpu"
+    check = {"metric": "zero_accuracy_gap", "status": claims.UNSETTLED, "mean": 5.0, "low": -1.0, "high": 11.0,
+             "n": 3, "rule": "", "control": None}
+    row = {"id": "zero-symmetry", "verdict": claims.INCONCLUSIVE, "checks": [check], "seeds": [0, 1, 2],
+           "measurements": {"zero_accuracy_gap": [1.0, 5.0, 9.0]}, "notebook": "zero_init"}
+    (main / "zero_init").mkdir(parents=True)
+    (main / "zero_init" / "claims.json").write_text(json.dumps([row]))
+    rows = {r["id"]: r for r in summary.summary_rows(main)}
+    assert rows["zero-symmetry"]["seeds_needed"] is None and rows["zero-symmetry"]["pilot_seeds"] == []
+    pilot = dict(row, seeds=[2000, 2001, 2002], measurements={"zero_accuracy_gap": [12.0, 14.0, 13.0, 15.0]})
+    (fresh / "zero_init").mkdir(parents=True)
+    (fresh / "zero_init" / "claims.json").write_text(json.dumps([pilot]))
+    rows = {r["id"]: r for r in summary.summary_rows(main)}
+    assert rows["zero-symmetry"]["pilot_seeds"] == [2000, 2001, 2002]
+    assert rows["zero-symmetry"]["seeds_needed"] is not None and "pilot" in rows["zero-symmetry"]["seeds_needed_text"]
 
 
 def _summary(folder, rows):
@@ -121,23 +138,33 @@ def test_the_comparison_says_same_confirms_fragile_or_not_run(tmp_path):
     main, fresh = tmp_path / "results" / "cpu", tmp_path / "results" / "fresh-seeds" / "cpu"
     awaiting = claims.AWAITING_FRESH_SEEDS
     _summary(main, [{"id": "a", "verdict": claims.REPRODUCED, "seeds": [0, 1]},
-                    {"id": "b", "verdict": claims.INCONCLUSIVE, "note": awaiting, "seeds": [0, 1]},
+                    {"id": "b", "verdict": claims.INCONCLUSIVE, "note": awaiting, "seeds": [0, 1],
+                     "provisional": claims.REPRODUCED},
                     {"id": "c", "verdict": claims.REPRODUCED, "seeds": [0, 1]},
                     {"id": "d", "verdict": claims.PARTLY, "seeds": [0, 1]},
                     {"id": "e", "verdict": claims.INCONCLUSIVE, "note": "", "seeds": [0, 1]},
-                    {"id": "f", "verdict": claims.INCONCLUSIVE, "note": awaiting, "seeds": [0, 1]},
-                    {"id": "g", "verdict": claims.INCONCLUSIVE, "note": awaiting, "seeds": [0, 1]}])
+                    {"id": "f", "verdict": claims.INCONCLUSIVE, "note": awaiting, "seeds": [0, 1],
+                     "provisional": claims.REPRODUCED},
+                    {"id": "g", "verdict": claims.INCONCLUSIVE, "note": awaiting, "seeds": [0, 1],
+                     "provisional": claims.REPRODUCED},
+                    {"id": "h", "verdict": claims.INCONCLUSIVE, "note": awaiting, "seeds": [0, 1],
+                     "provisional": claims.PARTLY}])
     assert {r["same"] for r in stability.compare(main)} == {"not run"}
     _summary(fresh, [{"id": "a", "verdict": claims.REPRODUCED, "seeds": [1000, 1001]},
                      {"id": "b", "verdict": claims.REPRODUCED, "seeds": [1000, 1001]},
                      {"id": "c", "verdict": claims.NOT_REPRODUCED, "seeds": [1000, 1001]},
                      {"id": "e", "verdict": claims.REPRODUCED, "seeds": [1000, 1001]},
                      {"id": "f", "verdict": claims.INCONCLUSIVE, "note": awaiting, "seeds": [1000, 1001]},
-                     {"id": "g", "verdict": claims.PARTLY, "seeds": [1000, 1001]}])
+                     {"id": "g", "verdict": claims.PARTLY, "seeds": [1000, 1001]},
+                     {"id": "h", "verdict": claims.PARTLY, "seeds": [1000, 1001]}])
     same = {r["id"]: r["same"] for r in stability.compare(main)}
     # fragile only between settled verdicts; an unconfirmed changed criterion is not "the same"
     assert same == {"a": "yes", "b": "confirms", "c": "no", "d": "not run", "e": "unsettled on one",
-                    "f": "not confirmed", "g": "not confirmed"}
+                    "f": "not confirmed", "g": "not confirmed", "h": "confirms"}
+    # a changed criterion is reported under the fresh seeds' verdict once they confirm it, whatever it is
+    rows = {r["id"]: r for r in json.loads((main / "claims.json").read_text())}
+    assert stability.headline(rows["h"], claims.PARTLY) == claims.PARTLY
+    assert stability.headline(rows["g"], claims.PARTLY) == claims.INCONCLUSIVE
 
 
 def test_the_comparison_names_the_checks_that_changed_and_timing_runs(tmp_path):
@@ -189,12 +216,12 @@ def test_each_checks_power_in_the_summary_is_the_one_its_paragraph_gives(monkeyp
               "base": [0.1, 0.2, 0.1]}
     j = judge(c, values)
     row = {"measurements": values, "checks": [json.loads(json.dumps(vars(r))) for r in j.checks]}
-    summary._add_power(row, c)
+    summary._add_power(row, c, {"measurements": values, "seeds": [2000, 2001, 2002, 2003]})  # here its own pilot
     g, m = row["checks"]
     assert power(Check("g", ">=", 1.0, "gain"), values["g"]).outcome == claims.HOLDS  # its own estimate
     assert g["power"]["outcome"] == claims.NOT_DISCRIMINATING
-    both = [power(Check("g", ">=", 1.0, "gain"), values[k]).n_needed for k in ("g", "ctl")]  # 9 and 8
-    assert g["power"]["n_needed"] == max(both) == 9  # both must settle
+    both = [power(Check("g", ">=", 1.0, "gain"), values[k]).n_needed for k in ("g", "ctl")]
+    assert g["power"]["n_needed"] == max(both)  # both must settle
     assert m["power"]["n_needed"] is None and "precondition" in m["power"]["text"]
     n, texts = seeds_to_settle(c, j.checks, values)
     assert "not discriminate" in texts[0] and "precondition" in texts[1]

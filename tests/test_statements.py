@@ -63,10 +63,12 @@ def test_by_verdict_picks_the_block_of_the_verdict_and_needs_every_outcome():
 
 
 def test_by_verdict_says_why_when_the_judge_left_a_note():
-    unconfirmed = statements.pick_by_verdict(BLOCKS, claims.INCONCLUSIVE, claims.AWAITING_FRESH_SEEDS)
-    assert unconfirmed == statements.UNCONFIRMED and "fresh seeds" in unconfirmed
-    assert statements.pick_by_verdict(BLOCKS, claims.INCONCLUSIVE, "no check that discriminates held: ...") == \
-        statements.NOT_DISCRIMINATING
+    unconfirmed = statements.pick_by_verdict(BLOCKS, claims.INCONCLUSIVE, claims.AWAITING_FRESH_SEEDS,
+                                             claims.PARTLY)
+    assert unconfirmed == statements.UNCONFIRMED.format(provisional=claims.PARTLY) and "fresh seeds" in unconfirmed
+    assert '"partly reproduced" here' in unconfirmed
+    note = "x does not tell the claim from its negative control; no assertion check tells the claim from its negative control"
+    assert statements.pick_by_verdict(BLOCKS, claims.INCONCLUSIVE, note) == statements.NOT_DISCRIMINATING
 
 
 def test_scan_finds_and_evaluates_every_directive(profile, tmp_path):

@@ -217,12 +217,11 @@ class ByVerdict(SphinxDirective):
         evidence = statements.Evidence(_profile_dir(self.env))
         try:
             text = statements.pick_by_verdict("\n".join(self.content), evidence.verdict(claim_id),
-                                              evidence.note(claim_id))
-            if text == statements.UNCONFIRMED:  # has a run on fresh seeds confirmed it since?
-                fresh = pages.stability_rows(_profile_dir(self.env)).get(claim_id) or {}
-                if fresh.get("same") == "confirms":
-                    text = statements.CONFIRMED.format(claim=claim_id, seeds=pages.seeds_of(fresh),
-                                                       number=fresh.get("fresh_key_number", ""))
+                                              evidence.note(claim_id), evidence.provisional(claim_id))
+            fresh = pages.stability_rows(_profile_dir(self.env)).get(claim_id) or {}
+            if fresh.get("same") == "confirms":  # a changed criterion that fresh seeds confirmed: say so first
+                text = statements.CONFIRMED.format(claim=claim_id, seeds=pages.seeds_of(fresh),
+                                                   number=fresh.get("fresh_key_number", "")) + "\n\n" + text
         except (statements.StatementError, KeyError) as err:
             _log.warning(f"by-verdict {claim_id}: {err}", location=self.get_location())
             return []

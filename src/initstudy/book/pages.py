@@ -78,7 +78,7 @@ def verdict_counts(rows: list[dict]) -> str:
     """"14 claims at the cpu profile: 5 reproduced, 4 partly reproduced, ..." (verdicts with
     no claim left out)."""
     order = [*claims_mod.VERDICTS, claims_mod.NOT_MEASURED]
-    counts = {v: sum(r["verdict"] == v for r in rows) for v in order}
+    counts = {v: sum(r.get("headline", r["verdict"]) == v for r in rows) for v in order}
     parts = [f"{n} {v}" for v, n in counts.items() if n]
     return f"{len(rows)} claims: " + ", ".join(parts) + "."
 
@@ -106,9 +106,17 @@ def _short_number(row: dict) -> str:
         if zeros:
             text += f" ({zeros.group(1)})"
     if row.get("seeds_needed"):
-        text += f"; at this spread, about {row['seeds_needed']} seeds would settle it{_would_then(row)}"
-    if claims_mod.awaiting_fresh_seeds(row):
-        text += "; every check held on the seeds the changed criterion was tuned on"
+        text += (f"; from the pilot's spread, about {row['seeds_needed']} seeds would settle it with 80 % "
+                 f"probability{_would_then(row)}")
+    if row.get("headline", row["verdict"]) != row["verdict"]:
+        text += (f"; on the profile's seeds its checks gave {row.get('provisional')} too, under a criterion changed "
+                 f"after a preliminary run, and fresh seeds confirmed it")
+    elif claims_mod.awaiting_fresh_seeds(row):
+        text += (f"; its checks give {row.get('provisional') or 'no verdict'} here (provisional), under a criterion "
+                 f"changed after a preliminary run on these seeds: it stands only once fresh seeds confirm it")
+        rest = row.get("note", "")[len(claims_mod.AWAITING_FRESH_SEEDS):].lstrip("; ")
+        if rest:
+            text += f"; {rest}"
     elif row.get("note"):
         text += f"; {row['note']}"
     return text
@@ -124,7 +132,7 @@ def stability_rows(profile_dir: Path) -> dict[str, dict]:
 
 
 def seeds_of(entry: Mapping, word: str = "seeds ") -> str:
-    """"seeds 1000-1004" (``word`` and the seeds), or "a second timing run" for measurements no
+    """"seeds 2000-2004" (``word`` and the seeds), or "a second timing run" for measurements no
     seed determines."""
     from initstudy.study import stability
 
@@ -184,11 +192,12 @@ def fresh_seeds_sentence(profile_dir: Path, claim_id: str, profile: str, fresh: 
         return (f"*On fresh seeds* ({on}): the same verdict, {e['fresh_verdict']} ({number})"
                 + (f"; checks whose status changed: {changed}." if changed else "."))
     if e["same"] == stability.CONFIRMS:
-        return (f"*On fresh seeds* ({on}) every check held too: {e['fresh_verdict']} there ({number}), "
-                f"which confirms the changed criterion.")
+        return (f"*On fresh seeds* ({on}) the changed criterion gave the same verdict, {e['fresh_verdict']} "
+                f"({number}): that confirms it, and the claim is reported under it.")
     if e["same"] == stability.NOT_CONFIRMED:
         return (f"*On fresh seeds* ({on}) the changed criterion was not confirmed: {e['fresh_verdict']} "
-                f"there ({number}).")
+                f"there ({number}), {e.get('provisional') or 'no verdict'} on the profile's seeds, so the claim "
+                f"stays inconclusive.")
     changed = _changed_text(e)
     why = (" One of the two runs could not settle the claim, so at this profile's size the verdict is not a "
            "stable finding." if e["same"] == stability.ONE_UNSETTLED else
@@ -216,7 +225,7 @@ def claims_table(profile_dir: Path, profile: str, published: list[dict] | None =
         if measured and r.get("changes"):
             number += " (criterion changed after a preliminary run)"
         cells = [verdict_link(r["id"], r.get("notebook"), measured), _cell(r.get("short") or r["statement"]),
-                 badge(r["verdict"]), number, stability_cell(fresh.get(r["id"]))]
+                 badge(r.get("headline", r["verdict"])), number, stability_cell(fresh.get(r["id"]))]
         if gpu:
             g = gpu.get(r["id"])
             cells.insert(3, badge(g["verdict"]) if g else "not run")
@@ -224,11 +233,11 @@ def claims_table(profile_dir: Path, profile: str, published: list[dict] | None =
     changed = [r for r in rows if r.get("changes") and r["verdict"] != claims_mod.NOT_MEASURED]
     if changed:
         lines += ["", f"The criteria of {len(changed)} of these claims were changed after a preliminary run; "
-                      "the claims page gives each old rule, new rule and reason. A changed criterion "
-                      "supports \"reproduced\" only where it also holds on seeds it was not tuned on: on the "
-                      "tuning seeds a verdict that would be reproduced stays inconclusive, and the fresh-seed "
-                      "column says whether a run on fresh seeds confirmed it (timing repeats are new "
-                      "measurements in every run)."]
+                      "the claims page gives each old rule, new rule and reason. A changed criterion gives a "
+                      "verdict only where seeds it was not written on give the same one: on the profile's own "
+                      "seeds the claim stays inconclusive, with its checks' verdict as provisional, and once a "
+                      "run on fresh seeds confirms that verdict the claim is reported under it (the fresh-seed "
+                      "column says which)."]
     lines += ["", f"Each claim id links to its verdict in the chapter that measures it. All checks, "
                   f"negative controls and criteria: {{doc}}`/book/claims`. Machine-readable: "
                   f"`results/{profile}/claims.json` and `claims.csv`."]
@@ -266,11 +275,18 @@ def claims_detail(profile_dir: Path, profile: str) -> str:
         measured = r["verdict"] != claims_mod.NOT_MEASURED
         out += [f"### `{r['id']}`", "",
                 # "inconclusive at this profile" already says "profile": name it once
-                f"{badge(r['verdict'])}"
-                + (f" (`{profile}`)" if r["verdict"].endswith("at this profile") else f" at the `{profile}` profile")
+                f"{badge(r.get('headline', r['verdict']))}"
+                + (f" (`{profile}`)" if r.get("headline", r["verdict"]).endswith("at this profile")
+                   else f" at the `{profile}` profile")
                 + (f"; seeds {catalog_mod.seeds_list(r['seeds'])}" if r.get("seeds") else "")
                 + (f"; {{ref}}`its verdict in the chapter <verdict-{r['id']}>`." if measured else "."), "",
                 f"*{_cell(r['statement'])}*", ""]
+        if r.get("provisional"):
+            out += [f"**Provisional:** on the profile's seeds its checks give *{r['provisional']}*, under a "
+                    f"criterion changed after a preliminary run on them"
+                    + (f"; fresh seeds ({', '.join(map(str, r['confirmed_on']))}) gave the same, so the claim is "
+                       f"reported under it." if r.get("confirmed_on") else
+                       "; it stands only once a run on fresh seeds gives the same."), ""]
         if r.get("note"):
             out += [f"**Note:** {_cell(r['note'])}.", ""]
         if measured:
@@ -289,12 +305,12 @@ def claims_detail(profile_dir: Path, profile: str) -> str:
                            f"{_cell(ctl['status']) if ctl else ''} | {_power_cell(c)} |")
             out.append("")
             if r.get("seeds_needed_text"):
-                out += [f"**Power.** Not settled at this profile; if the mean and spread stayed as measured: "
-                        f"{_cell(r['seeds_needed_text'])}.", ""]
-                fresh_text = (fresh.get(r["id"]) or {}).get("fresh_seeds_needed_text")
-                if fresh_text and fresh_text != r["seeds_needed_text"]:
-                    out += [f"*From the fresh seeds' mean and spread instead:* {_cell(fresh_text)}. Where the "
-                            f"two disagree, the projection itself is not settled at this size.", ""]
+                out += [f"**Power.** Not settled at this profile; the seeds a run would need for 80 % power, "
+                        f"planned from the pilot (the fresh-seed run, seeds "
+                        f"{', '.join(map(str, r.get('pilot_seeds', [])))}): {_cell(r['seeds_needed_text'])}.", ""]
+            elif any(c.get("status") == claims_mod.UNSETTLED for c in r["checks"]) and not r.get("pilot_seeds"):
+                out += ["**Power.** Not settled at this profile; no pilot run on other seeds yet, so no seed count "
+                        "is planned (a run's own spread does not plan its own size).", ""]
         for old, new, why in r.get("changes", []):
             out += [f"- *Criterion changed after a preliminary run:* was `{_cell(old)}`, now `{_cell(new)}`; "
                     f"reason: {_cell(why)}."]
@@ -307,8 +323,8 @@ def claims_detail(profile_dir: Path, profile: str) -> str:
 
 
 def _power_cell(c: Mapping) -> str:
-    """The power estimate's n for one check (the values at hand settle it when n <= the n
-    measured), or why there is none."""
+    """The power estimate's n for one check, planned from the pilot (80 % power), or why there
+    is none."""
     p = c.get("power")
     if c.get("status") == claims_mod.NOT_DISCRIMINATING:
         return "– (its control passes too: more seeds do not change that)"
@@ -553,7 +569,7 @@ def paper_numbers(profile_dir: Path, profile: str) -> str:
         measured = bool(row) and row.get("verdict") != claims_mod.NOT_MEASURED
         # the verdict on the claim the number bears on, linked to its chapter; not a metric of
         # ours, which would pair the paper's number with a different quantity
-        ours = (f"{badge(row['verdict'])}, {{ref}}`see the chapter <verdict-{n.claim}>`" if measured
+        ours = (f"{badge(row.get('headline', row['verdict']))}, {{ref}}`see the chapter <verdict-{n.claim}>`" if measured
                 else (badge(row["verdict"]) if row else ""))
         lines.append(f"| {{cite:t}}`{n.paper}` | {n.where} | {_cell(n.quantity)} | {value} | {checked} | "
                      f"`{n.claim}` | {ours} |")
@@ -585,20 +601,20 @@ def limitations(profile_dir: Path, profile: str) -> str:
             open_checks = [f"`{c['metric']}` ({claims_mod.format_result(c)}): {_unsettled_reason(c)}"
                            for c in r["checks"] if c.get("status") == "unsettled"]
             open_checks += [f"`{c['metric']}`: its negative control passes the same check, so it does not "
-                            f"discriminate" for c in r["checks"] if c.get("status") == claims_mod.NOT_DISCRIMINATING]
+                            f"discriminate and decides nothing" for c in r["checks"]
+                            if c.get("status") == claims_mod.NOT_DISCRIMINATING]
             e = fresh.get(r["id"]) or {}
             if claims_mod.awaiting_fresh_seeds(r):
-                open_checks.append("every check held, on the seeds its changed criterion was tuned on"
+                open_checks.append(f"its changed criterion gives {r.get('provisional') or 'no verdict'} on these seeds"
                                    + ("; a run on fresh seeds confirmed it" if e.get("same") == "confirms" else
                                       "; not confirmed on fresh seeds" if e.get("same") == "not confirmed" else
                                       "; no run on fresh seeds yet"))
             elif r.get("note"):
                 open_checks.append(r["note"])
             if r.get("seeds_needed"):
-                open_checks.append(f"about {r['seeds_needed']} seeds would settle it at this run's spread{_would_then(r)} "
-                                   f"(the claims page gives the arithmetic and the direction"
-                                   + (", and the estimate from the fresh seeds' mean and spread)"
-                                      if e.get("fresh_seeds_needed_text") else ")"))
+                open_checks.append(f"about {r['seeds_needed']} seeds would settle it with 80 % probability at the "
+                                   f"pilot's spread{_would_then(r)} (the claims page gives the arithmetic and the "
+                                   f"direction)")
             note = "; ".join(open_checks) or (
                 "every check settled in this run" + ("; every measured negative control fails its check"
                                                      if r.get("discriminates") == "yes" else
@@ -606,7 +622,7 @@ def limitations(profile_dir: Path, profile: str) -> str:
             if e.get("same") in ("no", "unsettled on one"):
                 note += (f"; **fragile**: on fresh seeds the verdict was {e['fresh_verdict']}"
                          + (f" ({_changed_text(e)})" if e.get("changed_checks") else ""))
-        lines.append(f"| `{r['id']}` | {badge(r['verdict'])} | {_cell(note)} |")
+        lines.append(f"| `{r['id']}` | {badge(r.get('headline', r['verdict']))} | {_cell(note)} |")
     return "\n".join(lines)
 
 
@@ -615,7 +631,7 @@ def verdict_text(profile_dir: Path, profile: str, claim_id: str) -> str:
     row = next((r for r in summary_rows(profile_dir) if r["id"] == claim_id), None)
     if row is None:
         raise KeyError(f"unknown claim id {claim_id!r}")
-    return f"{row['verdict']} ({profile} profile)"
+    return f"{row.get('headline', row['verdict'])} ({profile} profile)"
 
 
 def binder_url(repository_url: str, branch: str, notebook: str, binderhub: str = "https://mybinder.org",

@@ -115,8 +115,21 @@ class Evidence:
 
     # -- the predicate's names
     def verdict(self, claim_id: str) -> str:
+        """The verdict the claim is reported under (:func:`initstudy.study.stability.headline`:
+        a changed criterion's once fresh seeds confirm it)."""
+        from initstudy.study import stability
+
         row = self.row(claim_id)
-        return self.recorder.note(f"verdict({claim_id!r})", row["verdict"] if row else claims_mod.NOT_MEASURED)
+        if row is None:
+            return self.recorder.note(f"verdict({claim_id!r})", claims_mod.NOT_MEASURED)
+        self.stability(claim_id)  # reads the comparison once
+        entry = (self._stability or {}).get(claim_id) or {}
+        self.recorder.numbers.pop()  # (the comparison is not what the predicate asked for)
+        return self.recorder.note(f"verdict({claim_id!r})", stability.headline(row, entry.get("fresh_verdict")))
+
+    def provisional(self, claim_id: str) -> str:
+        """What a changed criterion's checks give on the profile's seeds (empty otherwise)."""
+        return (self.row(claim_id) or {}).get("provisional", "")
 
     def note(self, claim_id: str) -> str:
         """Why the verdict is not what the checks alone give (empty when nothing to say)."""
@@ -222,26 +235,27 @@ VERDICT_LABELS = {
 }
 
 
-#: What a by-verdict block shows, whatever its texts, for a claim whose checks all held on the
-#: seeds its changed criterion was tuned on (see :func:`initstudy.study.claims.judge`).
-UNCONFIRMED = ("Every check held, but this claim's criterion was changed after a preliminary run on "
-               "these seeds: the verdict stays inconclusive until a run on fresh seeds confirms it "
-               "(the changes are listed on the claims page).")
+#: What a by-verdict block shows, whatever its texts, for a claim whose changed criterion waits
+#: for fresh seeds (see :func:`initstudy.study.claims.judge`).
+UNCONFIRMED = ("This claim's criterion was changed after a preliminary run on these seeds: its checks give "
+               "\"{provisional}\" here, which stands only once a run on fresh seeds gives the same (the changes are "
+               "listed on the claims page); until then the verdict is inconclusive.")
 
 
-#: ... and for such a claim once a run on fresh seeds (``python -m initstudy stability``) held too.
-CONFIRMED = ("`{claim}`: every check held, both on the seeds its changed criterion was tuned on and on "
-             "{seeds} (deciding number there: {number}): the run on fresh seeds confirms it (the claims page "
-             "lists the change).")
+#: ... and, before its block, for such a claim once a run on fresh seeds (``python -m initstudy
+#: stability``) gave the same verdict.
+CONFIRMED = ("`{claim}`: under a criterion changed after a preliminary run, the profile's seeds and {seeds} "
+             "(deciding number there: {number}) gave the same verdict, so the claim is reported under it (the "
+             "claims page lists the change).")
 
 
-#: ... and for a claim none of whose discriminating checks held.
-NOT_DISCRIMINATING = ("No check that tells this claim from its negative control held: where a check "
-                      "held, its control passed it too, so the criterion cannot tell and the verdict is "
+#: ... and for a claim none of whose assertion checks tells it from its negative control.
+NOT_DISCRIMINATING = ("No assertion check tells this claim from its negative control: where a check "
+                      "held, its control passed it too, so it decides nothing and the verdict is "
                       "inconclusive (the checks and controls are on the claims page).")
 
 
-def pick_by_verdict(text: str, verdict: str, note: str = "") -> str:
+def pick_by_verdict(text: str, verdict: str, note: str = "", provisional: str = "") -> str:
     """The block of ``text`` written for ``verdict``. ``text`` has one block per outcome, each
     starting with a line ``reproduced:``, ``partly reproduced:``, ``not reproduced:`` or
     ``inconclusive:`` (the last also covers "not measured yet"); every outcome must be
@@ -271,8 +285,8 @@ def pick_by_verdict(text: str, verdict: str, note: str = "") -> str:
     if missing:
         raise StatementError(f"no text for the outcome(s) {', '.join(missing)}: every outcome must be written")
     if claims_mod.awaiting_fresh_seeds({"verdict": verdict, "note": note}):
-        return UNCONFIRMED
-    if verdict == claims_mod.INCONCLUSIVE and note.startswith("no check that discriminates"):
+        return UNCONFIRMED.format(provisional=provisional or "no verdict")
+    if verdict == claims_mod.INCONCLUSIVE and "no assertion check tells the claim from its negative control" in note:
         return NOT_DISCRIMINATING
     for label, verdicts in VERDICT_LABELS.items():
         if verdict in verdicts:
@@ -304,7 +318,7 @@ def scan_text(text: str, source: str, evidence: Evidence) -> list[Found]:
         kind, arg, body = m["kind"], m["arg"].strip(), m["body"].strip()
         try:
             if kind == "by-verdict":
-                picked = pick_by_verdict(body, evidence.verdict(arg), evidence.note(arg))
+                picked = pick_by_verdict(body, evidence.verdict(arg), evidence.note(arg), evidence.provisional(arg))
                 outcome = f"shown: {picked[:40]}"
             else:
                 holds = evaluate(arg, evidence).holds

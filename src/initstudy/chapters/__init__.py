@@ -73,7 +73,22 @@ def wire(module: ModuleType):
         raise ValueError(f"chapter {spec.name}: SPEC.claims {spec.claims} differ from CLAIMS {ids}")
     if module.__name__.rpartition(".")[2] != spec.name:
         raise ValueError(f"chapter module {module.__name__} declares the notebook {spec.name!r}")
-    return replace(spec, claims=tuple(ids)), [replace(c, notebook=spec.name) for c in claims]
+    constraints = tuple(spec.constraints) + tuple(contrast_constraint(c, k) for c in claims for k in c.contrasts)
+    return (replace(spec, claims=tuple(ids), constraints=constraints),
+            [replace(c, notebook=spec.name) for c in claims])
+
+
+def contrast_constraint(claim, contrast):
+    """A claim's contrast (:class:`initstudy.study.claims.Contrast`) as a constraint on its
+    notebook's parameters: a value that leaves the comparison without an arm is refused before
+    any work, with one line naming the parameter, the claim and what it needs."""
+    from initstudy.study.catalog import Constraint
+
+    def test(params) -> bool:
+        return contrast.missing(params) is None
+
+    text = f"{claim.id} compares {contrast.what}, so {contrast.param} {contrast.missing_text()}"
+    return Constraint((contrast.param,), text, test)
 
 
 @lru_cache(maxsize=None)

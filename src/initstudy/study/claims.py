@@ -8,11 +8,13 @@ the same rule. A notebook computes the metrics; :func:`judge` compares them with
 criterion; nobody types a verdict.
 
 A criterion is a list of checks, each a comparison of one metric with a threshold (or an
-equivalence band, for claims that say "negligible" or "about"). A metric is measured once
-per seed; the check uses an interval that suits the quantity (its ``scale``):
+equivalence band, for claims that say "negligible", "about" or "doubles"). A metric is measured
+once per seed; the check uses an interval that suits the quantity (its ``scale``), computed by
+scipy's own rules (:func:`scipy.stats.ttest_1samp` and its ``confidence_interval``,
+:func:`scipy.stats.binomtest` and its exact ``proportion_ci``):
 
-- ``"linear"``: the mean and its two-sided 95 % Student-t interval (differences, counts);
-  an infinite value (e.g. a cost ratio over an overhead of 0) is kept: the interval reaches
+- ``"linear"``: the mean and its two-sided Student-t interval (differences, counts); an
+  infinite value (e.g. a cost ratio over an overhead of 0) is kept: the interval reaches
   infinity on its side, so it can fail a check but never help one hold;
 - ``"log"``: for positive ratios and magnitudes: the t interval of log10 of the values,
   back-transformed (a geometric mean and an interval that cannot cross 0). A value of exactly
@@ -24,11 +26,13 @@ per seed; the check uses an interval that suits the quantity (its ``scale``):
   values (clipped to [1e-4, 1 - 1e-4]), back-transformed, so it stays inside (0, 1); when
   every seed is exactly 0 (or exactly 1) the interval is that point;
 - ``"binomial"``: for per-seed yes/no outcomes (1 or 0, e.g. "this seed stalled"): the
-  fraction of seeds and its exact (Clopper-Pearson) 95 % interval;
+  fraction of seeds and its exact (Clopper-Pearson) interval;
 - ``"exact"``: a value computed, not sampled (a configuration, a root of an equation): no
   interval; the check compares the value itself.
 
-The check then says:
+The interval is two-sided at 95 % for ``<=`` and ``>=``; for ``within`` it is the 90 % interval
+of two one-sided tests at 5 % each (TOST, the standard equivalence test: each edge of the band
+is tested on its own side). The check then says:
 
 - ``<= t``: holds if the interval lies at or below t, fails if it lies above t;
 - ``>= t``: holds if the interval lies at or above t, fails if it lies below t;
@@ -39,15 +43,27 @@ The check then says:
 
 A check may name a ``control`` metric: the same quantity measured on the claim's negative
 control. The control is judged by the very same rule; if it *holds* too, the check does not
-tell the claim from its known-wrong alternative: its status is "does not discriminate",
-which counts as neither holding nor failing.
-
+tell the claim from its known-wrong alternative: its status is "does not discriminate".
 A control that is itself unsettled leaves a holding check unsettled.
 
-The verdict: any check unsettled -> "inconclusive at this profile"; all hold ->
-"reproduced"; all fail -> "not reproduced"; none holds but some do not discriminate ->
-"inconclusive at this profile" (the criterion cannot tell); anything else -> "partly
-reproduced". A claim with a check that does not discriminate is never "reproduced".
+Each check has a ``role``: an **assertion** check tests the article's own words (its
+``asserts`` names the words of the claim's paraphrase it tests); a **sanity** check only shows
+that the measurement works (an exact computed value, a theory line, a stack deep enough). The
+verdict reads the assertion checks:
+
+- a sanity check that fails or is unsettled leaves the claim "inconclusive at this profile"
+  (the measurement was not shown to work);
+- an assertion check that does not discriminate decides nothing (the book says so beside the
+  verdict); if no assertion check is left, the claim is inconclusive;
+- any remaining assertion check unsettled -> "inconclusive at this profile";
+- every remaining assertion check holds -> "reproduced"; every one fails -> "not
+  reproduced"; some hold and some fail -> "partly reproduced" (part of the article's
+  assertion was refuted).
+
+:data:`OLD_RULE` is the rule this replaced. A claim whose criterion was changed after a
+preliminary run (``Claim.changes``) gets its verdict only on fresh seeds: on the seeds the
+change was made on, whatever the checks give is kept as ``provisional`` and the verdict is
+inconclusive, awaiting a run on fresh seeds (:mod:`initstudy.study.stability`).
 """
 
 from __future__ import annotations
@@ -89,6 +105,14 @@ __all__ = [
     "seeds_to_settle",
     "AWAITING_FRESH_SEEDS",
     "awaiting_fresh_seeds",
+    "ASSERTION",
+    "SANITY",
+    "ROLES",
+    "OLD_RULE",
+    "RULE",
+    "POWER_TARGET",
+    "Contrast",
+    "check_level",
 ]
 
 REPRODUCED = "reproduced"
@@ -102,6 +126,26 @@ HOLDS, FAILS, UNSETTLED = "holds", "fails", "unsettled"
 NOT_DISCRIMINATING = "does not discriminate"
 SCALES = ("linear", "log", "proportion", "binomial", "exact")
 _LOGIT_CLIP = 1e-4
+
+#: A check's role: it tests the article's words, or it shows that the measurement works.
+ASSERTION, SANITY = "assertion", "sanity"
+ROLES = (ASSERTION, SANITY)
+
+#: The verdict rule, in words (the book prints both).
+RULE = ("Only the assertion checks (those that test the article's words) decide: reproduced when every one "
+        "holds, not reproduced when every one fails, partly reproduced when some hold and some fail. An "
+        "assertion check whose negative control passes too decides nothing. An assertion check left "
+        "unsettled, or a sanity check (one that shows the measurement works) that fails or is unsettled, "
+        "leaves the claim inconclusive at this profile. An equivalence ('within') check uses two one-sided "
+        "tests at 5 % each (a 90 % interval).")
+#: The verdict rule before it (until December 2026).
+OLD_RULE = ("Every check decided alike: any check unsettled gave inconclusive; all holding gave reproduced; all "
+            "failing gave not reproduced; none holding but some not discriminating gave inconclusive; anything "
+            "else, partly reproduced (so 'partly' could mean part of the assertion refuted, or nothing refuted "
+            "and one check unable to tell the claim from its control). A 'within' check needed its two-sided "
+            "95 % interval inside the band.")
+#: The probability with which a planned number of seeds should settle a check (power).
+POWER_TARGET = 0.8
 
 
 @dataclass(frozen=True)
@@ -124,6 +168,12 @@ class Check:
     #: The metric measured on the claim's negative control, judged by this same rule; the
     #: check discriminates only if the control does not hold.
     control: str | None = None
+    #: :data:`ASSERTION` (tests the article's words) or :data:`SANITY` (shows that the
+    #: measurement works); only assertion checks decide the verdict.
+    role: str = ASSERTION
+    #: For an assertion check: the words of the claim's paraphrase (``Claim.statement``) that it
+    #: tests, verbatim from the paraphrase (a test checks they are in it).
+    asserts: str = ""
 
     def __post_init__(self):
         if self.op not in ("<=", ">=", "within"):
@@ -134,6 +184,8 @@ class Check:
             raise ValueError(f"scale must be one of {', '.join(SCALES)}, got {self.scale!r}")
         if self.scale == "exact" and self.min_seeds != 1:
             object.__setattr__(self, "min_seeds", 1)
+        if self.role not in ROLES:
+            raise ValueError(f"role must be one of {', '.join(ROLES)}, got {self.role!r}")
 
     def rule_text(self) -> str:
         unit = f" {self.unit}" if self.unit else ""
@@ -141,17 +193,20 @@ class Check:
             rule = f"within {self.threshold:g} +- {self.margin:g}{unit}"
         else:
             rule = f"{self.op} {self.threshold:g}{unit}"
+        level = "90 % CI (two one-sided tests at 5 %)" if self.op == "within" else "95 % CI"
         if self.scale == "exact":
             how = "exact value, computed once"
         elif self.scale == "binomial":
-            how = f"fraction of seeds, exact binomial 95 % CI over >= {self.min_seeds} seeds"
+            how = f"fraction of seeds, exact binomial {level} over >= {self.min_seeds} seeds"
         else:
             kind = {"linear": "", "log": " on a log scale", "proportion": " on a logit scale"}[self.scale]
-            how = f"95 % CI{kind} over >= {self.min_seeds} seeds"
+            how = f"{level}{kind} over >= {self.min_seeds} seeds"
         return f"{self.metric} {rule} ({how})"
 
     def text(self) -> str:
         text = f"{self.rule_text()}: {self.description}"
+        if self.role == SANITY:
+            text += " [sanity check: shows the measurement works]"
         if self.requires is not None:
             text += f" [settled only if {self.requires.text()}]"
         return text
@@ -164,6 +219,57 @@ class Criterion:
 
     def text(self) -> str:
         return "; ".join(c.text() for c in self.checks)
+
+
+@dataclass(frozen=True)
+class Contrast:
+    """A comparison a claim's checks make, over a parameter of its notebook: the arms it needs
+    there, so that a value leaving the comparison without an arm is refused before any work
+    (:func:`initstudy.chapters.wire` turns every claim's contrasts into its notebook's
+    constraints). ``arms``: values a list parameter must contain; ``distinct``: how many
+    different values a list parameter needs at least (two for smallest against largest, three
+    for a slope); ``at_least``: the smallest value of a number parameter, or the fewest entries
+    of a list (seeds, given as a count or a list).
+
+    >>> c = Contrast("inits", "Xavier against Kaiming", arms=("xavier-normal", "kaiming-normal"))
+    >>> c.missing({"inits": ["kaiming-normal"]})
+    "needs 'xavier-normal' and 'kaiming-normal' among its values"
+    >>> Contrast("batch_sizes", "a slope", distinct=3).missing({"batch_sizes": [8, 8, 64]})
+    'needs at least 3 different values'
+    >>> Contrast("seeds", "paired seeds", at_least=2).missing({"seeds": [7]})
+    'needs at least 2'
+
+    >>> c.missing({"inits": ["xavier-normal", "kaiming-normal"]}) is None
+    True
+    """
+
+    param: str
+    what: str
+    arms: tuple = ()
+    distinct: int = 0
+    at_least: float | None = None
+
+    def missing_text(self) -> str:
+        """What the parameter needs, in words."""
+        parts = []
+        if self.arms:
+            parts.append(f"needs {' and '.join(repr(a) for a in self.arms)} among its values")
+        if self.distinct:
+            parts.append(f"needs at least {self.distinct} different values")
+        if self.at_least is not None:
+            parts.append(f"needs at least {self.at_least:g}")
+        return " and ".join(parts)
+
+    def missing(self, params: Mapping) -> str | None:
+        """Why the resolved ``params`` leave this contrast without an arm (what the parameter
+        needs), or ``None``."""
+        value = params[self.param]
+        values = list(value) if isinstance(value, (list, tuple)) else [value]
+        ok = all(a in values for a in self.arms)
+        ok = ok and (not self.distinct or len(set(values)) >= self.distinct)
+        if self.at_least is not None:  # a number, or the length of a list (seeds given as a list)
+            ok = ok and (len(values) if isinstance(value, (list, tuple)) else value) >= self.at_least
+        return None if ok else self.missing_text()
 
 
 @dataclass(frozen=True)
@@ -186,6 +292,9 @@ class Claim:
     #: that measures it), for the power estimate's "which profile runs enough"; ``None`` when
     #: the values are not one per seed (runs of a sweep, repeats).
     seeds_param: str | None = "seeds"
+    #: The comparisons its checks make, over its notebook's parameters: a value that leaves one
+    #: without an arm is refused before any work.
+    contrasts: tuple[Contrast, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -227,6 +336,9 @@ class CheckResult:
     #: The negative control judged by the same rule: {"metric", "status", "n", "mean",
     #: "low", "high"}, or None when the check names no control.
     control: dict | None = None
+    #: The check's role (:data:`ASSERTION` or :data:`SANITY`) and the interval's confidence.
+    role: str = ASSERTION
+    level: float = 0.95
 
     @property
     def discriminates(self) -> bool | None:
@@ -243,15 +355,19 @@ class Judgement:
     verdict: str
     checks: list[CheckResult] = field(default_factory=list)
     #: Why the verdict is not what the checks alone give (e.g. a criterion changed after a
-    #: preliminary run, not yet confirmed on fresh seeds); empty otherwise.
+    #: preliminary run, not yet confirmed on fresh seeds; assertion checks that decide nothing);
+    #: empty otherwise.
     note: str = ""
+    #: For a claim whose criterion changed after a preliminary run, judged on the seeds of that
+    #: run: the verdict its checks give, which stands only once fresh seeds confirm it.
+    provisional: str = ""
 
     def explanation(self) -> str:
         return "; ".join(f"{format_result(c)}: {c.status} ({c.rule})" for c in self.checks)
 
     def as_dict(self) -> dict:
         return {"claim_id": self.claim_id, "verdict": self.verdict, "checks": [asdict(c) for c in self.checks],
-                "note": self.note}
+                "note": self.note, "provisional": self.provisional}
 
 
 def _fmt(x: float, digits: int = 4) -> str:
@@ -281,8 +397,11 @@ def format_result(c: "CheckResult | Mapping", digits: int = 4) -> str:
 
 def interval(values: Sequence[float], scale: str = "linear", confidence: float = 0.95) -> tuple[int, float, float, float]:
     """``(n, centre, low, high)`` of the finite ``values`` by the rule of ``scale`` (see the
-    module's docstring). ``centre`` is the mean (linear, proportion: back-transformed mean of
-    the logits; log: geometric mean; binomial: the fraction; exact: the value).
+    module's docstring), at ``confidence`` (two-sided). ``centre`` is the mean (linear,
+    proportion: back-transformed mean of the logits; log: geometric mean; binomial: the
+    fraction; exact: the value). The t intervals are scipy's
+    (``ttest_1samp(...).confidence_interval``), the binomial one its exact Clopper-Pearson
+    ``binomtest(...).proportion_ci``.
 
     >>> interval([1.0, 2.0, 3.0, 2.0])[1]
     2.0
@@ -326,9 +445,21 @@ def interval(values: Sequence[float], scale: str = "linear", confidence: float =
     mean = sum(vals) / n
     if n == 1:
         return 1, back(mean), float("nan"), float("nan")
-    sd = math.sqrt(sum((v - mean) ** 2 for v in vals) / (n - 1))
-    half = float(stats.t.ppf(0.5 + confidence / 2, n - 1)) * sd / math.sqrt(n)
-    return n, float(back(mean)), float(back(mean - half)), float(back(mean + half))
+    if len(set(vals)) == 1:  # no spread: the interval is the point (scipy's would be NaN)
+        return n, float(back(mean)), float(back(mean)), float(back(mean))
+    ci = stats.ttest_1samp(vals, 0.0).confidence_interval(confidence_level=confidence)
+    return n, float(back(mean)), float(back(ci.low)), float(back(ci.high))
+
+
+def check_level(check: "Check", confidence: float = 0.95) -> float:
+    """The two-sided confidence of ``check``'s interval: ``confidence`` for ``<=`` and ``>=``;
+    for ``within``, ``2 confidence - 1`` (90 % for 95 %), the interval of two one-sided tests
+    at ``1 - confidence`` each (TOST).
+
+    >>> check_level(Check("d", "within", 0.0, "eq", margin=1.0)), check_level(Check("d", ">=", 0.0, "x"))
+    (0.9, 0.95)
+    """
+    return round(2 * confidence - 1, 12) if check.op == "within" else confidence
 
 
 #: The largest number of seeds a power estimate reports; beyond it, "more than" this.
@@ -337,10 +468,10 @@ POWER_CAP = 100_000
 
 @dataclass(frozen=True)
 class Power:
-    """How many seeds would settle a check, if the mean and the spread stayed as measured.
+    """How many seeds would settle a check with :data:`POWER_TARGET` probability, if the truth
+    were a pilot's mean and spread (:func:`power`).
 
-    ``n_needed``: the smallest n whose 95 % interval lies wholly on the side of the rule's line
-    where today's mean is (inside or outside a ``within`` band); ``None`` when more seeds
+    ``n_now``: the pilot's seeds; ``n_needed``: the seeds a run needs; ``None`` when more seeds
     cannot settle it (the mean on the line, an exact value, infinite values) or it exceeds
     :data:`POWER_CAP`. ``outcome``: what the check would then say (holds / fails). ``text``:
     the arithmetic, for the book."""
@@ -384,69 +515,109 @@ def _binomial(k: int, n: int, confidence: float = 0.95) -> tuple[float, float]:
     """
     from scipy import stats
 
-    low = 0.0 if k == 0 else float(stats.beta.ppf((1 - confidence) / 2, k, n - k + 1))
-    high = 1.0 if k == n else float(stats.beta.ppf(0.5 + confidence / 2, k + 1, n - k))
-    return low, high
+    ci = stats.binomtest(k, n).proportion_ci(confidence_level=confidence, method="exact")
+    return float(ci.low), float(ci.high)
 
 
-def power(check: Check, values: Sequence[float], confidence: float = 0.95) -> Power:
-    """The number of seeds that would settle ``check``, from the spread of ``values``.
+def _t_power(check: Check, n: int, mean: float, sd: float, fwd, level: float, outcome: str) -> float:
+    """The probability that ``n`` seeds drawn from a normal population with ``mean`` and ``sd``
+    (on the interval's scale) give ``outcome`` for ``check``: the noncentral-t probability that
+    the interval's edge clears the rule's line (for a band held, both edges: the probability
+    that each clears its edge, less one, a lower bound)."""
+    from scipy import stats
 
-    For the t-interval scales (linear, log, proportion): on the interval's own scale, with
-    the sample standard deviation ``sd`` and the distance ``gap`` from the mean to the nearest
-    line of the rule that the interval must clear (the threshold; for ``within``, the nearer
-    band edge), the smallest n >= the check's ``min_seeds`` with t(0.975, n-1) * sd / sqrt(n)
-    < gap. For a fraction of seeds (binomial): the smallest n whose Clopper-Pearson interval
-    at today's fraction lies on one side of the threshold. When today's values leave the check
-    unsettled, the estimate is more than today's n. A projection: it assumes the mean and
-    spread stay as measured; ``outcome`` says which way the check would then go.
+    df = n - 1
+    tq = float(stats.t.ppf(0.5 + level / 2, df))
+    nc = lambda line: (mean - line) * math.sqrt(n) / sd  # noqa: E731
+    if check.op == "within":
+        a, b = fwd(check.threshold - check.margin), fwd(check.threshold + check.margin)
+        if outcome == HOLDS:
+            return max(0.0, float(stats.nct.sf(tq, df, nc(a))) + float(stats.nct.cdf(-tq, df, nc(b))) - 1.0)
+        return float(stats.nct.sf(tq, df, nc(b))) if mean > b else float(stats.nct.cdf(-tq, df, nc(a)))
+    t = fwd(check.threshold)
+    above = (check.op == ">=") == (outcome == HOLDS)  # the interval must lie above the line
+    return float(stats.nct.sf(tq, df, nc(t))) if above else float(stats.nct.cdf(-tq, df, nc(t)))
+
+
+def _binomial_power(check: Check, n: int, p: float, level: float, outcome: str) -> float:
+    """The probability that ``n`` yes/no seeds with success probability ``p`` give ``outcome``
+    for ``check`` (exact: the binomial probability of the counts whose Clopper-Pearson interval
+    gives it)."""
+    from scipy import stats
+
+    ks = [k for k in range(n + 1) if _status(check, n, *_binomial(k, n, level)) == outcome]
+    return float(sum(stats.binom.pmf(k, n, p) for k in ks))
+
+
+def power(check: Check, values: Sequence[float], confidence: float = 0.95, target: float = POWER_TARGET) -> Power:
+    """How many seeds a run needs so that ``check`` settles with probability ``target`` (80 %
+    by default) if the truth were as ``values`` show: the per-seed values of a **pilot**, a run
+    on seeds outside the run being planned (the fresh-seed run, :mod:`initstudy.study.stability`),
+    never the observed effect of that run itself.
+
+    For the t-interval scales (linear, log, proportion), on the interval's own scale, with the
+    pilot's mean and sample standard deviation ``sd`` and the distance ``gap`` from the mean to
+    the line of the rule that the interval must clear (the threshold; for ``within``, the
+    nearer band edge): the smallest n (at least the check's ``min_seeds`` and 2) whose
+    noncentral-t probability of clearing it is at least ``target``. For a fraction of seeds
+    (binomial): the smallest n whose exact probability, summed over the counts whose
+    Clopper-Pearson interval settles the check, is at least ``target``. ``outcome`` says which
+    way the check would go (the side of the line the pilot's mean is on); ``None`` seeds when
+    seeds cannot settle it (the mean on the line, an exact value, infinite values) or more than
+    :data:`POWER_CAP` would be needed.
 
     >>> p = power(Check("d", ">=", 1.0, "gain"), [0.0, 4.0, 2.0, 6.0])  # mean 3, sd 2.58, gap 2
     >>> p.n_needed, p.outcome
-    (9, 'holds')
+    (16, 'holds')
     >>> power(Check("d", "<=", 3.0, "x"), [2.0, 4.0]).n_needed is None   # the mean is on the line
     True
-    >>> power(Check("s", ">=", 0.5, "stalled", scale="binomial"), [1, 1, 0, 1]).n_needed  # 13/17
-    17
+    >>> power(Check("s", ">=", 0.5, "stalled", scale="binomial"), [1, 1, 0, 1]).n_needed
+    30
     """
-    from scipy import stats
-
     raw = _finite_or_nan(values)
     n_now = len(raw)
     none = lambda why: Power(n_now, None, "", float("nan"), float("nan"), why)  # noqa: E731
+    level = check_level(check, confidence)
+    first = max(check.min_seeds, 2)
     if check.scale == "exact":
         return none("an exact value: more seeds do not change it")
     if n_now == 0:
-        return none("not measured")
+        return none("no pilot values")
     if any(math.isinf(v) for v in raw):
         return none("infinite values: no spread to project from")
     if n_now < 2:
-        return none("one measurement: no spread to project from")
+        return none("one pilot measurement: no spread to project from")
     if check.scale == "log" and check.op != "<=" and any(v == 0 for v in raw):
-        return none("a seed is exactly 0 (an underflow, below any band): the check stays open whatever the seeds")
-    _, _, low_now, high_now = interval(raw, check.scale, confidence)
-    first = n_now + 1 if _status(check, n_now, low_now, high_now) == UNSETTLED else max(check.min_seeds, 2)
+        return none("a pilot seed is exactly 0 (an underflow, below any band): the check stays open whatever the seeds")
+    pct = f"{100 * target:.0f} %"
     if check.scale == "binomial":
         p = sum(1 for v in raw if v >= 0.5) / n_now
         t = check.threshold
-        if check.op != "within" and p == t:
-            return none(f"the fraction {p:.3g} is on the threshold {t:g}: more seeds cannot settle it")
+        if check.op == "within":
+            inside = t - check.margin <= p <= t + check.margin
+            outcome = HOLDS if inside else FAILS
+        elif p == t:
+            return none(f"the pilot's fraction {p:.3g} is on the threshold {t:g}: more seeds cannot settle it")
+        else:
+            outcome = HOLDS if (p < t) == (check.op == "<=") else FAILS
+        if p in (0.0, 1.0) and outcome == HOLDS:  # every pilot seed alike: the fewest seeds whose count settles it
+            for n in range(first, 5001):
+                if _status(check, n, *_binomial(round(p * n), n, level)) == outcome:
+                    return Power(n_now, n, outcome, float("nan"), abs(p - t),
+                                 f"every pilot seed gave {p:g}: {n} such seeds settle it")
+            return none("more than 5000 at the pilot's fraction")
         for n in range(first, 5001):
-            low, high = _binomial(round(p * n), n, confidence)
-            status = _status(check, n, low, high)
-            if status != UNSETTLED:
-                where = (("inside" if status == HOLDS else "outside") + f" the band {t:g} ± {check.margin:g}"
-                         if check.op == "within" else ("below " if high <= t or (status == FAILS and check.op == ">=")
-                                                       else "above ") + f"{t:g}")
-                return Power(n_now, n, status, float("nan"), abs(p - t),
-                             f"at the measured fraction {p:.3g}, the exact 95 % binomial interval of n = {n} "
-                             f"lies {where}")
-        return none(f"more than 5000 at the measured fraction {p:.3g}")
+            prob = _binomial_power(check, n, p, level, outcome)
+            if prob >= target:
+                return Power(n_now, n, outcome, float("nan"), abs(p - t),
+                             f"at the pilot's fraction {p:.3g} ({n_now} seeds), n = {n} settles it with "
+                             f"probability {prob:.2f} (exact binomial, Clopper-Pearson interval)")
+        return none(f"more than 5000 at the pilot's fraction {p:.3g}")
     if len(set(raw)) == 1 or (check.scale == "log" and not any(v > 0 for v in raw)):
-        status = _status(check, max(first, check.min_seeds), raw[0], raw[0])  # no spread: the point itself
+        status = _status(check, first, raw[0], raw[0])  # no spread: the point itself
         if status != UNSETTLED:
-            n = max(first, check.min_seeds)
-            return Power(n_now, n, status, 0.0, float("nan"), f"the same value in every seed: {n} settle it")
+            return Power(n_now, first, status, 0.0, float("nan"),
+                         f"the same value in every pilot seed: {first} settle it")
     vals, fwd = _transformed(raw, check.scale)
     mean = sum(vals) / n_now
     if check.op == "within":
@@ -461,22 +632,32 @@ def power(check: Check, values: Sequence[float], confidence: float = 0.95) -> Po
         line = f"the threshold {check.threshold:g}"
     on = {"log": " of log10", "proportion": " of the logits"}.get(check.scale, "")
     sd = math.sqrt(sum((v - mean) ** 2 for v in vals) / (n_now - 1))
-    if not math.isfinite(sd):
-        return none("the spread is not finite: nothing to project from")
+    if not math.isfinite(sd) or sd == 0:
+        return none("the pilot's spread is not finite: nothing to project from")
     if gap <= 0 or not math.isfinite(gap):
-        return none(f"the mean{on} is on {line}: more seeds cannot settle it")
-    z = float(stats.norm.ppf(0.5 + confidence / 2))
-    approx = (z * sd / gap) ** 2  # t > z: a lower bound
-    if approx > POWER_CAP:
-        return Power(n_now, None, outcome, sd, gap, f"sd{on} {sd:.3g}; the mean lies {gap:.4g} from {line}: "
-                                                    f"more than {POWER_CAP:,}")
-    n = max(first, math.floor(approx))
-    while float(stats.t.ppf(0.5 + confidence / 2, n - 1)) * sd / math.sqrt(n) >= gap:
-        n += 1
-    tq = float(stats.t.ppf(0.5 + confidence / 2, n - 1))
-    return Power(n_now, n, outcome, sd, gap,
-                 f"sd{on} {sd:.3g}; the mean lies {gap:.4g} from {line}; the half-width "
-                 f"t·sd/√n = {tq:.3g}·{sd:.3g}/√{n} = {tq * sd / math.sqrt(n):.4g} first falls below it at n = {n}")
+        return none(f"the pilot's mean{on} is on {line}: more seeds cannot settle it")
+
+    def prob(n: int) -> float:
+        return _t_power(check, n, mean, sd, fwd, level, outcome)
+
+    # the probability grows with n: double until it reaches the target, then bisect
+    hi = first
+    while prob(hi) < target:
+        hi *= 2
+        if hi > POWER_CAP:
+            return Power(n_now, None, outcome, sd, gap, f"pilot sd{on} {sd:.3g} ({n_now} seeds); the mean lies "
+                                                        f"{gap:.4g} from {line}: more than {POWER_CAP:,} for {pct} power")
+    lo = max(first, hi // 2)
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if prob(mid) >= target:
+            hi = mid
+        else:
+            lo = mid + 1
+    return Power(n_now, hi, outcome, sd, gap,
+                 f"pilot sd{on} {sd:.3g} ({n_now} seeds); its mean lies {gap:.4g} from {line}; at n = {hi} the "
+                 f"{100 * level:.0f} % interval clears it with probability {prob(hi):.2f} (noncentral t; "
+                 f"{pct} power)")
 
 
 #: What :func:`seeds_needed` says a check would become: its own outcome, or "does not
@@ -486,11 +667,12 @@ _WOULD = {HOLDS: "hold", FAILS: "fail", NOT_DISCRIMINATING: "not discriminate (i
 
 def seeds_needed(check: Check, result: "CheckResult | Mapping", values: Sequence[float],
                  control_values: Sequence[float] = (), confidence: float = 0.95) -> tuple[Power, str] | None:
-    """The power estimate that matters for an unsettled check, and what it would then say
-    (a key of ``_WOULD``): its own estimate; when it would hold but its negative control is
-    unsettled, the larger of its own and the control's (both must settle: the check discriminates
-    only if the control fails). ``None`` when the check is settled, or when its precondition, not
-    its spread, leaves it open."""
+    """The power estimate that matters for a check that a run left unsettled (``result``), from
+    a pilot's ``values`` (and its ``control_values``): what it would then say (a key of
+    ``_WOULD``): its own estimate; when it would hold but the run left its negative control
+    unsettled, the larger of its own and the control's (both must settle: the check
+    discriminates only if the control fails). ``None`` when the check is settled, or when its
+    precondition, not its spread, leaves it open."""
     get = (lambda k: result.get(k)) if isinstance(result, Mapping) else (lambda k: getattr(result, k))
     if get("status") != UNSETTLED or "[precondition" in (get("rule") or ""):
         return None
@@ -507,14 +689,17 @@ def seeds_needed(check: Check, result: "CheckResult | Mapping", values: Sequence
 
 def seeds_to_settle(claim: "Claim", results: Sequence["CheckResult | Mapping"],
                     measurements: Mapping[str, Sequence[float]]) -> tuple[int | None, list[str]]:
-    """What more seeds would do for a judged claim: the most seeds any unsettled check needs
-    (``None`` when no check is unsettled, or when one cannot be settled by seeds at all), and
-    one sentence per unsettled check: how many, which way it would go, and the arithmetic.
+    """What more seeds would do for a judged claim, planned from a pilot: for each check the
+    run left unsettled (``results``), the seeds a run needs for :data:`POWER_TARGET` power at
+    the pilot's mean and spread (``measurements``: the pilot's per-seed values, from seeds
+    outside the run, never the run's own). Returns the most seeds any of them needs (``None``
+    when none is unsettled, or when one cannot be settled by seeds at all) and one sentence per
+    unsettled check: how many, which way it would go, and the arithmetic.
 
     >>> c = Claim("x", "s", "sec", "m", Criterion((Check("g", ">=", 1.0, "gain"),)))
-    >>> j = judge(c, {"g": [0.0, 4.0, 2.0, 6.0]})
-    >>> n, texts = seeds_to_settle(c, j.checks, {"g": [0.0, 4.0, 2.0, 6.0]}); n, texts[0][:30]
-    (9, 'g: about 9, and it would hold ')
+    >>> j = judge(c, {"g": [0.0, 4.0, -2.0, 6.0]})
+    >>> n, texts = seeds_to_settle(c, j.checks, {"g": [0.0, 4.0, 2.0, 6.0]}); n, texts[0][:31]
+    (16, 'g: about 16, and it would hold ')
     """
     get = lambda r, k: r.get(k) if isinstance(r, Mapping) else getattr(r, k)  # noqa: E731
     needed: list[int | None] = []
@@ -558,7 +743,8 @@ def _status(check: Check, n: int, low: float, high: float) -> str:
 
 
 def _check(check: Check, measurements: Mapping[str, Sequence[float]], confidence: float) -> CheckResult:
-    n, mean, low, high = interval(measurements.get(check.metric, ()), check.scale, confidence)
+    level = check_level(check, confidence)
+    n, mean, low, high = interval(measurements.get(check.metric, ()), check.scale, level)
     rule = check.rule_text()
     if check.requires is not None and _check(check.requires, measurements, confidence).status != HOLDS:
         status = UNSETTLED
@@ -574,7 +760,7 @@ def _check(check: Check, measurements: Mapping[str, Sequence[float]], confidence
             rule += " [a seed is exactly 0]"
     control = None
     if check.control:
-        cn, cmean, clow, chigh = interval(measurements.get(check.control, ()), check.scale, confidence)
+        cn, cmean, clow, chigh = interval(measurements.get(check.control, ()), check.scale, level)
         control = {"metric": check.control, "status": _status(check, cn, clow, chigh) if cn else "not measured",
                    "n": cn, "mean": cmean, "low": clow, "high": chigh, "scale": check.scale}
         if status == HOLDS and control["status"] == HOLDS:
@@ -582,20 +768,52 @@ def _check(check: Check, measurements: Mapping[str, Sequence[float]], confidence
         elif status == HOLDS and control["status"] == UNSETTLED:
             status = UNSETTLED  # the check holds, but whether its control fails is not settled
             rule += " [negative control unsettled]"
-    return CheckResult(check.metric, status, n, mean, low, high, rule, check.scale, control)
+    return CheckResult(check.metric, status, n, mean, low, high, rule, check.scale, control, check.role, level)
+
+
+def _verdict(results: Sequence[CheckResult]) -> tuple[str, str]:
+    """The verdict the checks give by :data:`RULE`, and why when it is not what the assertion
+    checks alone say (a sanity check failed or is open; assertion checks that decide nothing)."""
+    sanity = [r for r in results if r.role == SANITY]
+    assertion = [r for r in results if r.role != SANITY]
+    bad = [r.metric for r in sanity if r.status in (FAILS, UNSETTLED)]
+    idle = [r.metric for r in assertion if r.status == NOT_DISCRIMINATING]
+    notes = []
+    if idle:
+        notes.append(f"{' and '.join(idle)} {'does' if len(idle) == 1 else 'do'} not tell the claim from "
+                     f"{'its' if len(idle) == 1 else 'their'} negative control and "
+                     f"{'decides' if len(idle) == 1 else 'decide'} nothing")
+    if bad:
+        notes.append(f"the sanity check{'s' if len(bad) > 1 else ''} {' and '.join(bad)} "
+                     f"(showing the measurement works) did not hold, so the assertion checks cannot be read")
+        return INCONCLUSIVE, "; ".join(notes)
+    deciding = [r.status for r in assertion if r.status != NOT_DISCRIMINATING]
+    if not deciding:
+        notes.append("no assertion check tells the claim from its negative control")
+        return INCONCLUSIVE, "; ".join(notes)
+    if UNSETTLED in deciding:
+        verdict = INCONCLUSIVE
+    elif all(st == HOLDS for st in deciding):
+        verdict = REPRODUCED
+    elif all(st == FAILS for st in deciding):
+        verdict = NOT_REPRODUCED
+    else:
+        verdict = PARTLY
+    return verdict, "; ".join(notes)
 
 
 def judge(claim_or_id: "Claim | str", measurements: Mapping[str, Sequence[float]],
           fresh_seeds: bool = True) -> Judgement:
-    """Turn per-seed measurements into a verdict by the claim's written criterion.
+    """Turn per-seed measurements into a verdict by the claim's written criterion and
+    :data:`RULE`.
 
     ``measurements`` maps each check's metric name (and its control's) to its per-seed
     values. A missing metric makes its check unsettled (and so the verdict inconclusive).
 
     ``fresh_seeds``: whether these seeds are disjoint from those the criterion was tuned on.
-    A claim whose criterion was changed after a preliminary run (``Claim.changes``) is
-    "reproduced" only on fresh seeds; on the tuning seeds all its checks holding gives
-    "inconclusive at this profile", with the reason in ``note``.
+    A claim whose criterion was changed after a preliminary run (``Claim.changes``) gets a
+    verdict only on fresh seeds: on the tuning seeds the verdict is "inconclusive at this
+    profile", with what the checks give kept in ``provisional`` and the reason in ``note``.
 
     >>> c = Claim("x", "s", "sec", "m", Criterion((Check("a", ">=", 1.0, "a is large", min_seeds=2),)))
     >>> judge(c, {"a": [2.0, 2.1, 1.9]}).verdict
@@ -603,61 +821,60 @@ def judge(claim_or_id: "Claim | str", measurements: Mapping[str, Sequence[float]
     """
     c = LEDGER[claim_or_id] if isinstance(claim_or_id, str) else claim_or_id
     results = [_check(chk, measurements, c.criterion.confidence) for chk in c.criterion.checks]
-    statuses = [r.status for r in results]
-    note = ""
-    if UNSETTLED in statuses:
-        verdict = INCONCLUSIVE
-    elif all(s == HOLDS for s in statuses):
-        verdict = REPRODUCED
-    elif all(s == FAILS for s in statuses):
-        verdict = NOT_REPRODUCED
-    elif HOLDS not in statuses:  # nothing held that tells the claim from its control
-        verdict = INCONCLUSIVE
-        note = "no check that discriminates held: the criterion cannot tell the claim from its negative control"
-    else:
-        verdict = PARTLY
-    if verdict == REPRODUCED and c.changes and not fresh_seeds:
-        verdict = INCONCLUSIVE
-        note = AWAITING_FRESH_SEEDS
-    return Judgement(c.id, verdict, results, note)
+    verdict, note = _verdict(results)
+    provisional = ""
+    if c.changes and not fresh_seeds:
+        provisional, verdict = verdict, INCONCLUSIVE
+        note = AWAITING_FRESH_SEEDS + (f"; {note}" if note else "")
+    return Judgement(c.id, verdict, results, note, provisional)
 
 
-#: The judge's note on a claim whose checks all held on the seeds its changed criterion was
-#: tuned on: the verdict waits for a run on fresh seeds.
-AWAITING_FRESH_SEEDS = ("every check holds, but the criterion was changed after a preliminary run on these seeds: "
-                        "reproduced only once it also holds on fresh seeds")
+#: The judge's note on a claim whose criterion changed after a preliminary run, judged on the
+#: seeds of that run: its verdict waits for a run on fresh seeds.
+AWAITING_FRESH_SEEDS = ("the criterion was changed after a preliminary run on these seeds: its verdict stands only "
+                        "once a run on fresh seeds confirms it")
 
 
 def awaiting_fresh_seeds(row: "Mapping | Judgement") -> bool:
     """Whether a judged claim (a :class:`Judgement` or a summary row) is inconclusive only
     because its changed criterion waits for fresh seeds."""
     get = (lambda k: row.get(k, "")) if isinstance(row, Mapping) else (lambda k: getattr(row, k))
-    return get("verdict") == INCONCLUSIVE and (get("note") or "") == AWAITING_FRESH_SEEDS
+    return get("verdict") == INCONCLUSIVE and (get("note") or "").startswith(AWAITING_FRESH_SEEDS)
 
 
 def deciding_check(checks: Sequence["CheckResult | Mapping"]) -> "CheckResult | Mapping | None":
-    """The check that decided a verdict: the first unsettled one, else the first that does not
-    discriminate, else the first that failed, else the first (all held)."""
-    get = lambda c, k: c.get(k) if isinstance(c, Mapping) else getattr(c, k)  # noqa: E731
-    for status in (UNSETTLED, NOT_DISCRIMINATING, FAILS):
-        for c in checks:
+    """The check that decided a verdict by :data:`RULE`: a sanity check that failed or is open;
+    else, among the assertion checks that discriminate, the first unsettled one, else the first
+    that failed, else the first (all held); else (no assertion check discriminates) the first
+    assertion check."""
+    get = lambda c, k: c.get(k) if isinstance(c, Mapping) else getattr(c, k, None)  # noqa: E731
+    role = lambda c: get(c, "role") or ASSERTION  # noqa: E731
+    for c in checks:
+        if role(c) == SANITY and get(c, "status") in (FAILS, UNSETTLED):
+            return c
+    assertion = [c for c in checks if role(c) != SANITY]
+    live = [c for c in assertion if get(c, "status") != NOT_DISCRIMINATING]
+    for status in (UNSETTLED, FAILS):
+        for c in live:
             if get(c, "status") == status:
                 return c
-    return checks[0] if checks else None
+    if live:
+        return live[0]
+    return assertion[0] if assertion else (checks[0] if checks else None)
 
 
 def reading(judgement: Judgement, measurements: Mapping[str, Sequence[float]] | None = None) -> str:
     """A plain-language account of a verdict, built from its checks: which parts of the
     claim held, which did not, which could not be settled, and which did not tell the claim
     from its negative control (always consistent with the verdict, whatever the
-    measurements were); given the ``measurements``, how many seeds would settle each unsettled
-    check (:func:`seeds_to_settle`)."""
+    measurements were); given a pilot's ``measurements`` (seeds outside the judged run), how
+    many seeds a run would need to settle each unsettled check (:func:`seeds_to_settle`)."""
     c = LEDGER.get(judgement.claim_id)
     descriptions = {chk.metric: chk.description for chk in c.criterion.checks} if c else {}
     groups: dict[str, list[str]] = {HOLDS: [], FAILS: [], UNSETTLED: [], NOT_DISCRIMINATING: []}
     for r in judgement.checks:
         what = descriptions.get(r.metric, r.metric)
-        text = f"{what} ({format_result(r)})"
+        text = f"{what} ({format_result(r)})" + (" [sanity check]" if r.role == SANITY else "")
         if r.status == NOT_DISCRIMINATING:
             text += f", but the negative control passes the same check ({format_result(r.control)})"
         groups[r.status].append(text)
@@ -673,8 +890,8 @@ def reading(judgement: Judgement, measurements: Mapping[str, Sequence[float]] | 
         if c is not None and measurements is not None:
             n, texts = seeds_to_settle(c, judgement.checks, measurements)
             if texts:
-                parts.append("Seeds that would settle it, if the mean and spread stayed as measured: "
-                             + "; ".join(texts) + ".")
+                parts.append(f"Seeds a run would need ({100 * POWER_TARGET:.0f} % power at a pilot's mean and "
+                             "spread): " + "; ".join(texts) + ".")
     if judgement.note:
         parts.append(judgement.note[0].upper() + judgement.note[1:] + ".")
     return " ".join(parts)

@@ -88,9 +88,10 @@ class Run:
         self.claim_seeds: dict[str, tuple[list[int], bool]] = {}
         self.measurements: dict[str, dict] = {}
         self._t0 = time.perf_counter()
-        from initstudy.core import ensemble  # torch, which the notebook imports anyway
+        from initstudy.core import data, ensemble  # torch, which the notebook imports anyway
 
         ensemble.reset_work()
+        data.reset_loaded()
         self.provenance = results.provenance(
             notebook=spec.name, profile=profile, params=params, device=device, root=Layout.find().root
         )
@@ -151,6 +152,13 @@ class Run:
     def table(self, df: pd.DataFrame, name: str) -> Path:
         """Save a tidy table as ``tables/<name>.csv``."""
         return results.save_table(df, self.results_dir / "tables" / f"{name}.csv")
+
+    def selection(self, df: pd.DataFrame, name: str) -> Path:
+        """Save what a chapter chose on validation (a learning rate, a weight scale, an init) as
+        ``selections/<name>.csv``: the tests rerun every chapter with the test labels shuffled
+        (:data:`initstudy.core.data.SHUFFLE_TEST_ENV`) and require every selection to come out
+        the same."""
+        return results.save_table(df, self.results_dir / "selections" / f"{name}.csv")
 
     def timings(self, df: pd.DataFrame, name: str) -> Path:
         """Save wall-time measurements as ``timings/<name>.csv``: apart from ``tables/``,
@@ -234,37 +242,17 @@ class Run:
         values = {k: [float(x) for x in (v if isinstance(v, (list, tuple)) else list(v))]
                   for k, v in measurements.items()}
         used = [] if unseeded else list(self.seeds if seeds is None else seeds)
-        fresh = unseeded or self._fresh(used)
+        fresh = self._fresh(used)  # unseeded measurements (timings) are never fresh by themselves
         judgement = claims.judge(claim, values, fresh_seeds=fresh)
         self.judgements[claim_id] = judgement
         self.claim_seeds[claim_id] = (used, fresh)
         self.measurements[claim_id] = values
         self.glue(f"verdict-{claim_id}", judgement.verdict)
-        self.glue(f"checks-{claim_id}", claims.reading(judgement, values) + self._profiles_sentence(claim, values))
+        # no seed count from this run's own spread here: power is planned from a pilot on other
+        # seeds (the fresh-seed run), on the claims page
+        self.glue(f"checks-{claim_id}", claims.reading(judgement))
         self._write_claims(figures_shown)
         return judgement
-
-    def _profiles_sentence(self, claim: claims.Claim, values: Mapping[str, list[float]]) -> str:
-        """For a claim that more seeds would settle: which profile runs that many (its
-        ``seeds_param``), or the override that would."""
-        judgement = self.judgements[claim.id]
-        n, _ = claims.seeds_to_settle(claim, judgement.checks, values)
-        if n is None or claim.seeds_param is None:
-            return ""
-        try:
-            param = self.spec.param(claim.seeds_param)
-        except catalog.ParamError:
-            return ""
-        counts = {p: len(catalog.seeds_list(param.default(p))) for p in catalog.PROFILES}
-        enough = [p for p in catalog.PROFILES if counts[p] >= n and p != self.profile]
-        runs = ", ".join(f"{p} {counts[p]}" for p in catalog.PROFILES)
-        if enough:  # e.g. "the gpu profile's 10 are at least the 5 needed"
-            theirs = " and ".join(f"{p} profile's {counts[p]}" for p in enough)
-            where = (f"the {theirs} {'are' if len(enough) > 1 or counts[enough[0]] != 1 else 'is'} at least the {n} "
-                     f"needed (at {'their' if len(enough) > 1 else 'its'} own sizes, so the spread may differ)")
-        else:
-            where = f"no profile runs {n}: `-p {claim.seeds_param} {n}` would"
-        return f" Seeds per profile ({claim.seeds_param}): {runs}; {where}."
 
     def verdicts(self, measurements: Mapping[str, Any]) -> pd.DataFrame:
         """Judge every claim this chapter declares from ``measurements`` ({claim id: per-seed
@@ -286,12 +274,14 @@ class Run:
         return self.verdict_table()
 
     #: Seeds the criteria were written and tuned on: the preliminary runs used seeds from 0 up
-    #: (the profiles' default seed counts, and experiments with their own seed counts).
-    TUNING_SEEDS = range(0, 100)
+    #: (the profiles' default seed counts, and experiments with their own seed counts), and the
+    #: fresh-seed runs made before December 2026 (seeds from 1000 up), which the criteria changed
+    #: then were written after (:data:`initstudy.study.stability.FIRST_SEED` is 2000 since).
+    TUNING_SEEDS = frozenset(range(0, 100)) | frozenset(range(1000, 1100))
 
     def _fresh(self, seeds: list[int]) -> bool:
         """Whether ``seeds`` are disjoint from :attr:`TUNING_SEEDS`."""
-        return bool(seeds) and not (set(seeds) & set(self.TUNING_SEEDS))
+        return bool(seeds) and not (set(seeds) & self.TUNING_SEEDS)
 
     def verdict_table(self) -> pd.DataFrame:
         """The checks behind every verdict so far, as a table to show in the notebook."""
@@ -334,6 +324,7 @@ class Run:
                     "verdict": j.verdict,
                     "explanation": j.explanation(),
                     "note": j.note,
+                    "provisional": j.provisional,
                     "fresh_seeds": self.claim_seeds[cid][1],
                     "criterion": claim.criterion.text(),
                     "checks": [vars(c) for c in j.checks],
@@ -358,6 +349,13 @@ class Run:
 
         self.provenance["wall_time_s"] = round(time.perf_counter() - self._t0, 3)
         self.provenance["training_core"] = ensemble.WORK.as_dict()
+        from initstudy.core import data
+
+        seen = []  # the splits of every data set the run loaded (each once)
+        for entry in data.LOADED:
+            if entry not in seen:
+                seen.append(entry)
+        self.provenance["data"] = seen
         self.provenance["finished"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
         results.atomic_write_json(self.results_dir / "provenance.json", self.provenance)
         return provenance_table(self.provenance)

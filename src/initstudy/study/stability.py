@@ -1,8 +1,9 @@
 """``python -m initstudy stability``: do the verdicts survive fresh seeds?
 
 Reruns every chapter of a profile with seeds disjoint from the profile's (the same number of
-seeds, from ``--first-seed``, 1000 by default: far from the seeds 0-99 the criteria were
-written and tuned on) into its own results folder, ``<results>/fresh-seeds/<profile>/``, and
+seeds, from ``--first-seed``, 2000 by default: far from the seeds the criteria were written and
+tuned on, 0-99, and from the fresh-seed runs of before December 2026, 1000-1099, which the
+criteria changed then were written after) into its own results folder, ``<results>/fresh-seeds/<profile>/``, and
 compares each claim's verdict there with the profile's own (``<results>/<profile>/``). Every
 random stream of a chapter moves with its seeds (experiments with their own seed counts draw
 them with :meth:`initstudy.study.run.Run.seed_block`), so the rerun is a new sample, not a copy.
@@ -10,10 +11,10 @@ them with :meth:`initstudy.study.run.Run.seed_block`), so the rerun is a new sam
 Per claim the comparison says:
 
 - ``yes``: the same verdict;
-- ``confirms``: on the profile's seeds every check held under a criterion changed after a
-  preliminary run (so the verdict there waits for fresh seeds), and on fresh seeds every check
-  held too: "reproduced" there;
-- ``not confirmed``: such a claim whose fresh-seed run did not reproduce it;
+- ``confirms``: a claim whose criterion changed after a preliminary run (so its verdict on the
+  profile's seeds waits for fresh seeds, ``provisional``) gets the same verdict on fresh
+  seeds: the change is confirmed, and the claim's headline is that verdict (:func:`headline`);
+- ``not confirmed``: such a claim whose fresh-seed verdict differs: it stays inconclusive;
 - ``no``: another settled verdict on fresh seeds (reproduced, partly, not reproduced), and
 - ``unsettled on one``: one of the two runs is inconclusive and the other is not, both mark
   the claim as **fragile** at this profile (the book says so beside its verdict, naming the
@@ -35,17 +36,18 @@ from pathlib import Path
 from typing import Mapping, Sequence
 
 from initstudy.study import catalog as catalog_mod
-from initstudy.study.claims import INCONCLUSIVE, NOT_MEASURED, REPRODUCED, awaiting_fresh_seeds
+from initstudy.study.claims import AWAITING_FRESH_SEEDS, INCONCLUSIVE, NOT_MEASURED, awaiting_fresh_seeds
 from initstudy.study.execution import CommandParser, UsageError
 from initstudy.study.layout import DEFAULT_PROFILE, Layout
 from initstudy.study.results import atomic_write_json
 
-__all__ = ["FRESH_DIR", "FIRST_SEED", "fresh_profile_dir", "fresh_seeds", "compare", "main"]
+__all__ = ["FRESH_DIR", "FIRST_SEED", "fresh_profile_dir", "fresh_seeds", "compare", "confirmed", "headline", "main"]
 
 #: The folder, under the results folder, that holds the fresh-seed runs (one profile folder each).
 FRESH_DIR = "fresh-seeds"
-#: The first fresh seed: far above the seeds the criteria were tuned on (0-99).
-FIRST_SEED = 1000
+#: The first fresh seed: far above the seeds the criteria were tuned on (0-99) and the fresh-seed
+#: runs of before December 2026 (1000-1099), which the criteria changed then were written after.
+FIRST_SEED = 2000
 
 SAME, CONFIRMS, NOT_CONFIRMED, FLIPPED, ONE_UNSETTLED, NOT_RUN = (
     "yes", "confirms", "not confirmed", "no", "unsettled on one", "not run")
@@ -66,7 +68,7 @@ def fresh_seeds(spec: catalog_mod.NotebookSpec, profile: str, first: int = FIRST
 
     >>> from initstudy.study.catalog import NOTEBOOKS
     >>> fresh_seeds(NOTEBOOKS["transfer"], "smoke")
-    [1000, 1001]
+    [2000, 2001]
     """
     count = len(catalog_mod.seeds_list(catalog_mod.resolve(spec, profile, {}, here=False)["seeds"]))
     return list(range(first, first + count))
@@ -122,8 +124,9 @@ def compare(profile_dir: Path, fresh_dir: Path | None = None) -> list[dict]:
                          fresh_commit=_commit(fresh_dir, row.get("notebook")),
                          fresh_seeds_needed_text=fresh.get("seeds_needed_text", ""),
                          changed_checks=_changed_checks(row, fresh))
+            entry["provisional"] = row.get("provisional", "")
             if awaiting_fresh_seeds(row):
-                entry["same"] = CONFIRMS if fresh["verdict"] == REPRODUCED else NOT_CONFIRMED
+                entry["same"] = CONFIRMS if confirmed(row, fresh["verdict"]) else NOT_CONFIRMED
             elif fresh["verdict"] == row["verdict"]:
                 entry["same"] = SAME
             elif INCONCLUSIVE in (fresh["verdict"], row["verdict"]):
@@ -132,6 +135,26 @@ def compare(profile_dir: Path, fresh_dir: Path | None = None) -> list[dict]:
                 entry["same"] = FLIPPED
         out.append(entry)
     return out
+
+
+def confirmed(row: Mapping, fresh_verdict: str | None) -> bool:
+    """Whether a claim whose criterion changed after a preliminary run (``row``: its summary
+    row on the profile's seeds, inconclusive there with its checks' verdict kept as
+    ``provisional``) got that same verdict on fresh seeds."""
+    return awaiting_fresh_seeds(row) and bool(fresh_verdict) and fresh_verdict == row.get("provisional")
+
+
+def headline(row: Mapping, fresh_verdict: str | None = None) -> str:
+    """The verdict a claim is reported under: its own (``row``'s, from its profile's summary),
+    except for a claim whose criterion changed after a preliminary run, which is reported under
+    the fresh seeds' verdict (``fresh_verdict``) once they confirm it and stays inconclusive
+    until then.
+
+    >>> awaiting = {"verdict": INCONCLUSIVE, "note": AWAITING_FRESH_SEEDS, "provisional": "partly reproduced"}
+    >>> headline(awaiting), headline(awaiting, "partly reproduced"), headline(awaiting, "reproduced")
+    ('inconclusive at this profile', 'partly reproduced', 'inconclusive at this profile')
+    """
+    return fresh_verdict if confirmed(row, fresh_verdict) else row["verdict"]
 
 
 def seeds_text(seeds: Sequence[int]) -> str:
@@ -159,7 +182,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("notebooks", nargs="*", metavar="NOTEBOOK", help="notebooks to rerun (default: all)")
     p.add_argument("--profile", default=DEFAULT_PROFILE, help=f"smoke | cpu | gpu (default: {DEFAULT_PROFILE})")
     p.add_argument("--first-seed", type=int, default=FIRST_SEED,
-                   help=f"the first fresh seed (default {FIRST_SEED}; must be >= 100, above the tuning seeds)")
+                   help=f"the first fresh seed (default {FIRST_SEED}; the seeds must miss the tuning seeds "
+                        f"0-99 and 1000-1099)")
     p.add_argument("--results-dir", default=None, help="the results folder (default: <root>/results)")
     p.add_argument("--compare-only", action="store_true", help="compare the existing runs; execute nothing")
     p.add_argument("--force", action="store_true", help="execute even when cached fresh-seed results match")
@@ -182,6 +206,14 @@ def main(argv: Sequence[str] | None = None, catalog=None, root: Path | None = No
         unknown = [n for n in names if n not in catalog]
         if unknown:
             raise UsageError(f"unknown notebook '{unknown[0]}'; allowed: {', '.join(catalog)}")
+        from initstudy.study.run import Run
+
+        for name in names:  # every fresh seed outside the seeds the criteria were tuned on
+            hit = sorted(set(fresh_seeds(catalog[name], args.profile, args.first_seed)) & Run.TUNING_SEEDS)
+            if hit:
+                raise UsageError(f"--first-seed {args.first_seed} gives {name} the tuning seeds {hit[0]}-{hit[-1]} "
+                                 f"(0-99 and 1000-1099 were seen when the criteria were written); "
+                                 f"use one from 1100 on")
         layout = Layout.find(root, args.results_dir)
     except UsageError as err:
         print(f"initstudy stability: error: {err}", file=sys.stderr)

@@ -20,18 +20,30 @@ from initstudy.study.results import atomic_write_json, atomic_write_text
 __all__ = ["summary_rows", "write_summary"]
 
 
-def summary_rows(profile_dir, catalog=None) -> list[dict]:
-    """One row per ledger claim for the profile whose results are in ``profile_dir``: the
-    verdict computed by the notebook that measures it, or "not measured yet"."""
-    catalog = NOTEBOOKS if catalog is None else catalog
-    profile_dir = Path(profile_dir)
+def _chapter_rows(profile_dir: Path, catalog) -> dict[str, dict]:
+    """Every claim row the chapters of ``catalog`` wrote under ``profile_dir``."""
     measured: dict[str, dict] = {}
     for name in catalog:
-        path = profile_dir / name / "claims.json"
+        path = Path(profile_dir) / name / "claims.json"
         if path.is_file():
             with open(path, encoding="utf-8") as f:
                 for row in json.load(f):
                     measured[row["id"]] = row
+    return measured
+
+
+def summary_rows(profile_dir, catalog=None) -> list[dict]:
+    """One row per ledger claim for the profile whose results are in ``profile_dir``: the
+    verdict computed by the notebook that measures it, or "not measured yet"; and, for each
+    check it left unsettled, the seeds a run would need, planned from the pilot: the
+    fresh-seed run beside it (seeds outside this run; none when it has not been made), and the
+    ``headline`` verdict the claim is reported under (:func:`initstudy.study.stability.headline`)."""
+    from initstudy.study.stability import FRESH_DIR, fresh_profile_dir, headline
+
+    catalog = NOTEBOOKS if catalog is None else catalog
+    profile_dir = Path(profile_dir)
+    measured = _chapter_rows(profile_dir, catalog)
+    pilot = _chapter_rows(fresh_profile_dir(profile_dir), catalog) if profile_dir.parent.name != FRESH_DIR else {}
     rows = []
     for c in LEDGER.values():
         if c.id in measured:
@@ -48,16 +60,26 @@ def summary_rows(profile_dir, catalog=None) -> list[dict]:
         row["control"] = c.control
         row["short"] = c.short
         row["changes"] = [list(ch) for ch in c.changes]
-        _add_power(row, c)
+        fresh = pilot.get(c.id)
+        # the verdict the claim is reported under: a changed criterion's, once fresh seeds confirm it
+        row["headline"] = headline(row, (fresh or {}).get("verdict")) if "verdict" in row else NOT_MEASURED
+        row["confirmed_on"] = list(fresh.get("seeds", [])) if fresh and row["headline"] != row["verdict"] else []
+        _add_power(row, c, fresh)
         rows.append(row)
     return rows
 
 
-def _add_power(row: dict, claim) -> None:
-    """Each measured check's power estimate (``check["power"]``: the seeds that would settle it
-    at today's mean and spread, with the arithmetic), and the claim's ``seeds_needed`` and
-    ``seeds_needed_text`` (:func:`initstudy.study.claims.seeds_to_settle`)."""
-    values = row.get("measurements", {})
+def _add_power(row: dict, claim, pilot: dict | None) -> None:
+    """Each measured check's power estimate from the ``pilot`` (its row of the fresh-seed run:
+    ``check["power"]``, the seeds a run needs for 80 % power at the pilot's mean and spread,
+    with the arithmetic), and the claim's ``seeds_needed`` and ``seeds_needed_text``
+    (:func:`initstudy.study.claims.seeds_to_settle`), with ``pilot_seeds``; nothing without a
+    pilot (a run's own spread does not plan its own size)."""
+    row["pilot_seeds"] = list(pilot.get("seeds", [])) if pilot else []
+    if not pilot or pilot.get("verdict") == NOT_MEASURED:
+        row["seeds_needed"], row["seeds_needed_text"] = None, ""
+        return
+    values = pilot.get("measurements", {})
     for result in row.get("checks", []):
         check = next((k for k in claim.criterion.checks if k.metric == result["metric"]), None)
         if check is None or not result.get("n"):
