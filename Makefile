@@ -45,7 +45,7 @@ book: data $(MATHJAX)
 	$(PY) -m initstudy run --profile cpu
 	$(PY) -m initstudy book --profile cpu
 
-# Every chapter rerun on fresh seeds (1000 on) into results/fresh-seeds/cpu, verdicts compared;
+# Every chapter rerun on fresh seeds (2000 on) into results/fresh-seeds/cpu, verdicts compared;
 # then the book rebuilt, so the claims table shows the comparison. About as long as the cpu run.
 stability: data $(MATHJAX)
 	$(PY) -m initstudy run --profile cpu

@@ -2,6 +2,8 @@
 
 import math
 
+import numpy as np
+
 import pandas as pd
 import pytest
 import torch
@@ -26,7 +28,7 @@ def test_every_layer_within_tolerance_on_a_held_out_batch(digits):
         net = mlp(digits, act, depth=6, width=64)
         rec = lsuv.lsuv_init(net, digits.x_train[:256], seed=0)
         assert rec["converged"].all()
-        held = lsuv.output_variances(net, digits.x_test[:256])
+        held = lsuv.output_variances(net, digits.x_val[:256])
         assert (held["variance"] - 1).abs().max() < 0.2  # a held-out batch, not the fitted one
         assert len(held) == 7  # six hidden layers and the output layer
 
@@ -67,7 +69,7 @@ def test_execution_order_not_registration_order(digits):
     assert [n for n, _ in lsuv.eligible_layers(net)] == ["second", "first"]
     rec = lsuv.lsuv_init(net, x, seed=0)
     assert rec["layer"].tolist() == ["first", "second"]
-    held = lsuv.output_variances(net, 5 * digits.x_test[:128]).set_index("layer")["variance"]
+    held = lsuv.output_variances(net, 5 * digits.x_val[:128]).set_index("layer")["variance"]
     assert abs(held["second"] - 1) < 0.2
     wrong = OutOfOrder()
     lsuv.lsuv_init(wrong, x, order="registration", seed=0)
@@ -113,7 +115,7 @@ def test_same_seed_same_result(digits):
 
 
 def test_package_side_by_side(digits):
-    x, held = digits.x_train[:128], digits.x_test[:128]
+    x, held = digits.x_train[:128], digits.x_val[:128]
     build = lambda: models.mlp(64, [32, 32], 10)  # noqa: E731
     for seed in (0, 1, 2):
         out = chapter.compare_with_package(build, x, held, seed=seed)
@@ -154,22 +156,36 @@ def test_batch_size_summaries_match_the_check():
     assert spread[(0, 8)] == pytest.approx(math.log(1.2))
     assert spread[(1, 1024)] == 0.0
     finals = pd.DataFrame([{"seed": 0, "batch_size": 8, "variant": "lsuv", "accuracy": 0.50, "diverged_at": None},
+                           {"seed": 0, "batch_size": 64, "variant": "lsuv", "accuracy": 0.53, "diverged_at": None},
                            {"seed": 0, "batch_size": 1024, "variant": "lsuv", "accuracy": 0.52, "diverged_at": None},
                            {"seed": 0, "batch_size": 1024, "variant": "lr x0.5", "accuracy": 0.45,
+                            "diverged_at": None},
+                           {"seed": 0, "batch_size": 1024, "variant": "replicate", "accuracy": 0.515,
                             "diverged_at": None}])
     d = chapter.accuracy_diffs(finals).set_index(["batch_size", "variant"])["diff_points"]
     assert d[(8, "lsuv")] == pytest.approx(-2.0) and d[(1024, "lr x0.5")] == pytest.approx(-7.0)
+    assert d[(1024, "replicate")] == pytest.approx(-0.5)
+    # the trend: least squares of (3, 50), (6, 53), (10, 52) over log2 batch, times the 7 doublings
+    x, y = np.log2([8, 64, 1024]), np.array([50.0, 53.0, 52.0])
+    slope = ((x - x.mean()) * (y - y.mean())).sum() / ((x - x.mean()) ** 2).sum()
+    trend = chapter.batch_trend(finals).set_index("seed")
+    assert trend.loc[0, "trend_points"] == pytest.approx(slope * 7) and trend.loc[0, "doublings"] == 7
+    cost = pd.DataFrame({"seed": [0], "fraction_of_bn_epoch": [0.01], "fraction_of_bn_step": [5.0]})
     m = chapter.lsuv_measurements(
         pd.DataFrame({"tol_var": 0.1, "t_max": 10, "seed": 0, "arch": ["mlp-relu", "mlp-relu", "cnn"],
                       "batches": "fixed", "bias": "zero", "iterations": [1, 2, 7]}),
         pd.DataFrame({"tol_var": [0.1], "t_max": [10], "seed": [0], "variance": [1.0]}),
-        scales[scales["seed"] == 0], finals,
-        pd.DataFrame({"fraction_of_bn_overhead": [0.01], "fraction_of_bn_step_overhead": [5.0]}), [0], [0])
+        scales[scales["seed"] == 0].assign(variant="lsuv"), finals, cost, [0], [0])
     # a range claim is judged on the runs outside it: per seed, the fraction of its runs (here the
     # cnn at 7 of the two runs of seed 0)
     assert m["lsuv-1-5-iterations"]["lsuv_runs_over_5_iterations"] == [0.5]
-    assert m["lsuv-batch-size"]["lsuv_small_batch_scale_diff"] == [pytest.approx(spread[(0, 8)])]
-    assert m["lsuv-batch-size"]["lsuv_halved_lr_accuracy_diff"] == [pytest.approx(-7.0)]
+    b = m["lsuv-batch-size"]
+    assert b["lsuv_small_batch_scale_diff"] == [pytest.approx(spread[(0, 8)])]
+    assert b["lsuv_halved_lr_accuracy_diff"] == [pytest.approx(-7.0)]
+    assert b["lsuv_replicate_accuracy_diff"] == [pytest.approx(-0.5)]
+    assert b["lsuv_batch_trend"] == [pytest.approx(slope * 7)]
+    assert b["lsuv_unscaled_scale_diff"] == [pytest.approx(math.log(1.1))]  # the largest batch moved fc2 by 1.1
+    assert m["lsuv-cheap"] == {"lsuv_cost_fraction_of_bn": [0.01], "lsuv_cost_fraction_of_bn_step": [5.0]}
     ci = chapter.mean_intervals(pd.DataFrame({"g": [1, 1, 1], "v": [1.0, 2.0, 3.0]}), ["g"], "v")
     assert ci.loc[0, "mean"] == 2.0 and ci.loc[0, "low"] < 2.0 < ci.loc[0, "high"] and ci.loc[0, "n"] == 3
 
@@ -201,13 +217,41 @@ def test_the_chapters_glue_reads_its_tables():
     # r = 16 / sqrt(16 * 17.5)
     assert glue["batch-rho"] == pytest.approx(16 / math.sqrt(16 * 17.5), rel=1e-12) and glue["batch-p"] < 0.01
     assert (glue["batch-diff-min"], glue["batch-diff-max"]) == (-40.0, -35.0)
-    cost = pd.DataFrame({"lsuv_seconds": [1.0, 3.0, 2.0], "bn_overhead_per_step": [0.001, 0.002, 0.003],
-                         "bn_step_seconds": [0.01, 0.03, 0.02]})
+    cost = pd.DataFrame({"seed": [0, 1, 2], "lsuv_seconds": [1.0, 3.0, 2.0], "bn_extra_seconds_per_step": [0.001, 0.002, 0.003],
+                         "bn_step_seconds": [0.01, 0.03, 0.02], "lsuv_passes": [40, 40, 40], "lsuv_gflop": [2.0] * 3,
+                         "epoch_gflop": [100.0] * 3, "epoch_steps": [100] * 3, "epoch_images": [6400] * 3,
+                         "step_gflop": [1.0] * 3, "batch_size": [64] * 3, "bn_overhead_fraction": [0.2, 0.25, 0.3],
+                         "timed_fraction_of_bn_epoch": [0.1, 0.2, 0.3]})
     race = pd.DataFrame({"model": ["a", "a", "b"], "seconds": [1.0, 2.0, 5.0], "accuracy": [0.5, 0.8, 0.9]})
-    g = chapter.cost_glue(cost, race, epoch_steps=100, target=0.7)
+    g = chapter.cost_glue(cost, race, target=0.7)
     assert (g["lsuv-s"], g["bn-overhead-ms"], g["bn-step-ms"], g["target"]) == pytest.approx((2.0, 2.0, 20.0, 70.0))
+    # break-even: LSUV's 2 GFLOP over BN's share of a step per image, 1 GFLOP x 0.25 / 64
+    assert g["break-even-images"] == pytest.approx(2.0 / (0.25 / 64)) and g["bn-overhead-pct"] == pytest.approx(25.0)
     assert g["race"] == "a: 2.0 s; b: 5.0 s"
-    assert chapter.cost_glue(cost, race, epoch_steps=100, target=0.95)["race"] == "neither reached it"
+    assert chapter.cost_glue(cost, race, target=0.95)["race"] == "neither reached it"
+
+
+def test_the_cost_is_counted_work_first(digits):
+    """LSUV's counted work is its whole forward passes (one for the execution order, then each
+    layer's) times one pass's FLOPs; an epoch is the training split over the training batch (the
+    last incomplete batch dropped), each step's FLOPs counted on the meta device; the check's
+    quantity divides the two through BN's measured overhead fraction."""
+    from initstudy.core.ensemble import pass_flops
+
+    cost = chapter.cost_comparison(digits, seeds=[0, 1], lsuv_batch=32, batch_size=16, epoch_images=1000, steps=4,
+                                   warmup=1)
+    assert cost["seed"].tolist() == [0, 1] and (cost["epoch_steps"] == 1000 // 16).all()
+    net = chapter.build("resnet", digits, 20, 16, seed=0)
+    rec = lsuv.lsuv_init(chapter.build("resnet", digits, 20, 16, seed=0), digits.x_train[:32], seed=0, stop_early=False)
+    row = cost.iloc[0]
+    assert row["lsuv_passes"] == 1 + rec["forward_passes"].sum()
+    assert row["pass_gflop"] == pytest.approx(pass_flops(net, digits.x_train[:32], 32, train=False) / 1e9)
+    assert row["step_gflop"] == pytest.approx(pass_flops(net, digits.x_train[:16], 16, train=True) / 1e9)
+    assert row["lsuv_gflop"] == pytest.approx(row["lsuv_passes"] * row["pass_gflop"])
+    assert row["epoch_gflop"] == pytest.approx(62 * row["step_gflop"]) and row["step_pairs"] == 4
+    if row["bn_overhead_fraction"] > 0:
+        assert row["fraction_of_bn_epoch"] == pytest.approx(row["lsuv_gflop"] / (row["epoch_gflop"] * row["bn_overhead_fraction"]))
+        assert row["fraction_of_bn_step"] == pytest.approx(row["fraction_of_bn_epoch"] * 62)
 
 
 def test_timed_lsuv_initialises_and_times(digits):

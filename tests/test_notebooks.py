@@ -4,6 +4,7 @@ at the smoke profile through papermill and leaves well-formed results and claims
 import ast
 import json
 import math
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -178,3 +179,43 @@ def test_no_figure_word_before_a_figure_reference(path):
     text = "".join("".join(c["source"]) for c in json.loads(path.read_text())["cells"] if c["cell_type"] == "markdown")
     found = re.findall(r"(?<![A-Za-z])[Ff]igures?\s+\{numref\}", text)
     assert not found, found
+
+
+#: The chapters that choose something on validation (``run.selection``): a learning rate, a weight
+#: scale, the best init. They run a second time with the test labels shuffled.
+CHOOSING = ("signal_depth", "xavier_kaiming", "lsuv", "transfer")
+
+
+@pytest.fixture(scope="session")
+def shuffled_test_results(tmp_path_factory) -> Path:
+    """The choosing chapters at the smoke profile again, with every data set's test labels
+    permuted (:data:`initstudy.core.data.SHUFFLE_TEST_ENV`)."""
+    import os
+    import subprocess
+    import sys
+
+    from initstudy.core.data import SHUFFLE_TEST_ENV
+
+    results = tmp_path_factory.mktemp("shuffled-test")
+    env = {**os.environ, SHUFFLE_TEST_ENV: "1"}
+    proc = subprocess.run([sys.executable, "-m", "initstudy", "run", *CHOOSING, "--profile", "smoke", "--force",
+                           "--no-progress", "--results-dir", str(results)], cwd=ROOT, capture_output=True, text=True,
+                          timeout=1200, env=env)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return results / "smoke"
+
+
+def test_no_choice_reads_the_test_split(smoke_results, shuffled_test_results):
+    """Every choice a chapter makes (its ``selections/`` tables) comes out the same when the test
+    labels are shuffled, while the test numbers the checks judge change (the negative control:
+    the shuffle did reach the test split)."""
+    for name in CHOOSING:
+        chosen = sorted((smoke_results / name / "selections").glob("*.csv"))
+        assert chosen, f"{name} records no selection"
+        for path in chosen:
+            again = shuffled_test_results / name / "selections" / path.name
+            assert again.read_text() == path.read_text(), f"{name}: {path.name} moved with the test labels"
+        before = {r["id"]: r["measurements"] for r in json.loads((smoke_results / name / "claims.json").read_text())}
+        after = {r["id"]: r["measurements"] for r in
+                 json.loads((shuffled_test_results / name / "claims.json").read_text())}
+        assert before != after, f"{name}: shuffling the test labels changed no measurement"

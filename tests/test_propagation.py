@@ -106,22 +106,36 @@ def test_gradient_profile_and_saturation_sweep():
     assert big > 0.5 and small == 0.0
 
 
-def test_he_fig3_per_seed_counts_a_late_learner_by_its_final_accuracy():
-    import pandas as pd
-
+def _he_history(curves, tests):
+    """Validation curves per seed at lr 0.01 (lr 0.1 at chance throughout), and each run's one test
+    accuracy at the end (``tests[seed]`` for lr 0.01; 0.9 for lr 0.1, a test number that must not
+    be chosen: its validation curve is at chance)."""
     rows = []
-    curves = {0: [0.10, 0.10, 0.10, 0.10], 1: [0.10, 0.10, 0.12, 0.30], 2: [0.10, 0.40, 0.20, 0.12]}
     for seed, accs in curves.items():
         for lr in (0.01, 0.1):
             for step, a in zip((0, 20, 40, 60), accs if lr == 0.01 else [0.1] * 4):
                 rows.append({"activation": "relu", "init": "xavier-normal", "depth": 30, "lr": lr, "seed": seed,
-                             "step": step, "split": "test", "metric": "accuracy", "value": a,
+                             "step": step, "split": "val", "metric": "accuracy", "value": a,
                              "diverged_at": float("nan")})
-    table = XK.he_fig3_per_seed(pd.DataFrame(rows), [0, 1, 2]).set_index("seed")
+            rows.append({"activation": "relu", "init": "xavier-normal", "depth": 30, "lr": lr, "seed": seed,
+                         "step": 60, "split": "test", "metric": "accuracy", "value": tests[seed] if lr == 0.01 else 0.9,
+                         "diverged_at": float("nan")})
+    return pd.DataFrame(rows)
+
+
+def test_he_fig3_per_seed_chooses_on_validation_and_reads_the_test_at_that_rate():
+    curves = {0: [0.10, 0.10, 0.10, 0.11], 1: [0.10, 0.10, 0.12, 0.30], 2: [0.10, 0.40, 0.20, 0.12]}
+    history = _he_history(curves, {0: 0.10, 1: 0.31, 2: 0.12})
+    table = XK.he_fig3_per_seed(history, [0, 1, 2]).set_index("seed")
+    assert table["best_lr"].tolist() == [0.01, 0.01, 0.01]  # the higher test accuracy at lr 0.1 is never chosen
     assert table["stalled"].tolist() == [1.0, 0.0, 1.0]  # the late learner is not stalled; the one that fell back is
     assert table.loc[1, "first_step_above"] == 60 and table.loc[1, "budget"] == 60
-    assert table.loc[2, "peak_accuracy"] == pytest.approx(0.40)
+    assert table.loc[2, "peak_val_accuracy"] == pytest.approx(0.40)
     assert math.isnan(table.loc[0, "first_step_above"])
+    # shuffling what the test split says changes the outcome, never the choice
+    other = XK.he_fig3_per_seed(_he_history(curves, {0: 0.5, 1: 0.05, 2: 0.7}), [0, 1, 2]).set_index("seed")
+    assert other["best_lr"].tolist() == table["best_lr"].tolist()
+    assert other["stalled"].tolist() != table["stalled"].tolist()
 
 
 def test_range_exits_see_overflow_and_underflow_where_the_theory_says():
@@ -149,11 +163,25 @@ def test_geometric_summary_never_reaches_zero_and_flags_exits():
     assert s.loc[2, "zero"] == 1 and math.isnan(s.loc[2, "gmean"])
 
 
-def test_xavier_scale_in_sweep_is_the_nearest_on_a_log_scale():
-    stds = [0.003, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0]
-    assert SD.xavier_scale_in_sweep(stds, 256) == 0.1  # 1/16 = 0.0625
-    assert SD.xavier_scale_in_sweep(stds, 10000) == 0.01
-    assert math.isnan(SD.xavier_scale_in_sweep(stds, None))
+def test_the_signal_preserving_std_has_a_unit_slope_by_simulation():
+    """chi = 1 at the returned scale (an independent check: a wide random sigmoid stack at its
+    fixed point keeps two nearby inputs' distance), Xavier's for tanh and the identity, He's for
+    ReLU; the sigmoid's is far above Xavier's because its slope is at most 1/4."""
+    width = 256
+    assert P.signal_preserving_std("identity", width) == pytest.approx(1 / 16)
+    assert P.signal_preserving_std("tanh", width) == pytest.approx(1 / 16, rel=0.01)
+    assert P.signal_preserving_std("relu", width) == pytest.approx(math.sqrt(2 / width))
+    s = P.signal_preserving_std("sigmoid", width)
+    assert s > 8 / 16
+    # Monte Carlo of chi: sigma_w^2 E[sigmoid'(z)^2] with z ~ N(0, q*), q* iterated by sampling
+    g = torch.Generator().manual_seed(0)
+    sw2, q = (s * math.sqrt(width)) ** 2, 1.0
+    z = torch.randn(400_000, generator=g, dtype=torch.float64)
+    for _ in range(200):
+        q = sw2 * float(torch.sigmoid(math.sqrt(q) * z).pow(2).mean())
+    d = torch.sigmoid(math.sqrt(q) * z)
+    assert sw2 * float((d * (1 - d)).pow(2).mean()) == pytest.approx(1.0, abs=0.01)  # by simulation
+    assert P.chi("sigmoid", (0.5 * s * math.sqrt(width)) ** 2) < 1 < P.chi("sigmoid", (2 * s * math.sqrt(width)) ** 2)
 
 
 def test_accuracy_gap_by_depth_and_its_glue():
@@ -163,7 +191,9 @@ def test_accuracy_gap_by_depth_and_its_glue():
             for init, acc in (("old-uniform", old), ("xavier-uniform", new + 0.01 * seed)):
                 for step, value in ((0, 0.1), (100, acc)):
                     rows.append({"activation": "tanh", "init": init, "depth": depth, "seed": seed, "step": step,
-                                 "split": "test", "metric": "accuracy", "value": value, "diverged_at": math.nan})
+                                 "split": "val", "metric": "accuracy", "value": value, "diverged_at": math.nan})
+                rows.append({"activation": "tanh", "init": init, "depth": depth, "seed": seed, "step": 100,
+                             "split": "test", "metric": "accuracy", "value": acc, "diverged_at": math.nan})
     history = pd.DataFrame(rows)
     from initstudy.core.train import final_accuracy
 
@@ -295,9 +325,11 @@ def test_he_training_glue_and_lr_summary():
     assert XK.he_training_glue({**params, "arch": "cnn"})["he-arch"] == "plain CNNs (3x3 convolutions, no BatchNorm)"
     finals = pd.DataFrame({"init": ["xavier-normal"] * 3 + ["kaiming-normal"] * 2, "depth": 30, "lr": 0.1,
                            "seed": [0, 1, 2, 0, 1], "accuracy": [0.2, 0.4, 0.6, 0.9, 0.9],
+                           "val_accuracy": [0.3, 0.5, 0.7, 0.8, 0.8],
                            "diverged_at": [math.nan, 40.0, math.nan, math.nan, math.nan]})
     summary = XK.he_lr_summary(finals)
-    assert list(summary.columns) == ["mean_accuracy", "std", "runs", "diverged"]
+    assert list(summary.columns) == ["mean_val_accuracy", "mean_accuracy", "std", "runs", "diverged"]
+    assert summary.loc[(30, "xavier-normal", 0.1), "mean_val_accuracy"] == pytest.approx(0.5)
     x = summary.loc[(30, "xavier-normal", 0.1)]
     assert (x["mean_accuracy"], x["std"], x["runs"], x["diverged"]) == pytest.approx((0.4, 0.2, 3, 1))
     k = summary.loc[(30, "kaiming-normal", 0.1)]
@@ -307,7 +339,8 @@ def test_he_training_glue_and_lr_summary():
 def test_stall_glue_counts_and_describes_the_seeds():
     def row(init, seed, stalled, peak, first, best=0.3, lr=0.01):
         return {"init": init, "depth": 30, "seed": seed, "best_lr": lr, "best_final_accuracy": best,
-                "stalled": stalled, "diverged_runs": 0, "peak_accuracy": peak, "first_step_above": first, "budget": 60}
+                "stalled": stalled, "diverged_runs": 0, "peak_val_accuracy": peak, "first_step_above": first,
+                "budget": 60}
 
     stall = pd.DataFrame([row("xavier-normal", 0, 1.0, 0.40, 20.0, best=0.12),  # rose, fell back: stalled
                           row("xavier-normal", 1, 0.0, 0.30, 60.0),  # late learner: not stalled
@@ -319,7 +352,7 @@ def test_stall_glue_counts_and_describes_the_seeds():
     assert glue["he-depth"] == 30 and glue["stall-n"] == 4 and glue["stall-line"] == pytest.approx(15.0)
     assert glue["xavier-stalled-k"] == 2 and glue["kaiming-stalled-k"] == 1
     assert glue["xavier-late-seeds"] == "seed 1 (above the line from step 60 of 60, final 30.0 % at lr 0.01)"
-    assert glue["xavier-fell-back-seeds"] == "seed 0 (peak 40.0 %)"
+    assert glue["xavier-fell-back-seeds"] == "seed 0 (validation peak 40.0 %)"
     quiet = XK.stall_glue(stall[stall["seed"].isin([2, 3])], 30, 2)
     assert quiet["xavier-late-seeds"] == "none" and quiet["xavier-fell-back-seeds"] == "none"
 
@@ -334,20 +367,28 @@ def test_stall_power_is_the_clopper_pearson_bound_of_all_stalled():
     assert XK.stall_power(6)["all_stalled_low"].iloc[0] >= 0.5 > XK.stall_power(5)["all_stalled_low"].iloc[0]
 
 
-def test_scale_shortfall_counts_a_diverged_run_at_chance():
+def test_scale_shortfall_chooses_on_validation_and_counts_a_diverged_run_at_chance():
     nan = math.nan
     finals = pd.DataFrame([
-        # relu, seed 0: best 0.8 at s = 0.1; s = 1 diverged after scoring 0.5 -> counted at 0.1
-        {"activation": "relu", "block": "main", "seed": 0, "std": 0.01, "accuracy": 0.6, "diverged_at": nan},
-        {"activation": "relu", "block": "main", "seed": 0, "std": 0.1, "accuracy": 0.8, "diverged_at": nan},
-        {"activation": "relu", "block": "main", "seed": 0, "std": 1.0, "accuracy": 0.5, "diverged_at": 3.0},
-        {"activation": "sigmoid", "block": "main", "seed": 0, "std": 0.01, "accuracy": 0.7, "diverged_at": nan},
-        {"activation": "sigmoid", "block": "main", "seed": 0, "std": 0.1, "accuracy": 0.7, "diverged_at": nan},
-        {"activation": "sigmoid", "block": "main", "seed": 0, "std": 1.0, "accuracy": 0.7, "diverged_at": nan},
+        # relu, seed 0: validation best at s = 0.1 (test 0.8); s = 1 diverged after scoring 0.5 -> at 0.1;
+        # s = 0.01 has the best test accuracy, 0.9, but not the best validation one: it is not chosen
+        {"activation": "relu", "block": "main", "seed": 0, "std": 0.01, "accuracy": 0.9, "val_accuracy": 0.6,
+         "diverged_at": nan},
+        {"activation": "relu", "block": "main", "seed": 0, "std": 0.1, "accuracy": 0.8, "val_accuracy": 0.7,
+         "diverged_at": nan},
+        {"activation": "relu", "block": "main", "seed": 0, "std": 1.0, "accuracy": 0.5, "val_accuracy": 0.95,
+         "diverged_at": 3.0},
+        {"activation": "sigmoid", "block": "main", "seed": 0, "std": 0.01, "accuracy": 0.7, "val_accuracy": 0.7,
+         "diverged_at": nan},
+        {"activation": "sigmoid", "block": "main", "seed": 0, "std": 0.1, "accuracy": 0.7, "val_accuracy": 0.7,
+         "diverged_at": nan},
+        {"activation": "sigmoid", "block": "main", "seed": 0, "std": 1.0, "accuracy": 0.7, "val_accuracy": 0.7,
+         "diverged_at": nan},
     ])
     sf = SD.scale_shortfall(finals, 10).set_index("activation")
-    assert sf.loc["relu", "shortfall"] == pytest.approx(100 * (0.2 + 0.0 + 0.7) / 3)
-    assert sf.loc["relu", "best_std"] == 0.1 and sf.loc["relu", "diverged"] == 1
+    assert sf.loc["relu", "best_std"] == 0.1 and sf.loc["relu", "best_accuracy"] == 0.8  # diverged: not chosen
+    assert sf.loc["relu", "shortfall"] == pytest.approx(100 * ((0.8 - 0.9) + 0.0 + (0.8 - 0.1)) / 3)
+    assert sf.loc["relu", "diverged"] == 1
     assert sf.loc["sigmoid", "shortfall"] == 0.0
 
 
@@ -356,11 +397,11 @@ def test_relu_scale_measurements_and_the_he_control():
         {"activation": a, "block": b, "seed": s, "shortfall": v, "best_accuracy": best}
         for a, b, s, v, best in (("relu", "main", 0, 10.0, 0.8), ("relu", "main", 1, 12.0, 0.82),
                                  ("sigmoid", "main", 0, 30.0, 0.7), ("sigmoid", "main", 1, 28.0, 0.6),
-                                 ("sigmoid", "placebo", 2, 31.0, 0.7), ("sigmoid", "placebo", 3, 27.0, 0.7))])
+                                 ("sigmoid", "placebo", 0, 31.0, 0.7), ("sigmoid", "placebo", 1, 27.0, 0.7))])
     deep = pd.DataFrame([{"std": std, "seed": seed, "layer": layer, "metric": "example_std",
                           "value": (std * 10.0) ** (layer - 1)}
                          for std in (0.01, 0.1, 1.0) for seed in (0, 1) for layer in (1, 2, 3)])
-    m = SD.relu_scale_measurements(sf, deep, [0, 1], [2, 3], probe_width=200)["relu-scale-matters-less"]
+    m = SD.relu_scale_measurements(sf, deep, [0, 1], probe_width=200)["relu-scale-matters-less"]
     assert m["relu_minus_sigmoid_shortfall"] == [-20.0, -16.0]
     assert m["placebo_shortfall_difference"] == [1.0, -1.0]
     assert m["worse_best_accuracy"] == [0.7, 0.6]

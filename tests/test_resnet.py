@@ -218,7 +218,8 @@ def test_scalars_are_the_identity_at_init_and_act_once_trained():
 def test_scalars_measurements_pair_by_seed():
     finals = _finals({"fixup-no-scalars": [0.50, 0.60], "fixup-no-multiplier": [0.55, 0.60],
                       "fixup": [0.60, 0.58]})
-    placebo = pd.DataFrame({"method": "fixup-no-scalars", "depth": 20, "seed": [2, 3], "accuracy": [0.52, 0.61]})
+    # the placebo: the same seeds (and weights), another data order: paired with its own seed
+    placebo = pd.DataFrame({"method": "fixup-no-scalars", "depth": 20, "seed": [1, 0], "accuracy": [0.61, 0.52]})
     m = FX.scalars_measurements(finals, placebo, [0, 1])["fixup-scalars-help"]
     assert m["bias_scalars_gain"] == pytest.approx([5.0, 0.0])
     assert m["multiplier_gain"] == pytest.approx([5.0, -2.0])
@@ -228,8 +229,10 @@ def test_scalars_measurements_pair_by_seed():
         FX.scalars_measurements(finals[finals["method"] != "fixup"], placebo, [0, 1])
     with pytest.raises(ValueError, match="one depth"):
         FX.scalars_measurements(finals, placebo.assign(depth=32), [0, 1])
-    with pytest.raises(ValueError, match="the placebo has 1 runs"):
+    with pytest.raises(ValueError, match=r"the placebo has runs of fixup-no-scalars for the seeds \[1\], not \[0, 1\]"):
         FX.scalars_measurements(finals, placebo.iloc[:1], [0, 1])
+    with pytest.raises(ValueError, match="not \\[0, 1\\]"):  # a second block of seeds is no longer the placebo
+        FX.scalars_measurements(finals, placebo.assign(seed=[2, 3]), [0, 1])
 
 
 @pytest.mark.parametrize("kind", ["all", "biases", "multiplier"])
@@ -274,10 +277,13 @@ def test_gap_by_step_and_its_trend():
     rows = []
     for step, full, other in ((0, (0.1, 0.1), (0.1, 0.1)), (10, (0.3, 0.4), (0.5, 0.62)), (20, (0.6, 0.62), (0.65, 0.66))):
         for seed in (0, 1):
-            rows += [{"method": "fixup", "seed": seed, "step": step, "split": "test", "metric": "accuracy",
+            rows += [{"method": "fixup", "seed": seed, "step": step, "split": "val", "metric": "accuracy",
                       "value": full[seed]},
-                     {"method": "fixup-no-zero-init", "seed": seed, "step": step, "split": "test",
+                     {"method": "fixup-no-zero-init", "seed": seed, "step": step, "split": "val",
                       "metric": "accuracy", "value": other[seed]}]
+    # the test split, read once at the end, is not a curve: it must not enter the gaps by step
+    rows += [{"method": m, "seed": seed, "step": 20, "split": "test", "metric": "accuracy", "value": 0.99}
+             for m in ("fixup", "fixup-no-zero-init") for seed in (0, 1)]
     gaps = FX.gap_by_step(pd.DataFrame(rows), "fixup", ["fixup-no-zero-init"])
     assert gaps.set_index("step")["mean_points"].to_dict() == pytest.approx({0: 0.0, 10: 21.0, 20: 4.5})
     trend = FX.gap_trend(gaps).iloc[0]

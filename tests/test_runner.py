@@ -224,8 +224,8 @@ def test_the_catalog_loads_the_chapters_on_first_use_only():
     ("lsuv", ["-p", "batch_sizes", "8,2000"], "parameters 'batch_sizes' and 'train_subset': batch_sizes must be at "
      "most train_subset unless train_subset is 0 (all examples), got batch_sizes=[8, 2000], train_subset=1000 "
      "(notebook 'lsuv')"),
-    ("transfer", ["-p", "label_counts", "5,140"], "parameter 'label_counts' must be a comma-separated list of "
-     "distinct integers in [1, 139]"),
+    ("transfer", ["-p", "label_counts", "5,112"], "parameter 'label_counts' must be a comma-separated list of "
+     "distinct integers in [1, 111]"),
 ])
 def test_values_the_experiment_cannot_use_exit_2_before_any_work(tmp_path, monkeypatch, notebook, args, message):
     """Values that pass their type but not the experiment (a depth that is not 6n + 2, a GPU that

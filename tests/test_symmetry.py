@@ -158,7 +158,8 @@ def test_zero_init_stays_exactly_symmetric_in_the_chapters_ensemble():
 
     g = torch.Generator().manual_seed(0)
     ds = Dataset(name="toy", source="test", x_train=torch.rand(512, 1, 8, 8, generator=g),
-                 y_train=torch.randint(0, 10, (512,), generator=g), x_test=torch.rand(64, 1, 8, 8, generator=g),
+                 y_train=torch.randint(0, 10, (512,), generator=g), x_val=torch.rand(32, 1, 8, 8, generator=g),
+                 y_val=torch.randint(0, 10, (32,), generator=g), x_test=torch.rand(64, 1, 8, 8, generator=g),
                  y_test=torch.randint(0, 10, (64,), generator=g), num_classes=10)
     nets = [symmetry.init_for_symmetry(mlp(64, [32], 10, act="sigmoid"), "zero", "sigmoid", s) for s in range(2)]
     broken = copy.deepcopy(nets[0])

@@ -93,22 +93,28 @@ def test_sweep_measurements_and_pair_verdicts(digits28, tmp_path):
     assert table["pair"].str.split().str[0].tolist() == ["similar", "dissimilar", "shuffled-label"]
 
 
-def test_gains_against_the_best_scratch_init():
-    rows = [("similar", 5, s, m, a) for s, accs in ((0, (0.80, 0.70, 0.75, 0.60)), (1, (0.82, 0.79, 0.70, 0.65)))
-            for m, a in zip(("transfer", "xavier-uniform", "lsuv", transfer.SHUFFLED), accs)]
-    finals = pd.DataFrame(rows, columns=["pair", "per_class", "seed", "method", "accuracy"]).assign(
+def test_gains_against_the_scratch_init_chosen_on_validation():
+    rows = [("similar", 5, s, m, a, v) for s, accs, vals in ((0, (0.80, 0.70, 0.75, 0.60), (0.8, 0.6, 0.7, 0.9)),
+                                                            (1, (0.82, 0.79, 0.70, 0.65), (0.8, 0.7, 0.6, 0.9)))
+            for m, a, v in zip(("transfer", "xavier-uniform", "lsuv", transfer.SHUFFLED), accs, vals)]
+    finals = pd.DataFrame(rows, columns=["pair", "per_class", "seed", "method", "accuracy", "val_accuracy"]).assign(
         diverged_at=float("nan"))
     g = transfer.gains(finals).set_index("seed")
-    assert g.loc[0, "best_scratch"] == 0.75 and g.loc[0, "gain"] == pytest.approx(5.0)  # not vs the shuffled source
-    assert g.loc[1, "gain"] == pytest.approx(3.0)
+    # seed 0: lsuv has the better validation accuracy (0.7): its test accuracy is the baseline
+    assert g.loc[0, "best_init"] == "lsuv" and g.loc[0, "best_scratch"] == 0.75 and g.loc[0, "gain"] == pytest.approx(5.0)
+    assert g.loc[1, "best_init"] == "xavier-uniform" and g.loc[1, "gain"] == pytest.approx(3.0)
+    # the same runs with the test accuracies of the inits swapped: the choice stays, its outcome moves
+    swapped = finals.assign(accuracy=finals["accuracy"].where(finals["method"] == "transfer",
+                                                              1 - finals["accuracy"]))
+    assert transfer.gains(swapped).set_index("seed")["best_init"].to_dict() == g["best_init"].to_dict()
     t = transfer.gain_table(finals).set_index("method")
     assert t.loc["transfer", "mean_gain"] == pytest.approx(4.0) and t.loc["transfer", "n"] == 2
     assert t.loc["transfer", "low"] < 4.0 < t.loc["transfer", "high"] and t.loc["transfer", "diverged_runs"] == 0
     assert t.loc[transfer.SHUFFLED, "mean_gain"] == pytest.approx(-14.5)
     lines = transfer.accuracy_lines(finals)
-    assert set(lines["series"]) == {"transfer", transfer.SHUFFLED, "best from-scratch init (per seed)",
+    assert set(lines["series"]) == {"transfer", transfer.SHUFFLED, "from-scratch init chosen on validation (per seed)",
                                     "mean of the from-scratch inits"}
-    best = lines[lines["series"] == "best from-scratch init (per seed)"].set_index("seed")["accuracy"]
+    best = lines[lines["series"] == "from-scratch init chosen on validation (per seed)"].set_index("seed")["accuracy"]
     assert best.to_dict() == {0: 0.75, 1: 0.79}
 
 
@@ -127,7 +133,7 @@ def test_data_table_one_row_per_role(digits28):
     assert t["role"].tolist() == ["similar: source", "similar: target", "dissimilar: source", "dissimilar: target",
                                   "control: source, labels shuffled"]
     assert t["data set"].tolist() == ["small", "digits", "small", "small", "small"]
-    assert t["train"].tolist() == [7, 1437, 7, 7, 7]  # the UCI digits: 1797 images, 360 of them the test split
+    assert t["train"].tolist() == [7, 1149, 7, 7, 7]  # the UCI digits: 1797 images, 360 test and 288 validation
     assert t["test"].tolist() == [360] * 5 and set(t["input"]) == {"1x28x28"}
 
 
@@ -152,7 +158,7 @@ def _table(rows):
 def test_gains_per_seed_stacks_each_method():
     rows = [("similar", 5, s, m, a) for s, accs in ((0, (0.80, 0.70, 0.60)), (1, (0.50, 0.55, 0.90)))
             for m, a in zip(("transfer", "xavier-uniform", transfer.SHUFFLED), accs)]
-    finals = pd.DataFrame(rows, columns=["pair", "per_class", "seed", "method", "accuracy"])
+    finals = pd.DataFrame(rows, columns=["pair", "per_class", "seed", "method", "accuracy"]).assign(val_accuracy=0.5)
     g = transfer.gains_per_seed(finals)
     assert g["method"].tolist() == ["transfer", "transfer", transfer.SHUFFLED, transfer.SHUFFLED]
     # accuracy minus xavier's of the same seed, in points
@@ -196,9 +202,10 @@ def test_figures_return_what_they_plot():
             for m, a in (("transfer", 0.8 + s / 100), ("xavier-uniform", 0.7), ("lsuv", 0.75 - k / 1000))]
     finals = pd.DataFrame(rows, columns=["pair", "per_class", "seed", "method", "accuracy"]).assign(
         diverged_at=float("nan"))
+    finals["val_accuracy"] = finals["accuracy"]
     fig, lines = transfer.accuracy_figure(finals, [5, 20])
     assert [ax.get_title() for ax in fig.axes[:2]] == ["similar pair", "dissimilar pair"]
-    best = lines[lines["series"] == "best from-scratch init (per seed)"]
+    best = lines[lines["series"] == "from-scratch init chosen on validation (per seed)"]
     assert len(lines) == 24 and set(best["accuracy"]) == {0.745, 0.73}
     plt.close(fig)
     per_seed = transfer.gains_per_seed(finals)

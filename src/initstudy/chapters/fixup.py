@@ -90,7 +90,8 @@ SPEC = NotebookSpec(
         Param("resize", "int", "resize images to this many pixels per side (0: keep)", per(14, 14, 0), min=0,
               max=512),
         Param("train_subset", "int", "training examples kept (0 = all)", per(500, 6000, 0), min=0, max=1_000_000),
-        Param("test_subset", "int", "test examples kept (0 = all)", per(300, 2000, 0), min=0, max=1_000_000),
+        Param("test_subset", "int", "test and validation examples kept, each (0 = all)", per(300, 2000, 0), min=0,
+              max=1_000_000),
         Param("width", "int", "channels of the first stage of the trained ResNets (16 in the paper)",
               per(8, 16, 16), min=1, max=1024),
         Param("batch_size", "int", "training mini-batch size", per(32, 64, 128), min=1, max=65536),
@@ -120,7 +121,7 @@ SPEC = NotebookSpec(
               per("none", "none", "crop-flip"), choices=("none", "crop-flip")),
         Param("ablation_depth", "int", "depth 6n+2 of the Fixup ablations", per(8, 20, 56),
               min=8, max=100000, rule=RESNET_DEPTH_RULE),
-        Param("eval_every", "int", "steps between test evaluations in the longer runs", per(8, 47, 235), min=1,
+        Param("eval_every", "int", "steps between validation evaluations in the longer runs", per(8, 47, 235), min=1,
               max=1_000_000),
     ),
 )
@@ -140,16 +141,20 @@ CLAIMS: tuple[Claim, ...] = (
         Criterion(
             (
                 Check("preact_block_growth", "within", 2.0, "pre-activation blocks double it", margin=0.2,
-                      scale="log", control="bn_block_growth"),
+                      scale="log", control="bn_block_growth",
+                      asserts="doubles the variance of its output at each residual block"),
                 Check("postact_block_growth", "within", 2.0, "post-activation blocks double it", margin=0.2,
-                      scale="log", control="bn_block_growth"),
+                      scale="log", control="bn_block_growth",
+                      asserts="doubles the variance of its output at each residual block"),
             )
         ),
         control="The same Kaiming ResNet with BatchNorm in every branch: each block adds about one unit of "
                 "variance instead of doubling it, so its per-block growth must not pass the doubling check.",
         changes=(("zero padding, width 16", "circular padding, width 64 (zero-padded and 16-channel numbers beside)",
                   "at width 16 the compounded pre-activation growth is 1.76, a finite-width effect, and zero "
-                  "padding lowers it further: neither is the topology the claim is about"),),
+                  "padding lowers it further: neither is the topology the claim is about"),
+                 ("'within' by a two-sided 95 % interval", "'within' by two one-sided tests at 5 % (a 90 % interval)",
+                  "the standard equivalence test (the book's verdict rule of December 2026)"),),
         figures=("fig-resnet-variance-doubles-growth", "fig-resnet-variance-doubles-depth"),
         short='Without BatchNorm, a Kaiming ResNet doubles its output variance per block.',
     ),
@@ -166,17 +171,22 @@ CLAIMS: tuple[Claim, ...] = (
                 Check("nonorm_deep_accuracy", "<=", 0.2, "no-norm Kaiming fails (diverges or stays near chance)",
                       requires=Check("deepest_depth", ">=", 50.0, "the deepest network has at least 50 layers",
                                      scale="exact"),
-                      scale="proportion", control="bn_deep_accuracy"),
+                      scale="proportion", control="bn_deep_accuracy",
+                      asserts="Standard-init ResNets train only with BatchNorm"),
                 Check("fixup_minus_bn_deep", ">=", -5.0, "Fixup comes within 5 points of BN", unit="points",
                       requires=Check("bn_deep_accuracy", ">=", 0.5, "the BN network learned within the budget",
                                      scale="proportion"),
-                      control="nonorm_minus_bn_deep"),
+                      control="nonorm_minus_bn_deep",
+                      asserts="Fixup trains deep ResNets without any normalisation"),
             )
         ),
         control="BN must not pass the 'fails without normalisation' check, and the no-norm Kaiming ResNet "
                 "(the claim's known failure) must not come within 5 points of BN.",
         changes=(("no preconditions", "BN must have learned (>= 50 %) and the deepest net have >= 50 layers",
-                  "a run too short for BN itself to learn cannot say anything about Fixup against BN"),),
+                  "a run too short for BN itself to learn cannot say anything about Fixup against BN"),
+                 ("a diverged run at the test accuracy of the weights it froze with",
+                  "a diverged run at chance; the test split read once, at the end",
+                  "one divergence rule for every accuracy of the book"),),
         figures=("fig-fixup-trains-without-bn-depth", "fig-fixup-trains-without-bn-training"),
         short='Standard ResNets need BatchNorm; Fixup trains deep ResNets without it.',
     ),
@@ -198,18 +208,21 @@ CLAIMS: tuple[Claim, ...] = (
                       requires=Check("no_scalars_accuracy", ">=", 0.3,
                                      "Fixup without scalars learned (at least 30 %, three times chance)",
                                      scale="proportion"),
-                      control="placebo_gain"),
+                      control="placebo_gain", asserts="significantly improves Fixup's training"),
                 Check("multiplier_gain", ">=", 1.0, "the multiplier raises it by at least 1 point more",
                       unit="points",
                       requires=Check("biases_only_accuracy", ">=", 0.3,
                                      "Fixup with the scalar biases only learned (at least 30 %)",
                                      scale="proportion"),
-                      control="placebo_gain"),
+                      control="placebo_gain", asserts="improves it further"),
             )
         ),
-        control="A change that cannot help: Fixup without scalars against itself on a second block of seeds "
-                "(fresh weights and batches, nothing else changed). Its difference must not pass the "
-                "'at least 1 point' check.",
+        control="A change that cannot help: Fixup without scalars against itself, on the same seeds and weights "
+                "with another data order (one random stream changed, paired by seed as the gains are). Its "
+                "difference must not pass the 'at least 1 point' check.",
+        changes=(("the placebo on a second block of seeds", "the placebo on the same seeds with another data order",
+                  "the gains are paired within a seed, so the placebo must be too: it then carries the same noise "
+                  "as the contrast it controls"),),
         figures=("fig-fixup-scalars-help-gains",),
         short="Fixup's scalar biases help training significantly; its branch multiplier helps further.",
     ),
@@ -351,13 +364,23 @@ SCALAR_ABLATIONS = ("fixup-no-scalars", "fixup-no-multiplier", "fixup")
 LEARNED_AT_LEAST = 0.3
 
 
+#: The random stream the scalar placebo draws its other data order from.
+PLACEBO_ORDER = "placebo data order"
+
+
 def resnet_sweep(data, *, methods, depths, seeds, width: int, steps: int, lr: float, batch_size: int = 128,
                  momentum: float = 0.9, weight_decay: float = 1e-4, warmup_steps: int = 0,
                  milestones: tuple[float, ...] = (), mixup_alpha: float = 0.0, augment: str | None = None,
-                 eval_every: int = 50, fan: str = "fan_out", progress: bool = True, device: str = "cpu") -> pd.DataFrame:
+                 eval_every: int = 50, fan: str = "fan_out", progress: bool = True, device: str = "cpu",
+                 order_stream: str | None = None) -> pd.DataFrame:
     """Train a ResNet per method x depth x seed with the official CIFAR recipe's optimiser
     (SGD, momentum, weight decay; Fixup's scalars at lr / 10, see :data:`SCALAR_LR_FACTOR`)
-    and return every run's history (:func:`initstudy.core.train.sweep`; diverged runs recorded)."""
+    and return every run's history (:func:`initstudy.core.train.sweep`; diverged runs recorded).
+    ``order_stream``: draw each run's data order from that named stream of its seed
+    (:func:`initstudy.core.ensemble.stream_seed`), the weights and everything else from the seed
+    (a placebo that differs in the data order only)."""
+    from initstudy.core.ensemble import stream_seed
+
     from itertools import product
 
     def build(run: dict) -> nn.Module:
@@ -371,7 +394,8 @@ def resnet_sweep(data, *, methods, depths, seeds, width: int, steps: int, lr: fl
         return TrainConfig(steps=steps, batch_size=batch_size, lr=lr, momentum=momentum, weight_decay=weight_decay,
                            eval_every=eval_every, seed=run["seed"], warmup_steps=warmup_steps,
                            milestones=tuple(milestones), scalar_lr_factor=SCALAR_LR_FACTOR if fixup else None,
-                           mixup_alpha=mixup_alpha, augment=augment)
+                           mixup_alpha=mixup_alpha, augment=augment,
+                           order_seed=None if order_stream is None else stream_seed(run["seed"], order_stream))
 
     runs = [{"method": m, "depth": d, "seed": s} for m, d, s in product(methods, depths, seeds)]
     return sweep(data, runs, build, config, progress=progress, desc="resnets", device=device)
@@ -454,9 +478,9 @@ def scalars_measurements(ablation_finals: pd.DataFrame, placebo_finals: pd.DataF
                          ) -> dict[str, dict]:
     """Per-seed values of ``fixup-scalars-help``'s metrics from the ablation's final accuracies
     (columns method, depth, seed, accuracy; one depth) and the placebo: Fixup without scalars on
-    a second block of seeds (``placebo_finals``, paired with ``seeds`` in seed order). Points for
+    the same seeds with another data order (``placebo_finals``, paired by seed). Points for
     differences, fractions for accuracies. Every method of :data:`SCALAR_ABLATIONS` must have
-    every seed, and the placebo as many seeds, at the same one depth."""
+    every seed, and the placebo the same seeds, at the same one depth."""
     depths = set(ablation_finals["depth"]) | set(placebo_finals["depth"])
     if len(depths) != 1:
         raise ValueError(f"scalars_measurements: the ablation and the placebo must share one depth, got {sorted(depths)}")
@@ -464,10 +488,10 @@ def scalars_measurements(ablation_finals: pd.DataFrame, placebo_finals: pd.DataF
     missing = [(m, s) for m in SCALAR_ABLATIONS for s in seeds if (m, s) not in acc.index]
     if missing:
         raise ValueError(f"scalars_measurements: no final accuracy for (method, seed) {missing}")
-    placebo = placebo_finals[placebo_finals["method"] == SCALAR_ABLATIONS[0]].sort_values("seed")
-    if len(placebo) != len(seeds):
-        raise ValueError(f"scalars_measurements: the placebo has {len(placebo)} runs of {SCALAR_ABLATIONS[0]} "
-                         f"for {len(seeds)} seeds")
+    placebo = placebo_finals[placebo_finals["method"] == SCALAR_ABLATIONS[0]].set_index("seed")["accuracy"]
+    if sorted(placebo.index) != sorted(seeds):
+        raise ValueError(f"scalars_measurements: the placebo has runs of {SCALAR_ABLATIONS[0]} for the seeds "
+                         f"{sorted(placebo.index)}, not {sorted(seeds)}")
 
     def per_seed(method: str) -> list[float]:
         return [float(acc.loc[(method, s)]) for s in seeds]
@@ -476,19 +500,20 @@ def scalars_measurements(ablation_finals: pd.DataFrame, placebo_finals: pd.DataF
     return {"fixup-scalars-help": {
         "bias_scalars_gain": [100 * (b - n) for b, n in zip(biases, none)],
         "multiplier_gain": [100 * (f - b) for f, b in zip(full, biases)],
-        "placebo_gain": [100 * (p - n) for p, n in zip(placebo["accuracy"].astype(float), none)],
+        "placebo_gain": [100 * (float(placebo.loc[s]) - n) for s, n in zip(seeds, none)],
         "no_scalars_accuracy": none,
         "biases_only_accuracy": biases,
     }}
 
 
 def gap_by_step(history: pd.DataFrame, full: str, others) -> pd.DataFrame:
-    """Each of ``others`` minus ``full`` in points of test accuracy at every evaluation step of a
-    :func:`resnet_sweep` history, paired by seed (:func:`paired_gaps` per step): how a gap
-    evolves over the run. A seed that diverged has no evaluation after it diverged, so it drops
-    out of the later steps (the final-accuracy tables count it at its last accuracy)."""
-    test = history[(history["split"] == "test") & (history["metric"] == "accuracy")]
-    finals = test.rename(columns={"value": "accuracy"})[["method", "seed", "step", "accuracy"]]
+    """Each of ``others`` minus ``full`` in points of validation accuracy at every evaluation step
+    of a :func:`resnet_sweep` history, paired by seed (:func:`paired_gaps` per step): how a gap
+    evolves over the run (the curves are validation curves; the test split is read once, at the
+    end). A seed that diverged counts at chance from the step it diverged on, and has no
+    evaluation after it, so it drops out of the later steps."""
+    val = history[(history["split"] == "val") & (history["metric"] == "accuracy")]
+    finals = val.rename(columns={"value": "accuracy"})[["method", "seed", "step", "accuracy"]]
     out = [paired_gaps(finals, other, full, ["step"]) for other in others]
     return pd.concat(out, ignore_index=True).rename(columns={"a": "method", "b": "minus"})
 
@@ -830,12 +855,13 @@ def plot_scalar_gains(measurements: dict, threshold: float = 1.0):
 
 
 def plot_training_curves(history: pd.DataFrame, facet: str = "depth", title: str = "ResNet-{}"):
-    """Test accuracy during training, one panel per ``facet`` value, one thin line per seed and
-    colour per method. Returns ``(figure, plotted data)``."""
+    """Validation accuracy during training, one panel per ``facet`` value, one thin line per seed
+    and colour per method (a diverged run's line ends at chance, where it counts). Returns
+    ``(figure, plotted data)``."""
     import matplotlib.pyplot as plt
 
-    data = history[(history["split"] == "test") & (history["metric"] == "accuracy")][
-        ["method", "depth", "seed", "step", "value", "diverged_at"]].rename(columns={"value": "test_accuracy"})
+    data = history[(history["split"] == "val") & (history["metric"] == "accuracy")][
+        ["method", "depth", "seed", "step", "value", "diverged_at"]].rename(columns={"value": "val_accuracy"})
     palette = _method_palette(data["method"])
     panels = sorted(data[facet].unique())
     fig, axes = plt.subplots(1, len(panels), figsize=(min(8, 1.0 + 3.4 * len(panels)), 3.6), sharey=True,
@@ -843,10 +869,10 @@ def plot_training_curves(history: pd.DataFrame, facet: str = "depth", title: str
     for ax, value in zip(axes[0], panels):
         for method in palette:
             for _, d in data[(data[facet] == value) & (data["method"] == method)].groupby("seed"):
-                ax.plot(d["step"], d["test_accuracy"], color=palette[method], lw=0.9, alpha=0.8)
+                ax.plot(d["step"], d["val_accuracy"], color=palette[method], lw=0.9, alpha=0.8)
         ax.set_title(title.format(value), fontsize=11)
         ax.set(xlabel="SGD step", ylim=(0, 1))
-    axes[0][0].set_ylabel("test accuracy")
+    axes[0][0].set_ylabel("validation accuracy")
     handles = [plt.Line2D([], [], color=c, lw=2) for c in palette.values()]
     fig.legend(handles, list(palette), loc="lower center", ncol=len(palette), frameon=False, bbox_to_anchor=(0.5, 0.0))
     fig.tight_layout(rect=(0, 0.1, 1, 1))

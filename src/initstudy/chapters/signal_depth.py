@@ -17,8 +17,10 @@ import torch
 from initstudy.core.inits import apply_init
 from initstudy.core.models import mlp
 from initstudy.core.probes import capture
+from initstudy.core.ensemble import stream_seed
 from initstudy.core.propagation import (
     ACT_FUNCS,
+    signal_preserving_std,
     _gain_scheme,
     draw_weight,
     geometric_summary,
@@ -30,7 +32,7 @@ from initstudy.core.propagation import (
 )
 from initstudy.core.train import STALL_ACCURACY, counted_accuracy
 from initstudy.study.catalog import NotebookSpec, Param, common_params, per, same, subset_fits
-from initstudy.study.claims import Check, Claim, Criterion, interval
+from initstudy.study.claims import SANITY, Check, Claim, Contrast, Criterion, interval
 from initstudy.study.words import plural
 
 __all__ = [
@@ -52,13 +54,17 @@ __all__ = [
     "shared_matrix_spectral_radius",
     "shared_matrix_demo",
     "shared_matrix_summary",
-    "xavier_scale_in_sweep",
     "range_exits",
     "rms_ratio_by_layer",
     "log_axis_plain",
     "plot_rms_ratio",
     "plot_saturation",
     "plot_gradient_profiles",
+    "gradient_check_ratios",
+    "placebo_training",
+    "sigmoid_control_std",
+    "PLACEBO_WEIGHTS",
+    "PLACEBO_ORDER",
     "plot_shared_matrix",
     "plot_training_curves",
     "accuracy_gap_by_depth",
@@ -125,7 +131,7 @@ SPEC = NotebookSpec(
         Param("lr", "float", "SGD learning rate (no momentum, as Glorot & Bengio)", same(0.1), min=1e-6,
               max=10.0),
         Param("batch_size", "int", "training mini-batch size", same(64), min=1, max=65536),
-        Param("eval_every", "int", "steps between test evaluations", per(20, 100, 500), min=1, max=1_000_000),
+        Param("eval_every", "int", "steps between validation evaluations", per(20, 100, 500), min=1, max=1_000_000),
     ),
 )
 
@@ -142,17 +148,25 @@ CLAIMS: tuple[Claim, ...] = (
         Criterion(
             (
                 Check("sigmoid_flat_z", "within", 6.0, "the flat region starts near |z| = 6", margin=0.5,
-                      scale="exact"),
+                      scale="exact", asserts="The sigmoid is flat beyond about +-6"),
                 Check("large_init_saturated_fraction", ">=", 0.5, "N(0, 1) weights saturate most units",
-                      scale="proportion", control="xavier_scale_saturated_fraction"),
+                      scale="proportion", control="preserving_scale_saturated_fraction",
+                      asserts="weights initialised too large saturate it"),
                 Check("small_init_signal_ratio", "<=", 0.01,
                       "N(0, 0.01^2) weights lose the input signal with depth (a hundredfold or more)",
-                      scale="log", control="xavier_scale_signal_ratio"),
+                      scale="log", control="preserving_scale_signal_ratio",
+                      asserts="weights too small lose the signal"),
             )
         ),
-        control="The same sigmoid MLP at the sweep's weight std nearest Xavier's 1/sqrt(width) (on a log "
-                "scale), a scale known to neither saturate the units nor lose the signal: it must pass "
-                "neither check.",
+        control="The same sigmoid MLP at the sigmoid's own signal-preserving weight std (the scale at which "
+                "the mean-field correlation map's slope is 1, "
+                ":func:`initstudy.core.propagation.signal_preserving_std`, added to the sweep): the nearest "
+                "scale known to keep the signal, so it must pass neither check.",
+        changes=(("the control: the sweep's std nearest Xavier's 1/sqrt(width)",
+                  "the control: the sigmoid's own signal-preserving std (mean-field slope chi = 1), added to the sweep",
+                  "with the sigmoid's slope of 1/4 at 0, Xavier's scale loses the signal at every layer: it is "
+                  "not a scale known to keep it, so its 'does not discriminate' came from the control, not the claim"),),
+        contrasts=(Contrast("saturation_stds", "N(0, 1) and N(0, 0.01^2) weights", arms=(1.0, 0.01)),),
         figures=("fig-sigmoid-saturation-sweep",),
         short='The sigmoid saturates beyond about ±6; too large or too small weights lose the signal.',
     ),
@@ -167,12 +181,15 @@ CLAIMS: tuple[Claim, ...] = (
             (
                 Check("std_ratio_gain_1.05", ">=", 10.0, "gain 1.05 grows the std at least tenfold by layer 100",
                       requires=Check("stack_depth", ">=", 100.0, "the stack has at least 100 layers", scale="exact"),
-                      scale="log", control="std_ratio_gain_1.0"),
+                      scale="log", control="std_ratio_gain_1.0",
+                      asserts="a per-layer gain slightly above 1 makes activations explode"),
                 Check("std_ratio_gain_0.95", "<=", 0.1, "gain 0.95 shrinks the std at least tenfold by layer 100",
                       requires=Check("stack_depth", ">=", 100.0, "the stack has at least 100 layers", scale="exact"),
-                      scale="log", control="std_ratio_gain_1.0"),
+                      scale="log", control="std_ratio_gain_1.0",
+                      asserts="one slightly below 1 makes them vanish"),
             )
         ),
+        contrasts=(Contrast("gains", "gains 1.05 and 0.95 with gain 1", arms=(1.05, 0.95, 1.0)),),
         control="The same 100-layer stack at gain exactly 1 (variance-preserving): it must neither explode "
                 "nor vanish by these checks.",
         figures=("fig-depth-explode-vanish-std", "fig-depth-explode-vanish-overflow"),
@@ -188,17 +205,29 @@ CLAIMS: tuple[Claim, ...] = (
         "for the deepest tanh MLP of the profile.",
         Criterion(
             (
-                Check("old_uniform_grad_ratio", "<=", 0.5, "back-propagated gradients shrink towards the input",
-                      scale="log", control="xavier_grad_ratio"),
+                Check("old_over_xavier_grad_ratio", "<=", 0.5,
+                      "back-propagated gradients shrink towards the input under the old rule at least twice as "
+                      "much as under Xavier (its first-over-last gradient ratio over Xavier's, same seed)",
+                      scale="log", control="placebo_grad_ratio", asserts="makes gradients vanish"),
                 Check("old_uniform_accuracy_gap", ">=", 1.0, "Xavier trains faster within the same budget",
                       unit="points",
                       requires=Check("xavier_deep_tanh_accuracy", ">=", 0.5,
                                      "the Xavier-initialised deep tanh MLP learned within the budget",
-                                     scale="proportion")),
+                                     scale="proportion"),
+                      control="placebo_accuracy_gap", asserts="training slow"),
             )
         ),
-        control="Xavier's own gradient ratio in the same 5-hidden-layer tanh MLP: Xavier is the init the "
-                "claim says does not vanish, so it must not pass the vanishing check.",
+        control="Xavier against itself, paired by seed and differing in one random stream: for the "
+                "gradients, Xavier's ratio with another weight draw over Xavier's (the weight stream); for "
+                "training, Xavier's deep tanh MLP with another data order minus Xavier's (the data-order "
+                "stream). Neither may pass its check.",
+        changes=(("old_uniform_grad_ratio <= 0.5 (the old rule's gradient ratio alone), Xavier's own ratio as the "
+                  "control; the accuracy gap without a control",
+                  "old_over_xavier_grad_ratio <= 0.5 (the old rule over Xavier on the same seed), with placebos "
+                  "of Xavier against itself in one random stream for both checks; accuracies read once on "
+                  "test (a diverged run at chance)",
+                  "the claim is relative (the old rule against Xavier): Xavier's own ratio, 0.379, passes an "
+                  "absolute 0.5 too, so the check could not tell the two apart"),),
         figures=("fig-old-uniform-vanishes-gradients", "fig-old-uniform-vanishes-training"),
         short='The old U[-1, 1]/√n rule makes gradients vanish and training slow.',
     ),
@@ -214,26 +243,35 @@ CLAIMS: tuple[Claim, ...] = (
             (
                 Check("xavier_linear_std_100", "within", 1.0, "linear stack keeps std near 1", margin=0.5,
                       requires=Check("stack_depth", ">=", 100.0, "the stack has at least 100 layers", scale="exact"),
-                      scale="log", control="std_ratio_gain_0.95"),
+                      scale="log", control="std_ratio_gain_0.95",
+                      asserts="keeps activations near mean 0 and std 1 through deep networks"),
                 Check("xavier_tanh_std_100", "within", 1.0, "tanh stack keeps std near 1", margin=0.5,
                       requires=Check("stack_depth", ">=", 100.0, "the stack has at least 100 layers", scale="exact"),
-                      scale="log"),
+                      scale="log", control="tanh_std_gain_0.95",
+                      asserts="keeps activations near mean 0 and std 1 through deep networks"),
                 Check("xavier_deep_tanh_vs_shallow", ">=", -5.0,
                       "a deep tanh MLP trains within 5 points of a shallow one", unit="points",
                       requires=Check("shallow_tanh_accuracy", ">=", 0.5, "the shallow tanh MLP learned",
                                      scale="proportion"),
-                      control="old_uniform_deep_tanh_vs_shallow"),
+                      control="old_uniform_deep_tanh_vs_shallow", asserts="works well for tanh and sigmoid"),
                 Check("xavier_deep_sigmoid_vs_shallow", ">=", -5.0,
                       "a deep sigmoid MLP trains within 5 points of a shallow one", unit="points",
                       requires=Check("shallow_sigmoid_accuracy", ">=", 0.5, "the shallow sigmoid MLP learned",
-                                     scale="proportion")),
+                                     scale="proportion"),
+                      control="old_uniform_deep_sigmoid_vs_shallow", asserts="works well for tanh and sigmoid"),
             )
         ),
-        control="A linear stack at gain 0.95 (5 % below Xavier's scale) must not keep the std near 1; the "
-                "deep tanh MLP from the old uniform rule (the init the article says fails) must not train "
-                "within 5 points of its own shallow one.",
+        control="The same stacks and MLPs one step away from Xavier: the linear and tanh stacks at gain 0.95 "
+                "(5 % below Xavier's scale) must not keep the std near 1; the deep tanh and sigmoid MLPs from the "
+                "old uniform rule (the init the article says fails) must not train within 5 points of their own "
+                "shallow ones.",
         changes=(("linear and tanh stacks and the deep tanh MLP", "the same plus a deep sigmoid MLP",
-                  "the claim names the sigmoid"),),
+                  "the claim names the sigmoid"),
+                 ("no control for the tanh stack and the deep sigmoid MLP; accuracies at the last evaluation "
+                  "on the test set, a diverged run at its accuracy when it stopped; 'within' by a 95 % interval",
+                  "controls for both (the tanh stack at gain 0.95, the old rule's deep sigmoid MLP); test read "
+                  "once, a diverged run at chance; 'within' by two one-sided tests (90 % interval)",
+                  "every check needs a control that can fail; one divergence rule; the equivalence test"),),
         figures=(
             "fig-xavier-unit-variance-std",
             "fig-xavier-unit-variance-shared",
@@ -249,7 +287,8 @@ CLAIMS: tuple[Claim, ...] = (
         "Over the saturation sweep's weight stds s (every weight N(0, s^2), zero biases): for a shallow "
         "MLP (the first of the trained depths, trained for the profile's early-training budget with the "
         "chapter's SGD), per seed, the mean over s of the accuracy lost against the seed's best s (points; "
-        "a diverged run counted at chance), ReLU minus sigmoid; and at init of the deep MLP of the "
+        "a diverged run counted at chance; the best s chosen on validation, every accuracy read on test), "
+        "ReLU minus sigmoid; and at init of the deep MLP of the "
         "saturation sweep with ReLU, the signal at the last hidden layer over that at the first, at "
         "s = 0.01 and s = 1.",
         Criterion(
@@ -259,19 +298,31 @@ CLAIMS: tuple[Claim, ...] = (
                       requires=Check("worse_best_accuracy", ">=", 0.5,
                                      "both shallow MLPs learned at their best scale (at least 50 %)",
                                      scale="proportion"),
-                      control="placebo_shortfall_difference"),
+                      control="placebo_shortfall_difference",
+                      asserts="With ReLU the size of the random weights matters less than with the sigmoid"),
                 Check("deep_relu_small_signal_ratio", "<=", 0.01,
                       "N(0, 0.01^2) weights lose the signal through the deep ReLU MLP (a hundredfold or more)",
-                      scale="log", control="deep_relu_he_signal_ratio"),
+                      scale="log", control="deep_relu_he_signal_ratio",
+                      asserts="weights that are too large or too small still cause problems"),
                 Check("deep_relu_large_signal_ratio", ">=", 100.0,
                       "N(0, 1) weights blow the signal up through the deep ReLU MLP (a hundredfold or more)",
-                      scale="log", control="deep_relu_he_signal_ratio"),
+                      scale="log", control="deep_relu_he_signal_ratio",
+                      asserts="weights that are too large or too small still cause problems"),
             )
         ),
-        control="For the comparison, the sigmoid against itself on a second block of seeds (no difference "
-                "in kind): its shortfall difference must not pass the 5-point check. For the deep ReLU MLP, "
-                "He's std sqrt(2 / width), added to the sweep, a scale known to keep the signal: it must "
-                "pass neither the vanishing nor the explosion check.",
+        control="For the comparison, the sigmoid against itself on the same seeds with another data order (one "
+                "random stream, paired as the contrast is): its shortfall difference must not pass the 5-point "
+                "check. For the deep ReLU MLP, He's std sqrt(2 / width) (ReLU's signal-preserving std), added "
+                "to the sweep, a scale known to keep the signal: it must pass neither the vanishing nor the "
+                "explosion check.",
+        changes=(("the placebo: the sigmoid on a second block of seeds; the best scale per seed and the "
+                  "accuracies read on the test set, a diverged run at chance",
+                  "the placebo: the sigmoid on the same seeds with another data order (paired, one random "
+                  "stream); the best scale chosen on validation, the accuracies read once on test",
+                  "the contrast is paired within a seed, so its placebo must be too; a choice made on the test "
+                  "set is not a test number"),),
+        contrasts=(Contrast("saturation_stds", "N(0, 1) and N(0, 0.01^2) weights", arms=(1.0, 0.01)),
+                   Contrast("saturation_stds", "the shortfall over several weight scales", distinct=2)),
         figures=("fig-relu-scale-matters-less-sweep",),
         short="With ReLU the weights' scale matters less than with the sigmoid, but extremes still hurt.",
     ),
@@ -293,18 +344,29 @@ def sigmoid_flat_z(ratio: float = 0.01) -> float:
 # ------------------------------------------------------------------ gradients at init
 
 
+#: The random stream a placebo of Xavier's gradients draws its other weights from.
+PLACEBO_WEIGHTS = "placebo weights"
+#: The random stream a placebo of a training run draws its other data order from.
+PLACEBO_ORDER = "placebo data order"
+
+
 def gradient_profile(x: torch.Tensor, y: torch.Tensor, num_classes: int, activation: str, init: str,
-                     width: int, depth: int, seed: int, bins: int = 61) -> tuple[pd.DataFrame, pd.DataFrame]:
+                     width: int, depth: int, seed: int, bins: int = 61,
+                     weight_stream: str | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Back-propagated gradients at init (Glorot & Bengio 2010, Fig. 7): for an MLP of
     ``depth`` hidden layers, the std of dL/dz at every hidden pre-activation ``z_l`` and the
     norm of every weight's gradient, on one batch of real data; plus histograms of dL/dz on
-    bins shared by all layers of the run. Returns (stats rows, histogram rows)."""
-    torch.manual_seed(seed)
+    bins shared by all layers of the run. ``weight_stream``: draw the weights from that named
+    stream of ``seed`` (:func:`initstudy.core.ensemble.stream_seed`) instead of ``seed`` itself,
+    the rest unchanged (a placebo's other weight draw; its rows say so in column ``arm``).
+    Returns (stats rows, histogram rows)."""
+    draw = seed if weight_stream is None else stream_seed(seed, weight_stream)
+    torch.manual_seed(draw)
     net = mlp(x[0].numel(), [width] * depth, num_classes, act=activation)
-    apply_init(net, init, seed=seed)
+    apply_init(net, init, seed=draw)
     names = [f"fc{i}" for i in range(1, depth + 1)]
     found, grads = capture(net, x, y, modules=names)
-    tag = {"activation": activation, "init": init, "seed": seed}
+    tag = {"activation": activation, "init": init, "seed": seed, "arm": weight_stream or "main"}
     rows, hist = [], []
     edge = max(found[n]["grad"].abs().max().item() for n in names) or 1.0
     edges = np.linspace(-edge, edge, bins + 1)
@@ -354,21 +416,23 @@ def saturation_sweep(x: torch.Tensor, y: torch.Tensor, num_classes: int, stds: I
 SCALE_ACTIVATIONS = ("relu", "sigmoid")
 
 
-def scale_training(data, stds: Iterable[float], seeds: Iterable[int], placebo_seeds: Iterable[int], width: int,
+def scale_training(data, stds: Iterable[float], seeds: Iterable[int], width: int,
                    depth: int, steps: int, lr: float, batch_size: int, device: str = "cpu",
                    progress: bool = True) -> pd.DataFrame:
     """Early training over a weight-scale sweep: an MLP of ``depth`` hidden layers with every
     weight N(0, s^2) and zero biases, for each s, with ReLU and with the sigmoid, over ``seeds``
-    (block "main"), plus the sigmoid again over ``placebo_seeds`` (block "placebo", the
-    negative control's second block of seeds); plain SGD for ``steps`` updates, evaluated at the
+    (block "main"), plus the sigmoid again on the same seeds and weights with another data order
+    (block "placebo": the data order from the stream :data:`PLACEBO_ORDER`, the negative
+    control's one changed random stream); plain SGD for ``steps`` updates, evaluated at the
     end. Returns every run's history (:func:`initstudy.core.train.sweep`; keys activation, std,
     block, seed; diverged runs recorded)."""
     from initstudy.core.train import TrainConfig, sweep
 
     stds = [float(v) for v in stds]
+    seeds = list(seeds)
     runs = [{"activation": a, "std": v, "block": "main", "seed": s}
             for a in SCALE_ACTIVATIONS for v in stds for s in seeds]
-    runs += [{"activation": "sigmoid", "std": v, "block": "placebo", "seed": s} for v in stds for s in placebo_seeds]
+    runs += [{"activation": "sigmoid", "std": v, "block": "placebo", "seed": s} for v in stds for s in seeds]
 
     def build(run: dict):
         torch.manual_seed(run["seed"])
@@ -376,22 +440,32 @@ def scale_training(data, stds: Iterable[float], seeds: Iterable[int], placebo_se
         return apply_init(net, "normal", std=run["std"], seed=run["seed"])
 
     def config(run: dict):
-        return TrainConfig(steps=steps, batch_size=batch_size, lr=lr, eval_every=steps, seed=run["seed"])
+        order = stream_seed(run["seed"], PLACEBO_ORDER) if run["block"] == "placebo" else None
+        return TrainConfig(steps=steps, batch_size=batch_size, lr=lr, eval_every=steps, seed=run["seed"],
+                           order_seed=order)
 
     return sweep(data, runs, build, config, progress=progress, desc="scale sweep", device=device)
 
 
 def scale_shortfall(finals: pd.DataFrame, num_classes: int) -> pd.DataFrame:
-    """Per (activation, block, seed) of :func:`scale_training`'s final accuracies: the accuracy
-    counted (a diverged run at chance, 1 / ``num_classes``, whatever it scored when it stopped),
-    the best over the sweep, the std that reached it, and the mean over the sweep of the best
-    minus each std's accuracy, in points (``shortfall``: 0 when the scale does not matter)."""
-    df = finals.assign(counted=counted_accuracy(finals, num_classes))
+    """Per (activation, block, seed) of :func:`scale_training`'s final accuracies (a diverged
+    run at chance, 1 / ``num_classes``, whatever it scored when it stopped): the std chosen on
+    validation (``best_std``, :func:`initstudy.core.selection.choose`), the test accuracy there
+    (``best_accuracy``), the worst test accuracy over the sweep, and the mean over the sweep of
+    the chosen std's test accuracy minus each std's, in points (``shortfall``: 0 when the scale
+    does not matter)."""
+    from initstudy.core.selection import choose
+
+    df = finals.assign(counted=counted_accuracy(finals, num_classes),
+                       val_counted=counted_accuracy(finals.assign(accuracy=finals["val_accuracy"]), num_classes))
+    picked = choose(df, ["activation", "block", "seed"], "std", by="val_counted").set_index(
+        ["activation", "block", "seed"])
     rows = []
     for (act, block, seed), grp in df.groupby(["activation", "block", "seed"]):
-        best = grp["counted"].max()
+        chosen = picked.loc[(act, block, seed)]
+        best = float(chosen["counted"])
         rows.append({"activation": act, "block": block, "seed": seed, "best_accuracy": best,
-                     "best_std": float(grp.loc[grp["counted"].idxmax(), "std"]),
+                     "best_std": float(chosen["std"]),
                      "worst_accuracy": grp["counted"].min(),
                      "shortfall": float(100 * (best - grp["counted"]).mean()),
                      "diverged": int(grp["diverged_at"].notna().sum()), "stds": len(grp)})
@@ -399,13 +473,25 @@ def scale_shortfall(finals: pd.DataFrame, num_classes: int) -> pd.DataFrame:
 
 
 def he_std(width: int) -> float:
-    """He's weight std for a square ReLU layer of ``width`` units, sqrt(2 / width): the deep ReLU
-    checks' control scale, added to the sweep's stds.
+    """He's weight std for a square ReLU layer of ``width`` units, sqrt(2 / width), ReLU's
+    signal-preserving std (:func:`initstudy.core.propagation.signal_preserving_std`): the deep
+    ReLU checks' control scale, added to the sweep's stds.
 
-    >>> he_std(200)
+    >>> round(he_std(200), 12)
     0.1
     """
-    return math.sqrt(2.0 / width)
+    return signal_preserving_std("relu", width)
+
+
+def sigmoid_control_std(width: int) -> float:
+    """The sigmoid's signal-preserving weight std for a square layer of ``width`` units
+    (:func:`initstudy.core.propagation.signal_preserving_std`): the saturation checks' control
+    scale, added to the sweep's stds.
+
+    >>> round(sigmoid_control_std(256), 3)
+    0.634
+    """
+    return signal_preserving_std("sigmoid", width)
 
 
 def he_scale_in_sweep(stds: Iterable[float], width: int | None) -> float:
@@ -436,10 +522,10 @@ def signal_ratios(sweep: pd.DataFrame) -> pd.DataFrame:
 
 
 def relu_scale_measurements(shortfall: pd.DataFrame, relu_deep: pd.DataFrame, seeds: list[int],
-                            placebo_seeds: list[int], probe_width: int) -> dict[str, dict[str, list]]:
+                            probe_width: int) -> dict[str, dict[str, list]]:
     """Per-seed values of ``relu-scale-matters-less``'s metrics: from :func:`scale_shortfall`
-    (ReLU minus sigmoid, and the placebo: the sigmoid's second block of seeds minus its first,
-    paired in order) and from the deep ReLU sweep at init (:func:`signal_ratios` at s = 0.01,
+    (ReLU minus sigmoid, and the placebo: the sigmoid with another data order minus the sigmoid,
+    paired by seed) and from the deep ReLU sweep at init (:func:`signal_ratios` at s = 0.01,
     s = 1 and the sweep's std nearest He's)."""
     sf = shortfall.set_index(["activation", "block", "seed"])
 
@@ -447,7 +533,7 @@ def relu_scale_measurements(shortfall: pd.DataFrame, relu_deep: pd.DataFrame, se
         return [float(sf[column].get((act, block, s), math.nan)) for s in seeds_]
 
     relu, sig = col("relu", "main", seeds, "shortfall"), col("sigmoid", "main", seeds, "shortfall")
-    placebo = col("sigmoid", "placebo", placebo_seeds, "shortfall")
+    placebo = col("sigmoid", "placebo", seeds, "shortfall")
     best = [min(a, b) for a, b in zip(col("relu", "main", seeds, "best_accuracy"),
                                       col("sigmoid", "main", seeds, "best_accuracy"))]
     ratios = signal_ratios(relu_deep).set_index(["std", "seed"])["ratio"]
@@ -530,16 +616,42 @@ def plot_scale_sweep(finals: pd.DataFrame, relu_deep: pd.DataFrame, num_classes:
     return fig, data
 
 
+def placebo_training(data, *, seeds, width: int, depth: int, steps: int, lr: float, batch_size: int,
+                     eval_every: int, init: str = "xavier-uniform", activation: str = "tanh",
+                     device: str = "cpu") -> pd.DataFrame:
+    """The deep MLP of the training comparison from Xavier again, on the same seeds and weights
+    with another data order (the stream :data:`PLACEBO_ORDER`): the placebo of the accuracy
+    gap. Returns every run's history (:func:`initstudy.core.train.sweep`; keys activation, init,
+    depth, seed)."""
+    from initstudy.core.inits import initialise
+    from initstudy.core.train import TrainConfig, sweep
+
+    def build(run: dict):
+        torch.manual_seed(run["seed"])
+        net = mlp(data.in_features, [width] * depth, data.num_classes, act=activation)
+        return initialise(net, init, seed=run["seed"])
+
+    def config(run: dict):
+        return TrainConfig(steps=steps, batch_size=batch_size, lr=lr, eval_every=eval_every, seed=run["seed"],
+                           order_seed=stream_seed(run["seed"], PLACEBO_ORDER))
+
+    runs = [{"activation": activation, "init": init, "depth": depth, "seed": s} for s in seeds]
+    return sweep(data, runs, build, config, progress=False, device=device)
+
+
 def signal_depth_measurements(profiles: pd.DataFrame, saturation: pd.DataFrame, gradients: pd.DataFrame,
                               finals: pd.DataFrame, depth: int, seeds: list[int],
-                              probe_width: int | None = None) -> dict[str, dict[str, list]]:
+                              probe_width: int | None = None,
+                              placebo_finals: pd.DataFrame | None = None) -> dict[str, dict[str, list]]:
     """Per-seed values of the ledger's metrics (and their negative controls) for the four
     claims of the signal-depth chapter.
 
-    ``finals``: final test accuracy per (activation, init, depth, seed), from
-    :func:`initstudy.core.train.final_accuracy`. ``probe_width``: the width of the saturation
-    sweep's MLP, whose Xavier std 1/sqrt(width) picks the control's scale (the sweep's std
-    nearest it on a log scale)."""
+    ``finals``: test accuracy per (activation, init, depth, seed), read once at the end (a
+    diverged run at chance), from :func:`initstudy.core.train.final_accuracy`; ``placebo_finals``
+    the same for :func:`placebo_training`. ``gradients``: :func:`gradient_profile` rows, with
+    Xavier's placebo arm (:data:`PLACEBO_WEIGHTS`). ``probe_width``: the width of the saturation
+    sweep's MLP, whose sigmoid signal-preserving std (:func:`sigmoid_control_std`, added to the
+    sweep) is the control's scale."""
     at = min(100, depth)
 
     def sat_mean(std: float, metric: str) -> list[float]:
@@ -551,16 +663,17 @@ def signal_depth_measurements(profiles: pd.DataFrame, saturation: pd.DataFrame, 
     def signal_ratio(std: float) -> list[float]:
         return [float(ratios.get((std, s), math.nan)) for s in seeds]
 
-    def grad_ratio(init: str) -> list[float]:
+    def grad_ratio(init: str, arm: str = "main") -> list[float]:
         sel = gradients[(gradients["init"] == init) & (gradients["metric"] == "grad_std")
-                        & (gradients["activation"] == "tanh")]
+                        & (gradients["activation"] == "tanh") & (gradients["arm"] == arm)]
         out = []
         for s in seeds:
             v = sel[sel["seed"] == s].set_index("layer")["value"]
             out.append(float(v[1] / v[v.index.max()]) if len(v) else math.nan)
         return out
 
-    nearest_xavier = xavier_scale_in_sweep(saturation["std"].unique(), probe_width)
+    control_std = _nearest_on_log_scale(saturation["std"].unique(),
+                                        sigmoid_control_std(probe_width) if probe_width else math.nan)
     acc = finals.set_index(["activation", "init", "depth", "seed"])["accuracy"]
     deepest = int(finals["depth"].max())
     shallowest = int(finals["depth"].min())
@@ -569,17 +682,25 @@ def signal_depth_measurements(profiles: pd.DataFrame, saturation: pd.DataFrame, 
         return [float(acc.get((activation, init, d, s), math.nan)) for s in seeds]
 
     old_deep, xav_deep = accs("tanh", "old-uniform", deepest), accs("tanh", "xavier-uniform", deepest)
-    # the control: the old rule's deep tanh MLP against its own shallow one, the check's comparison
+    # the controls: the old rule's deep MLPs against their own shallow ones, the checks' comparison
     old_shallow_ref = [100 * (d - s) for d, s in zip(old_deep, accs("tanh", "old-uniform", shallowest))]
+    old_sig_ref = [100 * (d - s) for d, s in zip(accs("sigmoid", "old-uniform", deepest),
+                                                 accs("sigmoid", "old-uniform", shallowest))]
     xav_shallow = accs("tanh", "xavier-uniform", shallowest)
     sig_deep, sig_shallow = accs("sigmoid", "xavier-uniform", deepest), accs("sigmoid", "xavier-uniform", shallowest)
+    if placebo_finals is not None and len(placebo_finals):
+        pl = placebo_finals.set_index("seed")["accuracy"]
+        placebo_gap = [100 * (float(pl.get(s, math.nan)) - x) for s, x in zip(seeds, xav_deep)]
+    else:
+        placebo_gap = [math.nan for _ in seeds]
+    xavier_main = grad_ratio("xavier-uniform")
     return {
         "sigmoid-saturation": {
             "sigmoid_flat_z": [sigmoid_flat_z(0.01)],
             "large_init_saturated_fraction": sat_mean(1.0, "saturated"),
             "small_init_signal_ratio": signal_ratio(0.01),
-            "xavier_scale_saturated_fraction": sat_mean(nearest_xavier, "saturated"),
-            "xavier_scale_signal_ratio": signal_ratio(nearest_xavier),
+            "preserving_scale_saturated_fraction": sat_mean(control_std, "saturated"),
+            "preserving_scale_signal_ratio": signal_ratio(control_std),
         },
         "depth-explode-vanish": {
             "std_ratio_gain_1.05": std_ratio(profiles, "identity", "gain-1.05", at, seeds),
@@ -588,16 +709,19 @@ def signal_depth_measurements(profiles: pd.DataFrame, saturation: pd.DataFrame, 
             "stack_depth": [float(depth)],
         },
         "old-uniform-vanishes": {
-            "old_uniform_grad_ratio": grad_ratio("old-uniform"),
-            "xavier_grad_ratio": grad_ratio("xavier-uniform"),
+            "old_over_xavier_grad_ratio": [o / x for o, x in zip(grad_ratio("old-uniform"), xavier_main)],
+            "placebo_grad_ratio": [p / x for p, x in zip(grad_ratio("xavier-uniform", PLACEBO_WEIGHTS), xavier_main)],
             "old_uniform_accuracy_gap": [100 * (x - o) for x, o in zip(xav_deep, old_deep)],
+            "placebo_accuracy_gap": placebo_gap,
             "xavier_deep_tanh_accuracy": xav_deep,
         },
         "xavier-unit-variance": {
             "xavier_linear_std_100": std_ratio(profiles, "identity", "xavier-normal", at, seeds),
             "xavier_tanh_std_100": std_ratio(profiles, "tanh", "xavier-normal", at, seeds),
             "std_ratio_gain_0.95": std_ratio(profiles, "identity", "gain-0.95", at, seeds),
+            "tanh_std_gain_0.95": std_ratio(profiles, "tanh", "gain-0.95", at, seeds),
             "old_uniform_deep_tanh_vs_shallow": old_shallow_ref,
+            "old_uniform_deep_sigmoid_vs_shallow": old_sig_ref,
             "stack_depth": [float(depth)],
             "xavier_deep_tanh_vs_shallow": [100 * (d - s) for d, s in zip(xav_deep, xav_shallow)],
             "shallow_tanh_accuracy": xav_shallow,
@@ -655,12 +779,6 @@ def shared_matrix_summary(demo: pd.DataFrame) -> dict:
 
 
 # ------------------------------------------------------------------ signal-depth figures and summaries
-
-def xavier_scale_in_sweep(stds: Iterable[float], width: int | None) -> float:
-    """The weight std of a saturation sweep nearest (on a log scale) Xavier's 1/sqrt(width)
-    for a square layer: the negative control's scale (NaN without a width or stds)."""
-    return _nearest_on_log_scale(stds, 1.0 / math.sqrt(width) if width else math.nan)
-
 
 def range_exits(profiles: pd.DataFrame, width: int) -> pd.DataFrame:
     """Per scheme of a :func:`stack_sweep` table of linear stacks: how many runs left float32's
@@ -916,7 +1034,7 @@ def plot_saturation(saturation: pd.DataFrame, control_std: float):
     handles += [plt.Line2D([], [], color="k", ls=":", lw=0.8), plt.Line2D([], [], color="0.45", ls="-.", lw=0.9),
                 plt.Line2D([], [], color="0.45", ls="--", lw=0.9)]
     labels += ["the checks' thresholds", "the claim's scales, s = 0.01 and 1",
-               f"the control's scale, s = {control_std:g}"]
+               f"the control's scale, s = {control_std:.3g}"]
     exit_h, exit_l = _exit_handles(("a scale where a seed's value was exactly 0",
                                     "a scale where a seed's value was infinite or NaN"))
     handles, labels = handles + exit_h, labels + exit_l
@@ -925,25 +1043,44 @@ def plot_saturation(saturation: pd.DataFrame, control_std: float):
     return fig, data
 
 
+def gradient_check_ratios(grad_stats: pd.DataFrame) -> pd.DataFrame:
+    """Per seed of :func:`gradient_profile` rows (tanh): the first-over-last gradient ratio of
+    each init and arm, and the check's quantity, that ratio over Xavier's on the same seed
+    (``over_xavier``: the old rule's for the check, the placebo's for its control)."""
+    std = grad_stats[(grad_stats["metric"] == "grad_std") & (grad_stats["activation"] == "tanh")]
+    wide = std.pivot_table(index=["init", "arm", "seed"], columns="layer", values="value")
+    ratio = (wide[wide.columns.min()] / wide[wide.columns.max()]).rename("ratio").reset_index()
+    xavier = ratio[(ratio["init"] == "xavier-uniform") & (ratio["arm"] == "main")].set_index("seed")["ratio"]
+    ratio["over_xavier"] = ratio["ratio"] / ratio["seed"].map(xavier)
+    return ratio[~((ratio["init"] == "xavier-uniform") & (ratio["arm"] == "main"))].reset_index(drop=True)
+
+
 def plot_gradient_profiles(grad_stats: pd.DataFrame, grad_hist: pd.DataFrame, seed: int):
     """Top: histograms of dL/dz at each hidden layer at init for one seed, old uniform rule and
-    Xavier (Glorot & Bengio 2010, Fig. 7); bottom: the check's own quantity, std of dL/dz at
-    each layer over that at the last hidden layer, geometric mean over seeds with the t interval
-    of its log10, and the check's threshold 0.5. Returns ``(figure, plotted data)``."""
+    Xavier (Glorot & Bengio 2010, Fig. 7); bottom left: std of dL/dz at each layer over that at
+    the last hidden layer, geometric mean over seeds with the t interval of its log10; bottom
+    right: the check's own quantity, the first layer's ratio over Xavier's on the same seed, per
+    seed, for the old rule and for the placebo (Xavier with another weight draw), with the
+    check's threshold 0.5. Returns ``(figure, plotted data)``."""
     import matplotlib.pyplot as plt
     import matplotlib.ticker as mticker
     import seaborn as sns
 
-    inits = list(dict.fromkeys(grad_stats["init"]))
-    std = grad_stats[grad_stats["metric"] == "grad_std"]
+    main = grad_stats[grad_stats["arm"] == "main"] if "arm" in grad_stats else grad_stats
+    inits = list(dict.fromkeys(main["init"]))
+    std = main[main["metric"] == "grad_std"]
     last = std[std["layer"] == std["layer"].max()].set_index(["init", "seed"])["value"]
     ratio = std.assign(value=std["value"].to_numpy() / last.reindex(
         pd.MultiIndex.from_frame(std[["init", "seed"]])).to_numpy(), quantity="grad std / last layer's")
-    hist = grad_hist[grad_hist["seed"] == seed].rename(columns={"density": "value"}).assign(quantity="histogram")
+    hist = grad_hist[(grad_hist["seed"] == seed) & ((grad_hist["arm"] == "main") if "arm" in grad_hist else True)]
+    hist = hist.rename(columns={"density": "value"}).assign(quantity="histogram")
+    check = gradient_check_ratios(grad_stats) if "arm" in grad_stats else pd.DataFrame()
     data = pd.concat([ratio[["quantity", "init", "seed", "layer", "value"]],
-                      hist[["quantity", "init", "seed", "layer", "bin_center", "value"]]], ignore_index=True)
-    fig = plt.figure(figsize=(7.6, 5.6))
-    grid = fig.add_gridspec(2, len(inits))
+                      hist[["quantity", "init", "seed", "layer", "bin_center", "value"]],
+                      check.rename(columns={"over_xavier": "value"}).assign(quantity="first-layer ratio over Xavier's")
+                      if len(check) else None], ignore_index=True)
+    fig = plt.figure(figsize=(7.6, 5.8))
+    grid = fig.add_gridspec(2, max(len(inits), 2))
     layers = sorted(hist["layer"].unique())
     colors = dict(zip(layers, sns.color_palette("viridis", len(layers))))
     for j, init in enumerate(inits):
@@ -956,7 +1093,7 @@ def plot_gradient_profiles(grad_stats: pd.DataFrame, grad_hist: pd.DataFrame, se
         ax.ticklabel_format(axis="x", style="sci", scilimits=(0, 0))
         if j == len(inits) - 1:
             ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False, fontsize=11)
-    ax = fig.add_subplot(grid[1, :])
+    ax = fig.add_subplot(grid[1, 0])
     palette = dict(zip(inits, sns.color_palette("colorblind", len(inits))))
     lows, highs = [0.5], [0.5]
     for init in inits:
@@ -964,11 +1101,22 @@ def plot_gradient_profiles(grad_stats: pd.DataFrame, grad_hist: pd.DataFrame, se
         lo, hi = _geo_panel(ax, summ, "layer", palette[init], init)
         lows.append(lo)
         highs.append(hi)
-    ax.axhline(0.5, color="k", ls=":", lw=0.8, label="the check's threshold, 0.5")
     _log10_ticks(ax, np.nanmin(lows), np.nanmax(highs))
     ax.yaxis.set_major_formatter(mticker.LogFormatterSciNotation())
     ax.set(xlabel="hidden layer", ylabel="std of dL/dz over\nthe last layer's (log)", xticks=layers)
-    ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False, fontsize=11)
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.3), frameon=False, fontsize=11, ncol=1)
+    ax = fig.add_subplot(grid[1, 1])
+    if len(check):
+        labels = {("old-uniform", "main"): "old rule / Xavier", ("xavier-uniform", PLACEBO_WEIGHTS): "placebo"}
+        check = check.assign(arm_label=[labels.get((i, a), f"{i} {a}") for i, a in zip(check["init"], check["arm"])])
+        order = [v for v in labels.values() if v in set(check["arm_label"])]
+        sns.stripplot(data=check, x="arm_label", y="over_xavier", order=order, size=7, jitter=0.1, ax=ax,
+                      color=sns.color_palette("colorblind")[0])
+        ax.set_yscale("log")
+        values = check["over_xavier"][check["over_xavier"] > 0]
+        _log10_ticks(ax, min(values.min(), 0.5), max(values.max(), 0.5))
+        ax.axhline(0.5, color="k", ls=":", lw=0.8)
+    ax.set(xlabel="", ylabel="layer-1 ratio over\nXavier's, same seed (log)")
     fig.tight_layout()
     return fig, data
 
@@ -995,33 +1143,33 @@ def plot_shared_matrix(demo: pd.DataFrame, depth: int):
 
 
 def plot_training_curves(history: pd.DataFrame):
-    """Test accuracy while training (:func:`initstudy.core.train.compare_inits` history), one
-    panel per depth (columns) and activation (rows), one colour per init: the mean over seeds
-    with the range over seeds as the band. Returns ``(figure, plotted data)``, the data being
-    the history's test-accuracy rows."""
+    """Validation accuracy while training (:func:`initstudy.core.train.compare_inits` history),
+    one panel per depth (columns) and activation (rows), one colour per init: the mean over
+    seeds with the range over seeds as the band. Returns ``(figure, plotted data)``, the data
+    being the history's validation-accuracy rows."""
     import seaborn as sns
 
-    curves = history[(history["split"] == "test") & (history["metric"] == "accuracy")]
+    curves = history[(history["split"] == "val") & (history["metric"] == "accuracy")]
     g = sns.relplot(data=curves, x="step", y="value", hue="init", col="depth", row="activation", kind="line",
                     errorbar=("pi", 100), height=2.1, aspect=1.15, facet_kws={"ylim": (0, 1)})
     for (activation, depth), ax in g.axes_dict.items():
         ax.set_title(f"{activation}, {plural(depth, 'hidden layer')}", size=11)
-    g.set_axis_labels("SGD step", "test accuracy")
+    g.set_axis_labels("SGD step", "validation accuracy")
     sns.move_legend(g, "upper center", bbox_to_anchor=(0.5, 0.0), ncol=2, title=None, frameon=False)
     return g.figure, curves
 
 
 def accuracy_gap_by_depth(history: pd.DataFrame, finals: pd.DataFrame, old: str = "old-uniform",
                           new: str = "xavier-uniform") -> pd.DataFrame:
-    """Per activation and depth of :func:`initstudy.core.train.compare_inits` runs: the final test
-    accuracy (%) of both inits (mean over seeds), the gap new minus old in points (mean and
-    two-sided 95 % t interval over seeds), the best test accuracy the old init's runs reached at
-    any evaluation (highest over seeds, a fraction), ``old_stalled`` (that best at most
-    :data:`STALL_ACCURACY`), diverged runs of each init (a diverged run counts at the test
-    accuracy of the weights it had at the step whose loss was not finite), and whether the
-    depth is the deepest / the shallow reference of the sweep."""
-    test = history[(history["split"] == "test") & (history["metric"] == "accuracy")]
-    peak = test.groupby(["activation", "init", "depth", "seed"])["value"].max()
+    """Per activation and depth of :func:`initstudy.core.train.compare_inits` runs: the test
+    accuracy (%) of both inits, read once at the end (mean over seeds; a diverged run at
+    chance), the gap new minus old in points (mean and two-sided 95 % t interval over seeds),
+    the best validation accuracy the old init's runs reached at any evaluation (highest over
+    seeds, a fraction), ``old_stalled`` (that best at most :data:`STALL_ACCURACY`), diverged
+    runs of each init, and whether the depth is the deepest / the shallow reference of the
+    sweep."""
+    val = history[(history["split"] == "val") & (history["metric"] == "accuracy")]
+    peak = val.groupby(["activation", "init", "depth", "seed"])["value"].max()
     acc = finals.set_index(["activation", "init", "depth", "seed"])
     rows = []
     for (activation, depth), _ in finals.groupby(["activation", "depth"]):
@@ -1057,7 +1205,7 @@ def accuracy_gap_glue(gaps: pd.DataFrame, activation: str = "tanh") -> dict:
             f"- **{r['depth']} hidden layer{'s' if r['depth'] > 1 else ''}**: final test accuracy "
             f"{r['new_accuracy_mean']:.1f} % under Xavier and {r['old_accuracy_mean']:.1f} % under the old rule "
             f"(means over {r['seeds']} seeds); Xavier's lead {r['gap_mean']:.2f} points (95 % interval "
-            f"{r['gap_low']:.2f} to {r['gap_high']:.2f}); best test accuracy of the old rule at any evaluation "
+            f"{r['gap_low']:.2f} to {r['gap_high']:.2f}); best validation accuracy of the old rule at any evaluation "
             f"{100 * r['old_best_max']:.1f} %; diverged runs {r['old_diverged_runs']} (old rule) and "
             f"{r['new_diverged_runs']} (Xavier).")
     deep = rows[~rows["reference"]]

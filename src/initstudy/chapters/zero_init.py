@@ -44,6 +44,7 @@ __all__ = [
     "symmetry_run",
     "symmetry_sweep",
     "zero_init_measurements",
+    "placebo_runs",
     "final_accuracies",
     "accuracy_by_setting",
     "max_over_layers",
@@ -104,12 +105,13 @@ CLAIMS: tuple[Claim, ...] = (
             (
                 Check("zero_units_rel_distance", "<=", 1e-4,
                       "units stay identical up to float32 rounding (max over activations, depths, layers, steps)",
-                      scale="log", control="random_units_rel_distance"),
+                      scale="log", control="random_units_rel_distance", asserts="they stay identical for ever"),
                 Check("zero_max_rank", "<=", 1.0,
-                      "every hidden weight matrix has rank <= 1 throughout training", control="random_max_rank"),
+                      "every hidden weight matrix has rank <= 1 throughout training", control="random_max_rank",
+                      asserts="they stay identical for ever"),
                 Check("zero_accuracy_gap", ">=", 10.0,
                       "random init beats zero init by at least 10 points (worst case over activations and depths)",
-                      unit="points",
+                      unit="points", asserts="zero initialisation does not work", control="placebo_accuracy_gap",
                       requires=Check("control_accuracy", ">=", 0.5,
                                      "the random-init control reaches 50 % test accuracy in the budget "
                                      "(worst case over activations and depths)", scale="proportion")),
@@ -117,7 +119,14 @@ CLAIMS: tuple[Claim, ...] = (
         ),
         figures=("fig-zero-symmetry-distance", "fig-zero-symmetry-accuracy"),
         control="The same networks from random (Kaiming) init, trained alike: their units start different, "
-                "so the symmetry checks (distance between units, rank) must not hold for them.",
+                "so the symmetry checks (distance between units, rank) must not hold for them. For the accuracy "
+                "gap, Kaiming against itself with another data order (one random stream changed, paired by "
+                "seed as the gap is), which must not pass the 10-point check.",
+        changes=(("the accuracy gap without a control; accuracies at the last test evaluation, a diverged run "
+                  "at its accuracy when it stopped",
+                  "a placebo of the accuracy gap (Kaiming against itself, another data order); the test split "
+                  "read once, a diverged run at chance",
+                  "every check needs a control that can fail; one divergence rule for the book"),),
         short='All-zero weights keep every hidden unit identical, so zero init cannot learn.',
     ),
     Claim(
@@ -134,16 +143,22 @@ CLAIMS: tuple[Claim, ...] = (
                 Check("zrb_log10_weight_norm", ">=", -3.0,
                       "the hidden weights become non-zero: log10 of the smallest final norm of the first "
                       "hidden layer over activations and depths is at least -3 (judged on a log scale: "
-                      "these norms spread over orders of magnitude between seeds)"),
+                      "these norms spread over orders of magnitude between seeds)",
+                      control="zero_log10_weight_norm", asserts="training makes the weights non-zero"),
                 Check("zrb_units_rel_distance", "<=", 1e-4,
                       "the units' weight rows stay identical up to float32 rounding (largest over activations and depths)",
-                      scale="log", control="random_units_rel_distance_final"),
+                      scale="log", control="random_units_rel_distance_final",
+                      asserts="the hidden units still stay identical"),
             )
         ),
-        control="The same networks from random (Kaiming) init: units that start different must not pass the "
-                "'identical units' check at the end of training.",
+        control="For the 'identical units' check, the same networks from random (Kaiming) init: units that start "
+                "different must not pass it at the end of training. For the 'weights become non-zero' check, the "
+                "same networks from all-zero weights and biases (zero-symmetry's init: with tanh and ReLU no "
+                "gradient reaches the hidden weights), which must not pass it.",
         changes=(("zrb_weight_norm >= 1e-3 (t interval of the norms)", "zrb_log10_weight_norm >= -3 (t interval of log10)",
-                  "a t interval of a skewed positive quantity went below 0"),),
+                  "a t interval of a skewed positive quantity went below 0"),
+                 ("no control for the weight-norm check", "the all-zero init as its control",
+                  "every check needs a control that can fail"),),
         figures=("fig-zero-random-bias-rank",),
         short='Zero weights with random biases: the weights move, but the units stay identical.',
     ),
@@ -368,7 +383,7 @@ def symmetry_sweep(data, *, inits, activations, depths, seeds, width: int, confi
     # (measured: 2e-7 after 2 steps, O(1) by step 400 for a sigmoid MLP), so the chapter would
     # measure its kernel, not the init.
     results = train_many(nets, data, [replace(config, seed=seed) for *_, seed in grid], device=device,
-                         record=symmetry_recorder(data.x_test[:probe_size].to(device)), record_every=record_every,
+                         record=symmetry_recorder(data.x_val[:probe_size].to(device)), record_every=record_every,
                          record_at=early, vectorize="loop")
     frames = []
     for (init, act, depth, seed), result in zip(grid, results):
@@ -390,9 +405,42 @@ def _metric(df: pd.DataFrame, metric: str, **where) -> pd.DataFrame:
     return df[sel]
 
 
-def zero_init_measurements(df: pd.DataFrame) -> dict[str, dict[str, list[float]]]:
+#: The random stream the accuracy gap's placebo draws its other data order from.
+PLACEBO_ORDER = "placebo data order"
+
+
+def placebo_runs(data, *, activations, depths, seeds, width: int, config, device: str = "cpu") -> pd.DataFrame:
+    """Kaiming init again for every activation, depth and seed of the sweep, with the data order
+    drawn from the stream :data:`PLACEBO_ORDER` of the seed (the weights and everything else as
+    the seed's): the placebo of the accuracy gap. Returns the history rows, tagged like
+    :func:`symmetry_sweep`'s (init "kaiming (placebo)"), without the symmetry probes."""
+    from dataclasses import replace
+    from itertools import product
+
+    from initstudy.core.ensemble import stream_seed
+
+    grid = list(product(activations, depths, seeds))
+    nets = []
+    for act, depth, seed in grid:
+        torch.manual_seed(seed)
+        nets.append(init_for_symmetry(mlp(data.in_features, [width] * depth, data.num_classes, act=act), "kaiming",
+                                      act, seed))
+    configs = [replace(config, seed=seed, order_seed=stream_seed(seed, PLACEBO_ORDER)) for *_, seed in grid]
+    results = train_many(nets, data, configs, device=device, vectorize="loop")
+    frames = []
+    for (act, depth, seed), result in zip(grid, results):
+        df = result.history
+        for i, (k, v) in enumerate({"init": "kaiming (placebo)", "activation": act, "depth": depth,
+                                    "seed": seed}.items()):
+            df.insert(i, k, v)
+        frames.append(df)
+    return pd.concat(frames, ignore_index=True)
+
+
+def zero_init_measurements(df: pd.DataFrame, placebo: pd.DataFrame | None = None) -> dict[str, dict[str, list[float]]]:
     """Per-seed values of the ledger's metrics for ``zero-symmetry`` and ``zero-random-bias``
-    from a :func:`symmetry_sweep` table (see the criteria in :mod:`initstudy.study.claims`)."""
+    from a :func:`symmetry_sweep` table (see the criteria in :mod:`initstudy.study.claims`) and
+    the accuracy gap's placebo (:func:`placebo_runs`)."""
     seeds = sorted(df["seed"].unique())
     last = df.groupby(["init", "activation", "depth", "seed"])["step"].transform("max") == df["step"]
     acc = _metric(df[last], "accuracy", split="test").set_index(["init", "activation", "depth", "seed"])["value"]
@@ -405,11 +453,19 @@ def zero_init_measurements(df: pd.DataFrame) -> dict[str, dict[str, list[float]]
     gap = (control - acc.xs("zero", level="init")) * 100.0
     zero_gap = [float(gap.xs(s, level="seed").min()) for s in seeds]
     control_min = [float(control.xs(s, level="seed").min()) for s in seeds]
+    if placebo is not None and len(placebo):
+        p_last = placebo.groupby(["activation", "depth", "seed"])["step"].transform("max") == placebo["step"]
+        p_acc = _metric(placebo[p_last], "accuracy", split="test").set_index(["activation", "depth", "seed"])["value"]
+        p_gap = (control - p_acc) * 100.0
+        placebo_gap = [float(p_gap.xs(s, level="seed").min()) for s in seeds]
+    else:
+        placebo_gap = [float("nan") for _ in seeds]
     return {
         "zero-symmetry": {
             "zero_units_rel_distance": per_seed(_metric(df, "weight_rel_distance", init="zero"), "max"),
             "zero_max_rank": per_seed(_metric(df, "numerical_rank", init="zero"), "max"),
             "zero_accuracy_gap": zero_gap,
+            "placebo_accuracy_gap": placebo_gap,
             "control_accuracy": control_min,
             # negative control: the random-init networks, aggregated the same way
             "random_units_rel_distance": per_seed(_metric(df, "weight_rel_distance", init="kaiming"), "max"),
@@ -421,6 +477,10 @@ def zero_init_measurements(df: pd.DataFrame) -> dict[str, dict[str, list[float]]
                 for v in per_seed(_metric(df[last], "weight_norm", init="zero-weights-random-bias", layer="fc1"),
                                   "min")
             ],
+            "zero_log10_weight_norm": [  # the control: all-zero weights and biases, read the same way
+                math.log10(max(v, 1e-30))
+                for v in per_seed(_metric(df[last], "weight_norm", init="zero", layer="fc1"), "min")
+            ],
             "zrb_units_rel_distance": per_seed(
                 _metric(df[last], "weight_rel_distance", init="zero-weights-random-bias"), "max"),
             "random_units_rel_distance_final": per_seed(_metric(df[last], "weight_rel_distance", init="kaiming"),
@@ -431,9 +491,9 @@ def zero_init_measurements(df: pd.DataFrame) -> dict[str, dict[str, list[float]]
 
 def final_accuracies(df: pd.DataFrame) -> pd.DataFrame:
     """One row per run (init, activation, depth, seed) of a :func:`symmetry_sweep` table: the
-    test accuracy (in %) at the run's last evaluation, that step, and whether the run
-    diverged. A diverged run stops at the step whose loss was not finite and is counted at
-    the test accuracy of the weights it had then (see :func:`initstudy.core.train.train`)."""
+    test accuracy (in %), read once at the run's end, that step, and whether the run diverged.
+    A diverged run stops at the step whose loss was not finite and counts at chance (see
+    :func:`initstudy.core.train.train`)."""
     keys = ["init", "activation", "depth", "seed"]
     test = _metric(df, "accuracy", split="test")
     last = test.loc[test.groupby(keys)["step"].idxmax()]
