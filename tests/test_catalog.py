@@ -138,15 +138,19 @@ def test_a_value_that_leaves_a_contrast_without_an_arm_is_refused():
             for contrast in claims.LEDGER[cid].contrasts:
                 assert any(contrast.param in c.params and cid in c.text for c in spec.constraints), (cid, contrast)
     xk = catalog.notebook("xavier_kaiming")
-    with pytest.raises(ParamError, match=r"^parameters 'inits': xavier-fails-relu compares Xavier with Kaiming "
-                                         r".*needs 'xavier-normal' and 'kaiming-normal' among its values, "
+    with pytest.raises(ParamError, match=r"^parameters 'inits': xavier-fails-relu compares He's fan-in Xavier with "
+                                         r"Kaiming .*needs 'xavier-fanin' and 'kaiming-normal' among its values, "
                                          r"got inits=\['kaiming-normal'\]$"):
         catalog.resolve(xk, "smoke", {"inits": ["kaiming-normal"]})
     with pytest.raises(ParamError, match="lsuv-batch-size .* needs at least 3 different values"):
         catalog.resolve(catalog.notebook("lsuv"), "smoke", {"batch_sizes": [8, 512]})
     with pytest.raises(ParamError, match="sigmoid-saturation .* needs 1.0 and 0.01"):
         catalog.resolve(catalog.notebook("signal_depth"), "smoke", {"saturation_stds": [0.1, 1.0]})
-    assert catalog.resolve(xk, "smoke", {"inits": ["kaiming-normal", "xavier-normal"]})["inits"]
+    with pytest.raises(ParamError, match="xavier-fails-relu .* needs at least 3 different values"):
+        catalog.resolve(xk, "smoke", {"lrs": [0.001, 0.01]})  # a grid of two cannot bracket a best rate
+    with pytest.raises(ParamError, match="lsuv-1-5-iterations .*needs 'fresh'"):
+        catalog.resolve(catalog.notebook("lsuv"), "smoke", {"batch_modes": ["fixed"]})
+    assert catalog.resolve(xk, "smoke", {"inits": ["kaiming-normal", "xavier-fanin"]})["inits"]
 
 
 def test_transfer_label_cap_is_the_smallest_class_of_the_digits_target():

@@ -319,9 +319,9 @@ def test_verdict_glue():
 
 
 def test_he_training_glue_and_lr_summary():
-    params = {"arch": "mlp", "he_depths": [6, 10], "momentum": 0.9, "train_steps": 100}
+    params = {"arch": "mlp", "he_depths": [6, 10], "momentum": 0.9, "train_steps": 100, "lrs": [0.0003, 0.03]}
     assert XK.he_training_glue(params) == {"he-arch": "MLPs", "he-depths": "6 and 10", "he-momentum": 0.9,
-                                           "he-steps": 100}
+                                           "he-steps": 100, "he-lrs": "0.0003, 0.03"}
     assert XK.he_training_glue({**params, "arch": "cnn"})["he-arch"] == "plain CNNs (3x3 convolutions, no BatchNorm)"
     finals = pd.DataFrame({"init": ["xavier-normal"] * 3 + ["kaiming-normal"] * 2, "depth": 30, "lr": 0.1,
                            "seed": [0, 1, 2, 0, 1], "accuracy": [0.2, 0.4, 0.6, 0.9, 0.9],
@@ -342,10 +342,10 @@ def test_stall_glue_counts_and_describes_the_seeds():
                 "stalled": stalled, "diverged_runs": 0, "peak_val_accuracy": peak, "first_step_above": first,
                 "budget": 60}
 
-    stall = pd.DataFrame([row("xavier-normal", 0, 1.0, 0.40, 20.0, best=0.12),  # rose, fell back: stalled
-                          row("xavier-normal", 1, 0.0, 0.30, 60.0),  # late learner: not stalled
-                          row("xavier-normal", 2, 0.0, 0.80, 20.0, best=0.8, lr=0.1),  # early learner
-                          row("xavier-normal", 3, 1.0, 0.10, math.nan, best=0.1),  # never left chance
+    stall = pd.DataFrame([row("xavier-fanin", 0, 1.0, 0.40, 20.0, best=0.12),  # rose, fell back: stalled
+                          row("xavier-fanin", 1, 0.0, 0.30, 60.0),  # late learner: not stalled
+                          row("xavier-fanin", 2, 0.0, 0.80, 20.0, best=0.8, lr=0.1),  # early learner
+                          row("xavier-fanin", 3, 1.0, 0.10, math.nan, best=0.1),  # never left chance
                           row("kaiming-normal", 0, 0.0, 0.9, 20.0, best=0.9),
                           row("kaiming-normal", 1, 1.0, 0.1, math.nan, best=0.1)])
     glue = XK.stall_glue(stall, 30, 4)
@@ -353,6 +353,8 @@ def test_stall_glue_counts_and_describes_the_seeds():
     assert glue["xavier-stalled-k"] == 2 and glue["kaiming-stalled-k"] == 1
     assert glue["xavier-late-seeds"] == "seed 1 (above the line from step 60 of 60, final 30.0 % at lr 0.01)"
     assert glue["xavier-fell-back-seeds"] == "seed 0 (validation peak 40.0 %)"
+    # paired on seeds 0 and 1: only Xavier stalled at seed 0, only Kaiming at seed 1
+    assert (glue["only-xavier"], glue["only-kaiming"]) == (1, 1)
     quiet = XK.stall_glue(stall[stall["seed"].isin([2, 3])], 30, 2)
     assert quiet["xavier-late-seeds"] == "none" and quiet["xavier-fell-back-seeds"] == "none"
 
@@ -417,3 +419,37 @@ def test_relu_saturation_sweep_records_the_signal_only():
     r = SD.signal_ratios(sweep).set_index("std")["ratio"]
     # each ReLU layer multiplies the signal by about s * sqrt(width / 2): 0.08 and 8 here, over 4 layers
     assert r[0.01] < 1e-2 and r[1.0] > 1e2
+
+
+def test_mcnemar_is_scipys_exact_paired_test_and_the_grid_check():
+    from scipy import stats
+
+    x, k = [1, 1, 1, 0, 1, 1, 1, 0], [0, 0, 0, 0, 1, 0, 0, 1]  # only Xavier: 5 seeds, only Kaiming: 1
+    assert XK.mcnemar_p(x, k) == pytest.approx(stats.binomtest(5, 6, 0.5).pvalue)
+    assert XK.mcnemar_p([1] * 6, [0] * 6) == pytest.approx(2 * 0.5 ** 6)  # the fewest pairs that reject
+    assert 2 * 0.5 ** 6 <= 0.05 < 2 * 0.5 ** 5
+    assert XK.mcnemar_p([1] * 5, [0] * 5) > 0.05 and XK.MCNEMAR_MIN_PAIRS == 6
+    assert XK.mcnemar_p([0] * 6, [0] * 6) == 1.0  # no pair differs: nothing to tell apart (the placebo's case)
+    grid = [0.001, 0.01, 0.1]
+    f = pd.DataFrame({"init": ["k"] * 3 + ["x"] * 3, "depth": 30, "lr": grid * 2, "seed": 0,
+                      "val_accuracy": [0.5, 0.8, 0.1, 0.1, 0.1, 0.1]})
+    assert XK.grid_brackets(f, 30, grid) == 1.0  # x never trained: no best rate to bracket
+    assert XK.grid_brackets(f.assign(val_accuracy=[0.9, 0.8, 0.1, 0.1, 0.1, 0.1]), 30, grid) == 0.0
+
+
+def test_scale_ranges_are_contiguous_around_the_validation_choice_and_say_when_the_sweep_holds_them():
+    nan = math.nan
+    stds = [0.001, 0.01, 0.1, 1.0, 10.0]
+    rows = []
+    for act, accs, vals in (("relu", [0.7, 0.8, 0.81, 0.78, 0.1], [0.7, 0.8, 0.82, 0.77, 0.1]),
+                            ("sigmoid", [0.1, 0.79, 0.8, 0.5, 0.79], [0.1, 0.79, 0.81, 0.5, 0.1])):
+        rows += [{"activation": act, "block": "main", "seed": 0, "std": s, "accuracy": a, "val_accuracy": v,
+                  "diverged_at": nan} for s, a, v in zip(stds, accs, vals)]
+    r = SD.scale_ranges(pd.DataFrame(rows), 10).set_index("activation")
+    # relu: chosen 0.1 (81 %); within 5 points: 0.01 (80) and 1 (78), not 0.001 (70): 2 decades, held inside
+    assert (r.loc["relu", "range_low"], r.loc["relu", "range_high"]) == (0.01, 1.0)
+    assert r.loc["relu", "width_decades"] == pytest.approx(2.0) and r.loc["relu", "inside"] == 1.0
+    # sigmoid: 10.0 qualifies too but is not contiguous (1.0 breaks the run): only 0.01 to 0.1
+    assert r.loc["sigmoid", "width_decades"] == pytest.approx(1.0)
+    edge = SD.scale_ranges(pd.DataFrame(rows).assign(accuracy=0.8, val_accuracy=0.8), 10)
+    assert (edge["inside"] == 0.0).all()  # a flat curve reaches both ends of the sweep: width unknown

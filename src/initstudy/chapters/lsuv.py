@@ -171,6 +171,8 @@ CLAIMS: tuple[Claim, ...] = (
                   "the held-out variance on validation images (the test split is read once, for trained networks); "
                   "'within' by two one-sided tests (90 % interval)",
                   "the test split is kept for the numbers of trained networks; the standard equivalence test"),),
+        contrasts=(Contrast("batch_modes", "LSUV with the control's fresh mini-batches (at a tolerance it cannot "
+                            "meet)", arms=("fresh",)),),
         figures=("fig-lsuv-1-5-iterations-histogram", "fig-lsuv-1-5-iterations-heldout"),
         short='LSUV reaches unit variance in one to five iterations per layer.',
     ),

@@ -25,6 +25,11 @@ __all__ = [
     "RELU_EXACT",
     "relu_moments",
     "xavier_kaiming_measurements",
+    "mcnemar_p",
+    "placebo_runs",
+    "MCNEMAR_MIN_PAIRS",
+    "grid_brackets",
+    "PLACEBO_ORDER",
     "he_fig3_per_seed",
     "he_training_glue",
     "he_lr_summary",
@@ -50,7 +55,7 @@ SPEC = NotebookSpec(
     data_params=("dataset",),
     constraints=(subset_fits("batch_size"),),
     params=(
-        *common_params((3, 6, 40)),
+        *common_params((3, 12, 40)),
         Param("relu_samples", "int", "draws of z ~ N(0, 1) per seed for the ReLU moments",
               per(100_000, 1_000_000, 10_000_000), min=1000, max=1_000_000_000),
         Param("width", "int", "units per layer of the plain ReLU stacks", per(64, 512, 1024), min=2, max=8192),
@@ -60,15 +65,16 @@ SPEC = NotebookSpec(
               min=2, max=65536),
         Param("arch", "str", "the trained network: an MLP, or a plain CNN as He et al.'s",
               per("mlp", "mlp", "mlp"), choices=("mlp", "cnn")),
-        Param("he_depths", "list[int]", "depths of the trained ReLU networks (He et al.: 22 and 30)",
-              per([6, 10], [22, 30], [22, 30]), min=3, max=1000),
+        Param("he_depths", "list[int]", "depths of the trained ReLU networks (He et al.: 22 and 30; the claim is "
+              "read at the deepest, 30 or more)", per([6, 10], [30], [22, 30]), min=3, max=1000),
         Param("he_width", "int", "units (MLP) or first-stage channels (CNN) of the trained networks",
               per(32, 128, 128), min=2, max=8192),
-        Param("inits", "list[str]", "inits compared (Glorot's Xavier, He's fan-in Xavier, Kaiming)",
-              same(["xavier-normal", "kaiming-normal"]),
+        Param("inits", "list[str]", "inits compared (He et al.'s fan-in Xavier, Glorot's Xavier, Kaiming)",
+              same(["xavier-fanin", "kaiming-normal"]),
               choices=("xavier-normal", "xavier-fanin", "kaiming-normal")),
-        Param("lrs", "list[float]", "the learning-rate grid, the same for every init",
-              same([0.001, 0.01, 0.1]), min=1e-6, max=10.0),
+        Param("lrs", "list[float]", "the learning-rate grid, the same for every init (it must bracket both inits' "
+              "best rate: a sanity check says whether it did)",
+              same([0.0003, 0.001, 0.003, 0.01, 0.03]), min=1e-6, max=10.0),
         Param("momentum", "float", "SGD momentum (He et al. used 0.9)", same(0.9), min=0.0, max=0.999),
         Param("dataset", "str", "the real data set of the training runs",
               per("digits", "fashion-mnist", "fashion-mnist"),
@@ -115,8 +121,12 @@ CLAIMS: tuple[Claim, ...] = (
         "Kaiming initialisation",
         "Root mean square (RMS) of the activations at layer 30 over the input's, for a ReLU stack "
         "(equal widths) under Xavier and Kaiming (the RMS, not the std: He et al.'s derivation "
-        "preserves the second moment, and a ReLU output's std is at most 0.83 of its RMS); best final test accuracy over the same learning-rate grid (SGD with "
-        "momentum 0.9) of a 30-layer ReLU network, no BatchNorm (He et al. 2015, Fig. 3 analogue).",
+        "preserves the second moment, and a ReLU output's std is at most 0.83 of its RMS); and He et al.'s "
+        "Fig. 3 as they ran it: a 30-layer ReLU network without BatchNorm trained with SGD (momentum "
+        "0.9) from He's 'Xavier' (fan-in only, std sqrt(1/n)) and from Kaiming on the same seed, which "
+        "scale the same standard-normal draws, each at the learning rate chosen on validation from one "
+        "grid; per seed, whether it stalled (test accuracy at most 15 %), the two inits compared on the "
+        "same seeds by an exact McNemar test; and Kaiming's test accuracy.",
         Criterion(
             (
                 Check("relu_xavier_rms_ratio_30", "<=", 0.01, "Xavier's signal vanishes by layer 30",
@@ -126,20 +136,26 @@ CLAIMS: tuple[Claim, ...] = (
                 Check("relu_kaiming_rms_ratio_30", "within", 1.0, "Kaiming keeps the RMS", margin=0.5,
                       requires=Check("stack_depth", ">=", 30.0, "the stack has at least 30 layers", scale="exact"),
                       scale="log", control="relu_xavier_rms_ratio_30", asserts="Kaiming init (Xavier times sqrt 2) fixes it"),
-                Check("he_fig3_xavier_stalled", ">=", 0.5,
-                      "Xavier stalls near chance (test accuracy at the learning rate chosen on validation <= 15 %) "
-                      "in most seeds (an exact binomial interval can pass 0.5 only from 6 seeds on)", min_seeds=6,
+                Check("he_fig3_mcnemar_p", "<=", 0.05,
+                      "Xavier stalls where Kaiming, on the same draws, does not: the exact two-sided McNemar test "
+                      "of the seeds where only one of the two stalled rejects 'no difference' at 5 %",
                       requires=Check("he_depth", ">=", 30.0, "the network has at least 30 layers", scale="exact"),
-                      scale="binomial", control="he_fig3_kaiming_stalled",
+                      scale="exact", control="placebo_mcnemar_p",
                       asserts="Xavier init does not suit deep ReLU networks"),
                 Check("he_fig3_kaiming_best_accuracy", ">=", 0.5,
                       "Kaiming trains (test accuracy at the learning rate chosen on validation)",
                       requires=Check("he_depth", ">=", 30.0, "the network has at least 30 layers", scale="exact"),
                       scale="proportion", control="he_fig3_xavier_best_accuracy", asserts="fixes it"),
+                Check("he_fig3_grid_brackets", ">=", 1.0,
+                      "the learning-rate grid brackets both inits' best rate: the rate with the best mean "
+                      "validation accuracy is inside the grid, not at an edge, for each init that trained "
+                      "(1: yes, 0: no)", scale="exact", role=SANITY),
             )
         ),
-        control="Each init is the other's control: Kaiming's signal must not pass Xavier's vanishing check "
-                "nor Kaiming's 30-layer net the stall check, and Xavier must not pass Kaiming's checks.",
+        control="Each init is the other's control for the signal checks (Kaiming's signal must not pass "
+                "Xavier's vanishing check, and Xavier must not pass Kaiming's) and for Kaiming's accuracy. For "
+                "the paired stall test, Kaiming against itself on the same seeds and learning rates with another "
+                "data order (one random stream changed): its McNemar test must not reject.",
         changes=(("std ratio at layer 30", "RMS ratio at layer 30",
                   "a ReLU output's std is 0.83 of its RMS even in theory; He et al. preserve the second moment"),
                  ("he_fig3_xavier_best_accuracy <= 0.15 (mean over seeds, t interval)",
@@ -150,8 +166,19 @@ CLAIMS: tuple[Claim, ...] = (
                   "diverged run at its accuracy when it stopped)",
                   "the test accuracy, read once, at the learning rate chosen on validation (a diverged run at "
                   "chance); 'within' by two one-sided tests",
-                  "a number selected on the test set is not a test number; one divergence rule for the book"),),
-        contrasts=(Contrast("inits", "Xavier with Kaiming on the same seeds", arms=("xavier-normal", "kaiming-normal")),),
+                  "a number selected on the test set is not a test number; one divergence rule for the book"),
+                 ("Glorot's Xavier; the grid 0.001, 0.01, 0.1; the fraction of Xavier seeds stalled >= 0.5 with "
+                  "Kaiming's fraction as an unpaired control; 22 and 30 layers, 6 seeds",
+                  "He et al.'s fan-in Xavier against Kaiming on the same draws, compared by an exact McNemar test "
+                  "(its placebo: Kaiming with another data order); the grid 0.0003 to 0.03, with a sanity check "
+                  "that it brackets both inits' best; 30 layers and 12 seeds on the cpu profile (22 on the gpu "
+                  "profile), planned from the earlier run's 4 of 6 Xavier seeds stalled",
+                  "He et al.'s Fig. 3 compares He's 'Xavier' (fan-in) with their init; two inits on the same "
+                  "draws pair exactly, so the comparison is a paired test; Kaiming's best rate, 0.001, sat at the "
+                  "grid's edge; the earlier 6 seeds could not settle a stall count"),),
+        contrasts=(Contrast("inits", "He's fan-in Xavier with Kaiming on the same seeds",
+                            arms=("xavier-fanin", "kaiming-normal")),
+                   Contrast("lrs", "learning rates around both inits' best", distinct=3)),
         figures=("fig-xavier-fails-relu-std", "fig-xavier-fails-relu-training", "fig-xavier-fails-relu-best"),
         short='Xavier fails deep ReLU networks; Kaiming (×√2) fixes it.',
     ),
@@ -182,11 +209,64 @@ def relu_moments(samples: int, seed: int) -> dict[str, float]:
     }
 
 
+#: The random stream the paired stall test's placebo draws its other data order from.
+PLACEBO_ORDER = "placebo data order"
+
+
+def mcnemar_p(a: list[float], b: list[float]) -> float:
+    """The exact two-sided McNemar p-value of two paired yes/no outcomes per seed (``a`` and
+    ``b``, 1.0 for yes; NaN pairs dropped): the binomial test of the seeds where only ``a`` is
+    yes against those where only ``b`` is, at one half (scipy's ``binomtest``). 1.0 when no pair
+    differs (nothing to tell them apart).
+
+    >>> mcnemar_p([1, 1, 1, 1, 1, 1], [0] * 6)  # 6 of 6 discordant pairs one way: 2 / 2^6
+    0.03125
+    >>> mcnemar_p([1, 0, 1], [1, 0, 1])
+    1.0
+    """
+    from scipy import stats
+
+    pairs = [(x, y) for x, y in zip(a, b) if not (math.isnan(x) or math.isnan(y))]
+    only_a = sum(1 for x, y in pairs if x >= 0.5 > y)
+    only_b = sum(1 for x, y in pairs if y >= 0.5 > x)
+    if only_a + only_b == 0:
+        return 1.0
+    return float(stats.binomtest(only_a, only_a + only_b, 0.5).pvalue)
+
+
+def grid_brackets(finals: pd.DataFrame, depth: int, lrs) -> float:
+    """1.0 when the learning-rate grid brackets the best rate of every init that trained at
+    ``depth`` (``finals``: one row per init, depth, lr and seed, with ``val_accuracy``): the rate
+    whose mean validation accuracy over seeds is highest is neither the grid's smallest nor its
+    largest; an init whose best mean stays at or below :data:`STALL_ACCURACY` (it never trained,
+    so no rate is its best) is left out. 0.0 otherwise.
+
+    >>> f = pd.DataFrame({"init": "k", "depth": 30, "lr": [0.001, 0.01, 0.1], "seed": 0,
+    ...                   "val_accuracy": [0.5, 0.8, 0.1]})
+    >>> grid_brackets(f, 30, [0.001, 0.01, 0.1]), grid_brackets(f.assign(val_accuracy=[0.9, 0.8, 0.1]), 30, [0.001, 0.01, 0.1])
+    (1.0, 0.0)
+    """
+    grid = sorted(float(v) for v in lrs)
+    means = finals[finals["depth"] == depth].groupby(["init", "lr"])["val_accuracy"].mean()
+    for init, per_lr in means.groupby(level="init"):
+        per_lr = per_lr.droplevel("init")
+        if per_lr.max() <= STALL_ACCURACY:
+            continue
+        if float(per_lr.idxmax()) in (grid[0], grid[-1]):
+            return 0.0
+    return 1.0
+
+
 def xavier_kaiming_measurements(relu: pd.DataFrame, profiles: pd.DataFrame, per_seed: pd.DataFrame,
-                                stack_depth: int, he_depth: int, seeds: list[int]) -> dict[str, dict[str, list]]:
+                                stack_depth: int, he_depth: int, seeds: list[int], finals: pd.DataFrame | None = None,
+                                placebo_finals: pd.DataFrame | None = None, lrs=(),
+                                xavier: str = "xavier-fanin") -> dict[str, dict[str, list]]:
     """Per-seed values of the ledger's metrics for ``relu-halves-variance`` and
     ``xavier-fails-relu``. ``per_seed``: :func:`he_fig3_per_seed` (one row per init, depth and
-    seed: the learning rate chosen on validation and the test accuracy there)."""
+    seed: the learning rate chosen on validation and the test accuracy there); ``finals`` every
+    run of the grid (:func:`initstudy.core.train.final_accuracy`); ``placebo_finals`` Kaiming
+    again at its chosen rate with another data order; ``xavier`` the Xavier the trained networks
+    use (He et al.'s fan-in one by default)."""
     at = min(30, stack_depth)
     rel = relu.set_index("seed")
     chosen = per_seed.set_index(["init", "depth", "seed"])
@@ -199,6 +279,11 @@ def xavier_kaiming_measurements(relu: pd.DataFrame, profiles: pd.DataFrame, per_
         """1.0 where that accuracy stays <= STALL_ACCURACY."""
         return [math.nan if math.isnan(b) else float(b <= STALL_ACCURACY) for b in best(init)]
 
+    if placebo_finals is not None and len(placebo_finals):
+        pl = placebo_finals.set_index("seed")["accuracy"]
+        placebo_stalled = [float(pl[s] <= STALL_ACCURACY) if s in pl.index else math.nan for s in seeds]
+    else:
+        placebo_stalled = [math.nan for _ in seeds]
     return {
         "relu-halves-variance": {
             "relu_second_moment": [float(rel.loc[s, "second_moment"]) for s in seeds],
@@ -209,13 +294,17 @@ def xavier_kaiming_measurements(relu: pd.DataFrame, profiles: pd.DataFrame, per_
             "input_mean": [float(rel.loc[s, "input_mean"]) for s in seeds],
         },
         "xavier-fails-relu": {
-            "relu_xavier_rms_ratio_30": rms_ratio(profiles, "relu", "xavier-normal", at, seeds),
+            "relu_xavier_rms_ratio_30": rms_ratio(profiles, "relu", "xavier-normal", at, seeds),  # square: = fan-in
             "relu_kaiming_rms_ratio_30": rms_ratio(profiles, "relu", "kaiming-normal", at, seeds),
             "stack_depth": [float(stack_depth)],
-            "he_fig3_xavier_stalled": stalled("xavier-normal"),
+            "he_fig3_mcnemar_p": [mcnemar_p(stalled(xavier), stalled("kaiming-normal"))],
+            "placebo_mcnemar_p": [mcnemar_p(placebo_stalled, stalled("kaiming-normal"))],
+            "he_fig3_xavier_stalled": stalled(xavier),
             "he_fig3_kaiming_stalled": stalled("kaiming-normal"),
-            "he_fig3_xavier_best_accuracy": best("xavier-normal"),
+            "he_fig3_placebo_stalled": placebo_stalled,
+            "he_fig3_xavier_best_accuracy": best(xavier),
             "he_fig3_kaiming_best_accuracy": best("kaiming-normal"),
+            "he_fig3_grid_brackets": [grid_brackets(finals, he_depth, lrs) if finals is not None else math.nan],
             "he_depth": [float(he_depth)],
         },
     }
@@ -260,10 +349,12 @@ def he_fig3_per_seed(history: pd.DataFrame, seeds: list[int]) -> pd.DataFrame:
 def he_training_glue(params: Mapping[str, Any]) -> dict:
     """The text's description of the trained ReLU networks, from the run's parameters
     (``run.params``): ``he-arch`` (MLPs or plain CNNs, in words), ``he-depths`` (the depths
-    joined by "and"), ``he-momentum`` and ``he-steps``. Returns a dict from glue name to value."""
+    joined by "and"), ``he-momentum``, ``he-steps`` and ``he-lrs`` (the learning-rate grid, joined by
+    commas). Returns a dict from glue name to value."""
     arch = "MLPs" if params["arch"] == "mlp" else "plain CNNs (3x3 convolutions, no BatchNorm)"
     return {"he-arch": arch, "he-depths": " and ".join(map(str, params["he_depths"])),
-            "he-momentum": params["momentum"], "he-steps": params["train_steps"]}
+            "he-momentum": params["momentum"], "he-steps": params["train_steps"],
+            "he-lrs": ", ".join(f"{v:g}" for v in params["lrs"])}
 
 
 def he_lr_summary(finals: pd.DataFrame) -> pd.DataFrame:
@@ -278,7 +369,30 @@ def he_lr_summary(finals: pd.DataFrame) -> pd.DataFrame:
         runs=("accuracy", "count"), diverged=("diverged_at", lambda d: int(d.notna().sum())))
 
 
-def stall_glue(stall: pd.DataFrame, he_depth: int, n_seeds: int) -> dict:
+def placebo_runs(data, stall: pd.DataFrame, params, seeds, device: str = "cpu") -> pd.DataFrame:
+    """The paired stall test's placebo: Kaiming again at the deepest depth, each seed at the
+    learning rate chosen on validation for it (``stall``: :func:`he_fig3_per_seed`'s rows at that
+    depth), with the data order from the stream :data:`PLACEBO_ORDER` (the weights and all else
+    the seed's). ``params``: the run's parameters. Returns the history
+    (:func:`initstudy.core.train.compare_inits`)."""
+    from initstudy.core.train import compare_inits
+
+    chosen = stall[stall["init"] == "kaiming-normal"].set_index("seed")["best_lr"]
+    depth = int(stall["depth"].max())
+    return compare_inits(data, inits=["kaiming-normal"], depths=[depth], seeds=[s for s in seeds if s in chosen.index],
+                         width=params["he_width"], steps=params["train_steps"], activations=["relu"],
+                         arch=params["arch"], batch_size=params["batch_size"], momentum=params["momentum"],
+                         eval_every=params["train_steps"], device=device, order_stream=PLACEBO_ORDER,
+                         lr_of=lambda r: float(chosen[r["seed"]]), progress=False)
+
+
+#: The fewest discordant pairs, all one way, for which the exact two-sided McNemar test can reject
+#: at 5 %: 2 x 2^-k <= 0.05 from k = 6 on.
+MCNEMAR_MIN_PAIRS = 6
+
+
+def stall_glue(stall: pd.DataFrame, he_depth: int, n_seeds: int, xavier: str = "xavier-fanin",
+               placebo_finals: pd.DataFrame | None = None) -> dict:
     """The text's numbers and phrases of the stall check, from ``stall``: the rows of
     :func:`he_fig3_per_seed` at the deepest trained depth ``he_depth``, over ``n_seeds`` seeds.
     Returns a dict from glue name to value: ``he-depth``, ``stall-line`` (the stall line in %),
@@ -287,19 +401,39 @@ def stall_glue(stall: pd.DataFrame, he_depth: int, n_seeds: int) -> dict:
     line only in the second half of the budget, described, or "none") and
     ``xavier-fell-back-seeds`` (the stalled Xavier seeds whose validation accuracy rose above
     the line at some evaluation, with their peak, or "none")."""
-    xavier = stall[stall["init"] == "xavier-normal"]
+    xname = xavier
+    xavier = stall[stall["init"] == xname]
     late = xavier[(xavier["stalled"] == 0) & (xavier["first_step_above"] > xavier["budget"] / 2)]
     fell_back = xavier[(xavier["stalled"] == 1) & (xavier["peak_val_accuracy"] > STALL_ACCURACY)]
     return {
         "he-depth": he_depth, "stall-line": 100 * STALL_ACCURACY, "stall-n": n_seeds,
-        "xavier-stalled-k": int(stall.query("init == 'xavier-normal'")["stalled"].sum()),
+        "xavier-stalled-k": int(stall[stall["init"] == xname]["stalled"].sum()),
         "kaiming-stalled-k": int(stall.query("init == 'kaiming-normal'")["stalled"].sum()),
         "xavier-late-seeds": "; ".join(
             f"seed {r.seed} (above the line from step {r.first_step_above:.0f} of {r.budget}, "
             f"final {100 * r.best_final_accuracy:.1f} % at lr {r.best_lr:g})" for r in late.itertuples()) or "none",
         "xavier-fell-back-seeds": ", ".join(
             f"seed {r.seed} (validation peak {100 * r.peak_val_accuracy:.1f} %)" for r in fell_back.itertuples()) or "none",
+        **_paired_glue(stall, xname, placebo_finals),
     }
+
+
+def _paired_glue(stall: pd.DataFrame, xavier: str, placebo_finals: pd.DataFrame | None) -> dict:
+    """The paired stall test's numbers: seeds where only Xavier or only Kaiming stalled, McNemar's
+    p, the placebo's stalled seeds and its p, and the fewest discordant pairs that can reject."""
+    x = stall[stall["init"] == xavier].set_index("seed")["stalled"]
+    k = stall[stall["init"] == "kaiming-normal"].set_index("seed")["stalled"]
+    seeds = sorted(set(x.index) & set(k.index))
+    out = {"only-xavier": int(sum(x[s] >= 0.5 > k[s] for s in seeds)),
+           "only-kaiming": int(sum(k[s] >= 0.5 > x[s] for s in seeds)),
+           "mcnemar-p": mcnemar_p([float(x[s]) for s in seeds], [float(k[s]) for s in seeds]),
+           "mcnemar-min-pairs": MCNEMAR_MIN_PAIRS}
+    if placebo_finals is not None and len(placebo_finals):
+        pl = placebo_finals.set_index("seed")["accuracy"]
+        stalled = [float(pl[s] <= STALL_ACCURACY) if s in pl.index else math.nan for s in seeds]
+        out.update({"placebo-stalled-k": int(sum(v == 1.0 for v in stalled)),
+                    "placebo-p": mcnemar_p(stalled, [float(k[s]) for s in seeds])})
+    return out
 
 
 def stall_power(n_seeds: int, max_seeds: int = 20) -> pd.DataFrame:

@@ -315,9 +315,15 @@ def compare_inits(
     eval_every: int = 50,
     progress: bool = True,
     device: str = "cpu",
+    order_stream: str | None = None,
+    lr_of: "Callable[[dict], float] | None" = None,
 ) -> pd.DataFrame:
     """Train the same architecture from each init, over activations x depths x learning
     rates x seeds (SGD, cross-entropy), and return every run's history (see :func:`sweep`).
+    ``order_stream``: draw each run's data order from that named stream of its seed
+    (:func:`initstudy.core.ensemble.stream_seed`; a placebo that differs in the data order only).
+    ``lr_of``: each run's learning rate from its keys instead of ``lrs`` (e.g. the rate chosen on
+    validation for its init, depth and seed).
 
     ``arch="mlp"``: ``depth`` hidden layers of ``width`` units; ``arch="cnn"``:
     :func:`initstudy.core.models.plain_cnn` with ``depth`` conv layers and ``width`` channels.
@@ -336,12 +342,20 @@ def compare_inits(
             net = plain_cnn(data.input_shape[0], data.num_classes, run["depth"], width, act=run["activation"])
         return initialise(net, run["init"], seed=run["seed"])
 
+    from initstudy.core.ensemble import stream_seed
+
     def config(run: dict) -> TrainConfig:
         return TrainConfig(steps=steps, batch_size=batch_size, lr=run["lr"], momentum=momentum,
-                           eval_every=eval_every, seed=run["seed"])
+                           eval_every=eval_every, seed=run["seed"],
+                           order_seed=None if order_stream is None else stream_seed(run["seed"], order_stream))
 
     keys = ("activation", "init", "depth", "lr", "seed")
-    runs = [dict(zip(keys, combo)) for combo in product(activations, inits, depths, lrs, seeds)]
+    if lr_of is None:
+        runs = [dict(zip(keys, combo)) for combo in product(activations, inits, depths, lrs, seeds)]
+    else:
+        runs = [{"activation": a, "init": i, "depth": d, "seed": s} for a, i, d, s in
+                product(activations, inits, depths, seeds)]
+        runs = [{k: (lr_of(r) if k == "lr" else r[k]) for k in keys} for r in runs]
     return sweep(data, runs, build, config, progress=progress, device=device)
 
 
