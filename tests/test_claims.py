@@ -329,3 +329,20 @@ def test_an_equivalence_check_is_two_one_sided_tests():
     upper = stats.ttest_1samp(values, 0.3, alternative="less").pvalue
     assert lower < 0.05 and upper < 0.05 and j.verdict == claims.REPRODUCED
     assert ci95.low < ci90.low and ci95.high > ci90.high  # the two-sided 95 % interval is wider, and not the rule
+
+
+def test_a_significance_check_that_does_not_reject_is_unsettled_not_failed():
+    """A p-value above the threshold is no evidence against the claim: unsettled, so the claim is
+    inconclusive, never 'partly' on a test that did not reject; its placebo's p-value above the
+    threshold fails the rule, so the check discriminates; a rejecting placebo does not."""
+    c = Claim("s", "s", "sec", "m", Criterion((Check("p", "<=", 0.05, "differs", scale="exact",
+                                                     control="p_pl", significance=True),
+                                               Check("g", ">=", 1.0, "gap"))))
+    j = judge(c, {"p": [0.0625], "p_pl": [1.0], "g": [2.0, 2.1, 1.9]})
+    assert j.checks[0].status == claims.UNSETTLED and "did not reject" in j.checks[0].rule
+    assert j.checks[0].discriminates is True and j.verdict == claims.INCONCLUSIVE
+    j = judge(c, {"p": [0.03125], "p_pl": [1.0], "g": [2.0, 2.1, 1.9]})
+    assert j.checks[0].status == claims.HOLDS and j.verdict == claims.REPRODUCED
+    assert judge(c, {"p": [0.03125], "p_pl": [0.01], "g": [2.0, 2.1, 1.9]}).checks[0].status == claims.NOT_DISCRIMINATING
+    with pytest.raises(ValueError, match="significance"):
+        Check("p", ">=", 0.05, "x", scale="exact", significance=True)

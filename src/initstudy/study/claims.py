@@ -174,6 +174,11 @@ class Check:
     #: For an assertion check: the words of the claim's paraphrase (``Claim.statement``) that it
     #: tests, verbatim from the paraphrase (a test checks they are in it).
     asserts: str = ""
+    #: The metric is the p-value of an exact test over the seeds (``op`` "<=", ``scale``
+    #: "exact"): a p-value at or below the threshold holds (the test rejects); above it the check
+    #: is unsettled, not failed (not rejecting is no evidence against the claim); the control,
+    #: a placebo's p-value, fails when its test does not reject (so it discriminates).
+    significance: bool = False
 
     def __post_init__(self):
         if self.op not in ("<=", ">=", "within"):
@@ -186,6 +191,8 @@ class Check:
             object.__setattr__(self, "min_seeds", 1)
         if self.role not in ROLES:
             raise ValueError(f"role must be one of {', '.join(ROLES)}, got {self.role!r}")
+        if self.significance and (self.op != "<=" or self.scale != "exact"):
+            raise ValueError("a significance check is a p-value: op '<=' and scale 'exact'")
 
     def rule_text(self) -> str:
         unit = f" {self.unit}" if self.unit else ""
@@ -579,6 +586,9 @@ def power(check: Check, values: Sequence[float], confidence: float = 0.95, targe
     none = lambda why: Power(n_now, None, "", float("nan"), float("nan"), why)  # noqa: E731
     level = check_level(check, confidence)
     first = max(check.min_seeds, 2)
+    if check.significance:
+        return none("an exact test's p-value: its seeds are planned in the chapter (the fewest discordant pairs "
+                    "that can reject)")
     if check.scale == "exact":
         return none("an exact value: more seeds do not change it")
     if n_now == 0:
@@ -751,6 +761,9 @@ def _check(check: Check, measurements: Mapping[str, Sequence[float]], confidence
         rule += f" [precondition {check.requires.rule_text()} not met]"
     else:
         status = _status(check, n, low, high)
+        if check.significance and status == FAILS:
+            status = UNSETTLED  # the test did not reject: the claim is not shown, nor refuted
+            rule += " [the test did not reject at this number of seeds: not shown, not refuted]"
         raw = _finite_or_nan(measurements.get(check.metric, ()))
         zeros = sum(1 for v in raw if v == 0)
         if check.scale == "log" and 0 < zeros < len(raw):
