@@ -71,3 +71,17 @@ def test_work_option_refuses_another_devices_rate(tmp_path):
     assert proc.returncode == 2
     assert proc.stderr.strip() == (f"bench: --work '{tmp_path}' was run on cuda: compare it with that device's rate "
                                    "(--device cuda), not cpu's")
+
+
+def test_the_micro_benchmarks_run_on_three_split_data():
+    """The micro-benchmarks build their own random data sets in the library's three splits (a
+    ``Dataset`` without validation tensors once broke ``make bench``); one repeat of the cheapest
+    runs here, never timed."""
+    from initstudy.study import bench
+
+    rows = []
+    bench.lsuv_bench(lambda *a, **kw: rows.append(bench._row(*a, **kw)), repeats=1)
+    data = bench._random_data(16, 4, (1, 14, 14), __import__("torch").Generator().manual_seed(0))
+    assert len(rows) == 3 and all(r["median_s"] > 0 for r in rows)
+    assert (len(data.y_train), len(data.y_val), len(data.y_test)) == (16, 4, 4)
+    assert not data.x_val.equal(data.x_test)

@@ -148,7 +148,9 @@ def test_the_comparison_says_same_confirms_fragile_or_not_run(tmp_path):
                     {"id": "g", "verdict": claims.INCONCLUSIVE, "note": awaiting, "seeds": [0, 1],
                      "provisional": claims.REPRODUCED},
                     {"id": "h", "verdict": claims.INCONCLUSIVE, "note": awaiting, "seeds": [0, 1],
-                     "provisional": claims.PARTLY}])
+                     "provisional": claims.PARTLY},
+                    {"id": "i", "verdict": claims.INCONCLUSIVE, "note": awaiting, "seeds": [0, 1],
+                     "provisional": claims.INCONCLUSIVE}])
     assert {r["same"] for r in stability.compare(main)} == {"not run"}
     _summary(fresh, [{"id": "a", "verdict": claims.REPRODUCED, "seeds": [1000, 1001]},
                      {"id": "b", "verdict": claims.REPRODUCED, "seeds": [1000, 1001]},
@@ -156,11 +158,13 @@ def test_the_comparison_says_same_confirms_fragile_or_not_run(tmp_path):
                      {"id": "e", "verdict": claims.REPRODUCED, "seeds": [1000, 1001]},
                      {"id": "f", "verdict": claims.INCONCLUSIVE, "note": awaiting, "seeds": [1000, 1001]},
                      {"id": "g", "verdict": claims.PARTLY, "seeds": [1000, 1001]},
-                     {"id": "h", "verdict": claims.PARTLY, "seeds": [1000, 1001]}])
+                     {"id": "h", "verdict": claims.PARTLY, "seeds": [1000, 1001]},
+                     {"id": "i", "verdict": claims.INCONCLUSIVE, "note": awaiting, "seeds": [1000, 1001]}])
     same = {r["id"]: r["same"] for r in stability.compare(main)}
     # fragile only between settled verdicts; an unconfirmed changed criterion is not "the same"
     assert same == {"a": "yes", "b": "confirms", "c": "no", "d": "not run", "e": "unsettled on one",
-                    "f": "not confirmed", "g": "not confirmed", "h": "confirms"}
+                    "f": "not confirmed", "g": "not confirmed", "h": "confirms",
+                    "i": "not confirmed"}  # two inconclusive verdicts confirm nothing
     # a changed criterion is reported under the fresh seeds' verdict once they confirm it, whatever it is
     rows = {r["id"]: r for r in json.loads((main / "claims.json").read_text())}
     assert stability.headline(rows["h"], claims.PARTLY) == claims.PARTLY

@@ -94,9 +94,7 @@ def layout_bench(add, repeats: int = 3) -> None:
              "Fixup ResNet-20, 3 members x 20 steps": (lambda s: resnet(20, "fixup", in_channels=1, seed=s),
                                                        (1, 14, 14), 64, 3, 20)}
     for name, (build, shape, batch, k, steps) in cases.items():
-        data = Dataset(name="bench", source="random", x_train=torch.randn(2048, *shape, generator=g),
-                       y_train=torch.randint(0, 10, (2048,), generator=g), x_test=torch.randn(1000, *shape, generator=g),
-                       y_test=torch.randint(0, 10, (1000,), generator=g), num_classes=10)
+        data = _random_data(2048, 1000, shape, g)
         configs = [TrainConfig(steps=steps, batch_size=batch, lr=0.01, momentum=0.9, seed=s, eval_every=10**9)
                    for s in range(k)]
         times = {False: [], True: []}
@@ -122,9 +120,7 @@ def lsuv_bench(add, repeats: int = 3) -> None:
     from initstudy.core.lsuv import lsuv_init
 
     g = torch.Generator().manual_seed(0)
-    data = Dataset(name="bench", source="random", x_train=torch.randn(256, 1, 14, 14, generator=g),
-                   y_train=torch.randint(0, 10, (256,), generator=g), x_test=torch.randn(8, 1, 14, 14, generator=g),
-                   y_test=torch.randint(0, 10, (8,), generator=g), num_classes=10)
+    data = _random_data(256, 8, (1, 14, 14), g)
     times = {False: [], True: []}
     for _ in range(repeats):
         for stop in times:
@@ -177,21 +173,35 @@ def _step_flops(model, x, y) -> float:
     return float(counter.get_total_flops())
 
 
+def _random_data(n_train: int, n_eval: int, shape, g) -> "Dataset":
+    """Random images and labels in the three splits (validation and test ``n_eval`` each): the
+    benchmarks time arithmetic, not learning."""
+    import torch
+
+    def split(n):
+        return torch.randn(n, *shape, generator=g), torch.randint(0, 10, (n,), generator=g)
+
+    (xt, yt), (xv, yv), (xs, ys) = split(n_train), split(n_eval), split(n_eval)
+    return Dataset(name="bench", source="random", x_train=xt, y_train=yt, x_val=xv, y_val=yv,
+                   x_test=xs, y_test=ys, num_classes=10)
+
+
 def _looped(models, data, configs) -> None:
     """The baseline: one model after another, a plain torch.nn / torch.optim loop per model
-    fed its own batches, with the same test evaluations as the ensemble (at step 0 and at the
-    end): what the library did before the ensemble core, without its per-step bookkeeping."""
+    fed its own batches, with the same evaluations as the ensemble (validation at step 0 and at
+    the end, the test split once at the end): what the library did before the ensemble core, without its per-step bookkeeping."""
     from torch.nn import functional as F
 
     for model, cfg in zip(models, configs):
         opt = make_optimizer(param_groups(model, cfg), cfg)
-        evaluate(model, data.x_test, data.y_test)
+        evaluate(model, data.x_val, data.y_val)
         model.train()
         for block in member_stream(cfg.seed, len(data.y_train), cfg.batch_size, cfg.steps):
             for idx in block["idx"]:
                 opt.zero_grad()
                 F.cross_entropy(model(data.x_train[idx]), data.y_train[idx]).backward()
                 opt.step()
+        evaluate(model, data.x_val, data.y_val)
         evaluate(model, data.x_test, data.y_test)
 
 
@@ -210,9 +220,7 @@ def ensemble_bench(add, ks=(1, 5, 20, 100), repeats: int = 3) -> None:
     }
     g = torch.Generator().manual_seed(0)
     for name, (build, shape, batch, steps) in cases.items():
-        data = Dataset(name="bench", source="random", x_train=torch.randn(4096, *shape, generator=g),
-                       y_train=torch.randint(0, 10, (4096,), generator=g), x_test=torch.randn(256, *shape, generator=g),
-                       y_test=torch.randint(0, 10, (256,), generator=g), num_classes=10)
+        data = _random_data(4096, 256, shape, g)
         flops = _step_flops(build(0), data.x_train[:batch], data.y_train[:batch])
         for k in ks:
             configs = [TrainConfig(steps=steps, batch_size=batch, lr=0.01, momentum=0.9, seed=s, eval_every=10**9)

@@ -140,8 +140,15 @@ def compare(profile_dir: Path, fresh_dir: Path | None = None) -> list[dict]:
 def confirmed(row: Mapping, fresh_verdict: str | None) -> bool:
     """Whether a claim whose criterion changed after a preliminary run (``row``: its summary
     row on the profile's seeds, inconclusive there with its checks' verdict kept as
-    ``provisional``) got that same verdict on fresh seeds."""
-    return awaiting_fresh_seeds(row) and bool(fresh_verdict) and fresh_verdict == row.get("provisional")
+    ``provisional``) got that same verdict on fresh seeds. Two inconclusive verdicts confirm
+    nothing: a changed criterion that settles nothing on either block stays "not confirmed".
+
+    >>> row = {"verdict": INCONCLUSIVE, "note": AWAITING_FRESH_SEEDS, "provisional": INCONCLUSIVE}
+    >>> confirmed(row, INCONCLUSIVE), confirmed({**row, "provisional": "reproduced"}, "reproduced")
+    (False, True)
+    """
+    return (awaiting_fresh_seeds(row) and bool(fresh_verdict) and fresh_verdict == row.get("provisional")
+            and fresh_verdict != INCONCLUSIVE)
 
 
 def headline(row: Mapping, fresh_verdict: str | None = None) -> str:
