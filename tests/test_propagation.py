@@ -430,6 +430,9 @@ def test_mcnemar_is_scipys_exact_paired_test_and_the_grid_check():
     assert 2 * 0.5 ** 6 <= 0.05 < 2 * 0.5 ** 5
     assert XK.mcnemar_p([1] * 5, [0] * 5) > 0.05 and XK.MCNEMAR_MIN_PAIRS == 6
     assert XK.mcnemar_p([0] * 6, [0] * 6) == 1.0  # no pair differs: nothing to tell apart (the placebo's case)
+    # a rejection the other way (only Kaiming stalled, 6 seeds) never supports "Xavier stalls more"
+    assert XK.mcnemar_p([0] * 6, [1] * 6) == 1.0 and XK.mcnemar_p(k, x) == 1.0
+    assert math.isnan(XK.mcnemar_p([math.nan] * 6, [0] * 6))  # a control never run is not a control that passed
     grid = [0.001, 0.01, 0.1]
     f = pd.DataFrame({"init": ["k"] * 3 + ["x"] * 3, "depth": 30, "lr": grid * 2, "seed": 0,
                       "val_accuracy": [0.5, 0.8, 0.1, 0.1, 0.1, 0.1]})

@@ -294,7 +294,8 @@ def claims_detail(profile_dir: Path, profile: str) -> str:
         out += [f"**Negative control.** {_cell(r.get('control', ''))} Discriminates: "
                 f"**{r.get('discriminates', 'not measured')}**.", ""]
         if measured and r.get("checks"):
-            out += ["| check | value [95 % interval] | result | negative control: value | control "
+            out += ["Intervals are 95 %, or 90 % where marked (an equivalence check: two one-sided tests).", "",
+                    "| check | value [interval] | result | negative control: value | control "
                     "| n that settles it (outcome) |",
                     "|---|---|---|---|---|---|"]
             for c in r["checks"]:
@@ -586,7 +587,10 @@ def _unsettled_reason(check: dict) -> str:
         return "it holds, but its negative control's interval is unsettled"
     if check.get("n", 0) < needed and check.get("scale") != "exact":
         return f"too few seeds ({check.get('n', 0)}; the check needs {needed})"
-    return "the 95 % interval straddles the threshold: more seeds are needed"
+    if check.get("scale") == "exact":
+        return "the exact test did not reject at this number of seeds: more seeds are needed"
+    return (f"the {check.get('level', 0.95):.0%} interval straddles the threshold: more seeds are needed"
+            .replace("%", " %"))
 
 
 def limitations(profile_dir: Path, profile: str) -> str:

@@ -119,7 +119,7 @@ SPEC = NotebookSpec(
               min=1, max=1000),
         Param("cost_steps", "int", "interleaved training-step pairs (with and without BatchNorm) timed per seed for "
               "the cost", per(8, 20, 40), min=2, max=10000),
-        Param("target_accuracy", "float", "test accuracy of the time-to-target race, LSUV against BN",
+        Param("target_accuracy", "float", "validation accuracy of the time-to-target race, LSUV against BN",
               per(0.3, 0.7, 0.8), min=0.0, max=1.0),
     ),
 )

@@ -138,7 +138,8 @@ CLAIMS: tuple[Claim, ...] = (
                       scale="log", control="relu_xavier_rms_ratio_30", asserts="Kaiming init (Xavier times sqrt 2) fixes it"),
                 Check("he_fig3_mcnemar_p", "<=", 0.05,
                       "Xavier stalls where Kaiming, on the same draws, does not: the exact two-sided McNemar test "
-                      "of the seeds where only one of the two stalled rejects 'no difference' at 5 %",
+                      "of the seeds where only one of the two stalled rejects 'no difference' at 5 %, those where only "
+                      "Xavier stalled outnumbering those where only Kaiming did (a rejection the other way does not count)",
                       requires=Check("he_depth", ">=", 30.0, "the network has at least 30 layers", scale="exact"),
                       scale="exact", control="placebo_mcnemar_p", significance=True,
                       asserts="Xavier init does not suit deep ReLU networks"),
@@ -221,20 +222,26 @@ PLACEBO_ORDER = "placebo data order"
 def mcnemar_p(a: list[float], b: list[float]) -> float:
     """The exact two-sided McNemar p-value of two paired yes/no outcomes per seed (``a`` and
     ``b``, 1.0 for yes; NaN pairs dropped): the binomial test of the seeds where only ``a`` is
-    yes against those where only ``b`` is, at one half (scipy's ``binomtest``). 1.0 when no pair
-    differs (nothing to tell them apart).
+    yes against those where only ``b`` is, at one half (scipy's ``binomtest``), for the claim
+    that ``a`` is yes more often. 1.0 when no pair differs or when the discordant pairs do not
+    point that way (only ``b`` yes at least as often: the test cannot support the claim, so a
+    rejection in the other direction never counts for it); NaN when no seed has both outcomes.
 
     >>> mcnemar_p([1, 1, 1, 1, 1, 1], [0] * 6)  # 6 of 6 discordant pairs one way: 2 / 2^6
     0.03125
-    >>> mcnemar_p([1, 0, 1], [1, 0, 1])
+    >>> mcnemar_p([0] * 6, [1, 1, 1, 1, 1, 1])  # the same pairs the other way: no support for "a more"
     1.0
+    >>> mcnemar_p([1, 0, 1], [1, 0, 1]), mcnemar_p([float("nan")] * 3, [0.0] * 3)
+    (1.0, nan)
     """
     from scipy import stats
 
     pairs = [(x, y) for x, y in zip(a, b) if not (math.isnan(x) or math.isnan(y))]
+    if not pairs:
+        return math.nan
     only_a = sum(1 for x, y in pairs if x >= 0.5 > y)
     only_b = sum(1 for x, y in pairs if y >= 0.5 > x)
-    if only_a + only_b == 0:
+    if only_a <= only_b:
         return 1.0
     return float(stats.binomtest(only_a, only_a + only_b, 0.5).pvalue)
 

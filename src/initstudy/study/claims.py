@@ -384,10 +384,13 @@ def _fmt(x: float, digits: int = 4) -> str:
 
 
 def format_result(c: "CheckResult | Mapping", digits: int = 4) -> str:
-    """``metric = mean [low, high], n=k``, or the exact value, or ``k/n`` for a count.
+    """``metric = mean [low, high], n=k``, or the exact value, or ``k/n`` for a count. The
+    interval is 95 % unless marked: an equivalence check's is 90 % (:func:`check_level`).
 
     >>> format_result({"metric": "gap", "mean": 7.3149, "low": 2.72, "high": 11.91, "n": 3}, digits=3)
     'gap = 7.31 [2.72, 11.9], n=3'
+    >>> format_result({"metric": "d", "mean": 0.5, "low": -0.6, "high": 1.6, "n": 10, "level": 0.9})
+    'd = 0.5 [-0.6, 1.6] (90 %), n=10'
     """
     get = (lambda k, d=None: c.get(k, d)) if isinstance(c, Mapping) else (lambda k, d=None: getattr(c, k, d))
     _f = lambda x: _fmt(x, digits)  # noqa: E731
@@ -396,10 +399,12 @@ def format_result(c: "CheckResult | Mapping", digits: int = 4) -> str:
         return f"{get('metric')}: not measured"
     if scale == "exact":
         return f"{get('metric')} = {_f(get('mean'))} (exact)"
+    level = get("level")
+    mark = f" ({level:.0%})".replace("%", " %") if isinstance(level, (int, float)) and abs(level - 0.95) > 1e-9 else ""
     if scale == "binomial":
         k = round(get("mean") * n)
-        return f"{get('metric')} = {k} of {n} [{_f(get('low'))}, {_f(get('high'))}]"
-    return f"{get('metric')} = {_f(get('mean'))} [{_f(get('low'))}, {_f(get('high'))}], n={n}"
+        return f"{get('metric')} = {k} of {n} [{_f(get('low'))}, {_f(get('high'))}]{mark}"
+    return f"{get('metric')} = {_f(get('mean'))} [{_f(get('low'))}, {_f(get('high'))}]{mark}, n={n}"
 
 
 def interval(values: Sequence[float], scale: str = "linear", confidence: float = 0.95) -> tuple[int, float, float, float]:
@@ -775,7 +780,7 @@ def _check(check: Check, measurements: Mapping[str, Sequence[float]], confidence
     if check.control:
         cn, cmean, clow, chigh = interval(measurements.get(check.control, ()), check.scale, level)
         control = {"metric": check.control, "status": _status(check, cn, clow, chigh) if cn else "not measured",
-                   "n": cn, "mean": cmean, "low": clow, "high": chigh, "scale": check.scale}
+                   "n": cn, "mean": cmean, "low": clow, "high": chigh, "scale": check.scale, "level": level}
         if status == HOLDS and control["status"] == HOLDS:
             status = NOT_DISCRIMINATING
         elif status == HOLDS and control["status"] == UNSETTLED:

@@ -289,8 +289,9 @@ class Run:
         for cid, j in self.judgements.items():
             for c in j.checks:
                 ctl = c.control or {}
-                rows.append({"claim": cid, "verdict": j.verdict, "metric": c.metric, "rule": c.rule,
-                             "value": c.mean, "95% CI low": c.low, "95% CI high": c.high, "n": c.n,
+                verdict = f"{j.verdict} (its checks: {j.provisional})" if j.provisional else j.verdict
+                rows.append({"claim": cid, "verdict": verdict, "metric": c.metric, "rule": c.rule,
+                             "value": c.mean, "CI low": c.low, "CI high": c.high, "CI level": c.level, "n": c.n,
                              "check": c.status,
                              "negative control": (f"{claims.format_result(ctl)}: {ctl['status']}"
                                                   if ctl else "")})
