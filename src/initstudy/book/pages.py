@@ -589,8 +589,7 @@ def _unsettled_reason(check: dict) -> str:
         return f"too few seeds ({check.get('n', 0)}; the check needs {needed})"
     if check.get("scale") == "exact":
         return "the exact test did not reject at this number of seeds: more seeds are needed"
-    return (f"the {check.get('level', 0.95):.0%} interval straddles the threshold: more seeds are needed"
-            .replace("%", " %"))
+    return f"the {claims_mod.level_text(check.get('level', 0.95))} interval straddles the threshold: more seeds are needed"
 
 
 def limitations(profile_dir: Path, profile: str) -> str:

@@ -383,6 +383,15 @@ def _fmt(x: float, digits: int = 4) -> str:
     return f"{x:.{digits}g}"
 
 
+def level_text(level: float) -> str:
+    """A confidence level as the book writes it.
+
+    >>> level_text(0.9), level_text(0.95)
+    ('90 %', '95 %')
+    """
+    return f"{100 * level:.0f} %"
+
+
 def format_result(c: "CheckResult | Mapping", digits: int = 4) -> str:
     """``metric = mean [low, high], n=k``, or the exact value, or ``k/n`` for a count. The
     interval is 95 % unless marked: an equivalence check's is 90 % (:func:`check_level`).
@@ -400,7 +409,7 @@ def format_result(c: "CheckResult | Mapping", digits: int = 4) -> str:
     if scale == "exact":
         return f"{get('metric')} = {_f(get('mean'))} (exact)"
     level = get("level")
-    mark = f" ({level:.0%})".replace("%", " %") if isinstance(level, (int, float)) and abs(level - 0.95) > 1e-9 else ""
+    mark = f" ({level_text(level)})" if isinstance(level, (int, float)) and abs(level - 0.95) > 1e-9 else ""
     if scale == "binomial":
         k = round(get("mean") * n)
         return f"{get('metric')} = {k} of {n} [{_f(get('low'))}, {_f(get('high'))}]{mark}"
