@@ -123,3 +123,11 @@ def test_batches_are_seeded_and_cover_an_epoch():
     assert len(seen.unique()) == 9  # one epoch of 3 full batches, the 10th example dropped
     with pytest.raises(ValueError):
         next(data.batches(x, y, 11, torch.Generator()))
+
+
+@pytest.mark.parametrize("name", ["digits", "mnist-5k", "fashion-mnist"])
+def test_split_sizes_are_the_sizes_load_makes(name):
+    """The planning table (``split_sizes``: no data read) against the splits ``load`` makes."""
+    ds = data.load(name, source="local")
+    assert data.split_sizes(name) == {"train": len(ds.y_train), "val": len(ds.y_val), "test": len(ds.y_test)}
+    assert tuple(ds.input_shape) == data.SIZES[name][2]

@@ -292,3 +292,46 @@ def test_gap_by_step_and_its_trend():
     overtaken = gaps.assign(mean_points=lambda d: d["mean_points"].where(d["step"] != 20, -3.0))
     assert not FX.gap_trend(overtaken).iloc[0]["lead_shrank"]  # a lead that turned negative did not "shrink"
     assert FX.gap_trend_glue(FX.gap_trend(gaps))["gap-fixup-no-zero-init-last"].startswith("+4.5 [")
+
+
+def test_work_plan_counts_the_first_epoch_as_the_paper_runs_it():
+    """The cpu profile's first epoch: the whole Fashion-MNIST training split (55,000 images) at
+    batch 128 is ceil(55000 / 128) = 430 steps, 3 methods x 3 seeds at ResNet-20; the longer
+    runs and the ablations are left to the gpu profile, which runs them. STUDY.md's independent
+    estimate, 6 x MACs, is about 51 MFLOP per training image of ResNet-20 at 14x14, so 9 runs x
+    430 x 128 images are about 25 TFLOP before the evaluations."""
+    plan = FX.work_plan("cpu").set_index("experiment")
+    first = plan.loc["first epoch"]
+    assert (first["runs"], first["steps per run"], first["batch"], first["depths"]) == (9, 430, 128, "20")
+    assert 0.95 * 25.3 < first["TFLOP"] < 1.12 * 25.3  # the evaluations (6,000 images a run) add about 3 %
+    assert not plan.loc["longer runs", "runs it"] and not plan.loc["ablations", "runs it"]
+    assert plan.loc["longer runs", "TFLOP"] == 0.0
+    gpu = FX.work_plan("gpu").set_index("experiment")
+    assert gpu.loc["ablations", "runs it"] and gpu.loc["first epoch", "depths"] == "20, 56, 110"
+    # the gpu profile's 110 layers are read from the first-epoch runs, not run twice
+    assert not gpu.loc["no normalisation, deeper", "runs it"]
+    table = FX.left_to_gpu_table(FX.work_plan("cpu"), FX.work_plan("gpu")).set_index("experiment")
+    assert table.loc["ablations", "this run"] == "not run"
+    assert table.loc["ablations", "claim"] == "fixup-scalars-help"
+    assert set(table.index) == set(FX.LEFT_TO_GPU)
+
+
+def test_an_ablation_left_to_the_gpu_profile_leaves_its_claim_inconclusive():
+    from initstudy.study import claims
+
+    m = FX.scalars_measurements(None, None, [0, 1, 2])["fixup-scalars-help"]
+    assert all(math.isnan(v) for vals in m.values() for v in vals)
+    j = claims.judge(claims.claim("fixup-scalars-help"), m)
+    assert j.verdict == claims.INCONCLUSIVE
+    with pytest.raises(ValueError, match="run together"):  # half a measurement is still an error
+        FX.scalars_measurements(None, pd.DataFrame({"method": ["x"], "depth": [8], "seed": [0], "accuracy": [0.1]}),
+                                [0])
+
+
+def test_nonorm_failures_count_divergence_per_depth():
+    finals = pd.DataFrame({"method": ["none"] * 4 + ["bn"], "depth": [56, 56, 110, 110, 56], "seed": [0, 1, 0, 1, 0],
+                           "accuracy": [0.1, 0.55, 0.1, 0.1, 0.8], "diverged_at": [2.0, math.nan, 3.0, 2.0, math.nan]})
+    t = FX.nonorm_failures(finals).set_index("depth")
+    assert t.loc[56, "diverged"] == 1 and t.loc[56, "at or below 20 %"] == 1 and t.loc[56, "per_seed"] == "10.0 / 55.0"
+    assert t.loc[110, "diverged at steps"] == "3 / 2"
+    assert FX.nonorm_failures_text(t.reset_index()).startswith("56 layers: 1 of 2 seeds diverged (at steps 2), 1 of 2")

@@ -81,3 +81,14 @@ def test_scan_finds_and_evaluates_every_directive(profile, tmp_path):
     assert [(f.kind, f.outcome[:6]) for f in found] == [
         ("checked", "holds"), ("when", "hidden"), ("by-verdict", "shown:"), ("checked", "false")]
     assert statements.main([str(profile), str(page)]) == 1  # the contradicted one fails the command
+
+
+def test_ran_reads_the_chapters_work_plan_and_refuses_an_unplanned_experiment(profile):
+    (profile / "lsuv" / "tables" / "work_plan.csv").write_text(
+        "experiment,runs it\nfirst epoch,True\nablations,False\n")
+    ev = statements.Evidence(profile)
+    assert statements.evaluate("ran('lsuv', 'first epoch')", ev).holds
+    out = statements.evaluate("ran('lsuv', 'ablations')", ev)
+    assert not out.holds and out.numbers == ["ran('lsuv', 'ablations') = False"]
+    with pytest.raises(statements.StatementError, match="plans no experiment 'longer runs'"):
+        statements.evaluate("ran('lsuv', 'longer runs')", ev)

@@ -317,7 +317,8 @@ def claims_detail(profile_dir: Path, profile: str) -> str:
                     f"reason: {_cell(why)}."]
         if r.get("changes"):
             out.append("")
-        figs = ", ".join(f"{{numref}}`{f}`" for f in r.get("figures", [])) if measured else ""
+        made = {e.get("id") for e in read_manifest(profile_dir / r.get("notebook", "") / "figures")}
+        figs = ", ".join(f"{{numref}}`{f}`" for f in r.get("figures", []) if f in made) if measured else ""
         if figs:
             out += [f"Shown in {figs}.", ""]
     return "\n".join(out)

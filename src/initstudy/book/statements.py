@@ -181,12 +181,22 @@ class Evidence:
             self._tables[key] = pd.read_csv(path)
         return self._tables[key].copy()
 
+    def ran(self, notebook: str, experiment: str) -> bool:
+        """Whether ``notebook``'s run made ``experiment``: its ``work_plan`` table (the
+        experiments a chapter declares, with the ones its profile leaves to another)."""
+        plan = self.table(notebook, "work_plan")
+        row = plan[plan["experiment"] == experiment]
+        if row.empty:
+            raise StatementError(f"notebook {notebook!r} plans no experiment {experiment!r}; it plans "
+                                 f"{', '.join(map(repr, plan['experiment']))}")
+        return self.recorder.note(f"ran({notebook!r}, {experiment!r})", bool(row["runs it"].iloc[0]))
+
     def namespace(self) -> dict[str, Any]:
         import numpy as np
         import pandas as pd
 
         return {
-            "verdict": self.verdict, "check": self.check, "values": self.values, "table": self.table,
+            "verdict": self.verdict, "check": self.check, "values": self.values, "table": self.table, "ran": self.ran,
             "discriminates": self.discriminates, "stability": self.stability,
             "REPRODUCED": claims_mod.REPRODUCED, "PARTLY": claims_mod.PARTLY,
             "NOT_REPRODUCED": claims_mod.NOT_REPRODUCED, "INCONCLUSIVE": claims_mod.INCONCLUSIVE,

@@ -6,7 +6,9 @@ and the chapter's tables, figures and glue. The networks and Fixup itself are
 
 from __future__ import annotations
 
+import functools
 import math
+from typing import Any, Mapping
 
 import numpy as np
 import pandas as pd
@@ -33,6 +35,12 @@ __all__ = [
     "padding_theory",
     "METHODS",
     "resnet_sweep",
+    "LEFT_TO_GPU",
+    "GPU_PROFILE_SECONDS",
+    "work_plan",
+    "left_to_gpu_table",
+    "nonorm_failures",
+    "nonorm_failures_text",
     "overflow_blocks",
     "overflow_text",
     "first_epoch_glue",
@@ -74,7 +82,7 @@ SPEC = NotebookSpec(
     summary="Variance growth through residual blocks up to 10,000 layers; the Fixup paper's Fig. 3 analogue "
             "(first-epoch accuracy against depth); Fixup against BatchNorm and zero-gamma BN; ablations.",
     data_params=("dataset",),
-    constraints=(subset_fits("batch_size"),),
+    constraints=(subset_fits("batch_size"), subset_fits("fig3_batch", "fig3_subset")),
     params=(
         *common_params((2, 3, 10)),
         Param("growth_width", "int", "channels of the blocks of the variance experiment (the verdict's width)",
@@ -103,23 +111,33 @@ SPEC = NotebookSpec(
               max=1_000_000),
         Param("fan", "str", "fan of Fixup's He std: fan_out as the official code, or fan_in",
               same("fan_out"), choices=("fan_out", "fan_in")),
-        Param("fig3_depths", "list[int]", "depths 6n+2 of the first-epoch experiment (Fixup Fig. 3 analogue)",
-              per([8, 14], [8, 20, 56], [20, 56, 110]),
+        Param("fig3_depths", "list[int]", "depths 6n+2 of the first-epoch experiment (Fixup Fig. 3 analogue): BN, "
+              "Fixup and no normalisation at each", per([8, 14], [20], [20, 56, 110]),
               min=8, max=100000, rule=RESNET_DEPTH_RULE),
-        Param("fig3_epochs", "float", "training budget of the first-epoch experiment, in epochs of the subset",
+        Param("fig3_epochs", "float", "training budget of the first-epoch experiment, in epochs of its training set",
               same(1.0), min=0.01, max=1000.0),
+        Param("fig3_subset", "int", "training examples of the first-epoch experiment (0 = the whole training split, "
+              "as the paper's one epoch of CIFAR-10)", per(500, 0, 0), min=0, max=1_000_000),
+        Param("fig3_batch", "int", "mini-batch of the first-epoch experiment (the paper's 128; its lr is base_lr x "
+              "fig3_batch / 128)", per(32, 128, 128), min=1, max=65536),
+        Param("nonorm_depths", "list[int]", "deeper depths 6n+2 at which only the no-normalisation network trains "
+              "for the first epoch (a run that diverges stops, so the count is cheap; BN and Fixup are not run there; "
+              "a depth also in fig3_depths is read from those runs)",
+              per([20], [56, 110], [110]), min=8, max=100000, rule=RESNET_DEPTH_RULE),
+        Param("longer", "bool", "run the longer runs and the ablations (the cpu profile leaves them to the gpu "
+              "profile: see the chapter's list of what each profile runs)", per(True, False, True)),
         Param("long_depths", "list[int]", "depths 6n+2 of the longer training runs",
-              per([8], [20, 32], [20, 32, 56]),
+              per([8], [20, 32], [20]),
               min=8, max=100000, rule=RESNET_DEPTH_RULE),
         Param("long_methods", "list[str]", "methods of the longer runs", same(["bn", "zero-gamma", "fixup"]),
               choices=("bn", "zero-gamma", "none", "fixup")),
         Param("long_epochs", "float", "training budget of the longer runs, in epochs (lr / 10 at 50 % and 75 %; the paper's schedule: 200)",
-              per(1.0, 2.0, 5.0), min=0.01, max=10000.0),
+              per(1.0, 2.0, 3.0), min=0.01, max=10000.0),
         Param("mixup_alpha", "float", "mixup's alpha in the longer runs (0: off; the official default is 1.0)",
               per(0.0, 0.0, 1.0), min=0.0, max=100.0),
         Param("augment", "str", "augmentation of the longer runs (crop-flip: CIFAR's padded crop and flip)",
               per("none", "none", "crop-flip"), choices=("none", "crop-flip")),
-        Param("ablation_depth", "int", "depth 6n+2 of the Fixup ablations", per(8, 20, 56),
+        Param("ablation_depth", "int", "depth 6n+2 of the Fixup ablations", per(8, 20, 20),
               min=8, max=100000, rule=RESNET_DEPTH_RULE),
         Param("eval_every", "int", "steps between validation evaluations in the longer runs", per(8, 47, 235), min=1,
               max=1_000_000),
@@ -401,6 +419,154 @@ def resnet_sweep(data, *, methods, depths, seeds, width: int, steps: int, lr: fl
     return sweep(data, runs, build, config, progress=progress, desc="resnets", device=device)
 
 
+# --------------------------------------------------------- what each profile runs, and its work
+
+#: What the cpu profile leaves to the gpu profile, written before the cpu run that omits it:
+#: per experiment of :func:`work_plan`, the claim it serves and what would settle it there.
+#: The cpu profile affords the first epoch at ResNet-20 for all three methods (the whole training
+#: split at batch 128 and lr 0.1, as the paper's Fig. 3) and the count of no-normalisation
+#: failures at 56 and 110 layers (a diverged run stops); everything else is the gpu profile's.
+LEFT_TO_GPU = {
+    "first epoch": ("fixup-trains-without-bn",
+                    "the check that standard init fails without normalisation is read at 50 layers or more, with "
+                    "BN trained beside it as its control: ResNet-56 and ResNet-110, BN, Fixup and no normalisation, "
+                    "on the whole 28x28 training split, 10 seeds (the cpu profile stops at ResNet-20)"),
+    "no normalisation, deeper": ("fixup-trains-without-bn",
+                                 "evidence only: at depths where BN and Fixup are not trained, the no-normalisation "
+                                 "runs carry no control, so they cannot decide the check"),
+    "longer runs": ("",
+                    "Fixup against BN and zero-gamma BN over several epochs with the official augmentation and "
+                    "mixup; reported beside the verdicts (the ledger judges the first epoch), so no budget settles "
+                    "a claim here"),
+    "ablations": ("fixup-scalars-help",
+                  "Fixup's scalars train at lr / 10, so at a few hundred steps they barely move: the ablation needs "
+                  "epochs of the whole training split (the gpu profile's ResNet-20 over its longer runs' budget, "
+                  "10 seeds); no pilot at that budget exists yet, so its seed count is not planned from a power "
+                  "estimate"),
+}
+
+#: The compute the gpu profile must fit in: 5 minutes of one GPU for the whole profile
+#: (issue 24: start-up, data and a rerun of a failed chapter then fit a 15-minute lease).
+GPU_PROFILE_SECONDS = 300.0
+
+
+@functools.lru_cache(maxsize=None)
+def _image_flops(depth: int, image_shape: tuple[int, ...], width: int) -> tuple[float, float]:
+    """FLOPs per image of one forward pass and of one training pass (forward and backward)
+    of the chapter's ResNet at ``depth``: the convolutions and the classifier, which torch's
+    FLOP counter counts (linear in the batch, and the same for every method: BatchNorm and
+    Fixup's scalars add element-wise work only, which it does not count)."""
+    from initstudy.core.ensemble import pass_flops
+
+    net = resnet(depth, "he-fan-out", norm="none", in_channels=image_shape[0], num_classes=10, width=width, seed=0)
+    x = torch.zeros(1, *image_shape)
+    return pass_flops(net, x, 1, train=False), pass_flops(net, x, 1, train=True)
+
+
+def work_plan(profile: str, params: Mapping[str, Any] | None = None) -> pd.DataFrame:
+    """The chapter's training experiments at ``profile``'s parameters (or at ``params``, a run's
+    resolved parameters), before any run: per experiment, whether it runs, its runs, steps per
+    run and work in TFLOP (each training step, each validation evaluation and the one test pass,
+    by torch's FLOP counter). An upper bound for runs that diverge, which stop early (the
+    no-normalisation runs at 56 layers and more diverge within a few steps)."""
+    from initstudy.core.data import SIZES, split_sizes
+    from initstudy.study.catalog import resolve, seeds_list
+
+    p = dict(params) if params is not None else resolve(SPEC, profile, here=False)
+    seeds = len(seeds_list(p["seeds"]))
+    sizes = split_sizes(p["dataset"])
+    shape = SIZES[p["dataset"]][2]
+    if p["resize"]:
+        shape = (shape[0], p["resize"], p["resize"])
+    n_eval = {k: (min(p["test_subset"], sizes[k]) if p["test_subset"] else sizes[k]) for k in ("val", "test")}
+    fig3_n = min(p["fig3_subset"], sizes["train"]) if p["fig3_subset"] else sizes["train"]
+    long_n = min(p["train_subset"], sizes["train"]) if p["train_subset"] else sizes["train"]
+    fig3_steps = max(1, round(p["fig3_epochs"] * math.ceil(fig3_n / p["fig3_batch"])))
+    long_steps = max(1, round(p["long_epochs"] * math.ceil(long_n / p["batch_size"])))
+
+    def tflop(runs, steps: int, batch: int, evals: int) -> float:
+        total = 0.0
+        for method, depth in runs:
+            forward, training = _image_flops(depth, shape, p["width"])
+            total += steps * batch * training + forward * (evals * n_eval["val"] + n_eval["test"])
+        return seeds * total / 1e12
+
+    ablation_runs = [(m, p["ablation_depth"]) for m in ["fixup-no-zero-init", "fixup-no-scaling", "fixup-no-scalars",
+                                                        "fixup-no-multiplier", "fixup-no-scalars"]]
+    if not (p["ablation_depth"] in p["long_depths"] and "fixup" in p["long_methods"]):
+        ablation_runs.append(("fixup", p["ablation_depth"]))
+    extra = [d for d in p["nonorm_depths"] if d not in p["fig3_depths"]]
+    experiments = [
+        ("first epoch", True, [(m, d) for m in ("bn", "fixup", "none") for d in p["fig3_depths"]], fig3_steps,
+         p["fig3_batch"], 2),
+        ("no normalisation, deeper", bool(extra), [("none", d) for d in extra], fig3_steps, p["fig3_batch"], 2),
+        ("longer runs", p["longer"], [(m, d) for m in p["long_methods"] for d in p["long_depths"]], long_steps,
+         p["batch_size"], 2 + long_steps // p["eval_every"]),
+        ("ablations", p["longer"], ablation_runs, long_steps, p["batch_size"], 2 + long_steps // p["eval_every"]),
+    ]
+    rows = []
+    for name, runs_it, runs, steps, batch, evals in experiments:
+        rows.append({"experiment": name, "profile": profile, "runs it": bool(runs_it),
+                     "depths": ", ".join(map(str, sorted({d for _, d in runs}))), "runs": seeds * len(runs),
+                     "steps per run": steps, "batch": batch, "images": f"{shape[1]}x{shape[2]}",
+                     "TFLOP": tflop(runs, steps, batch, evals) if runs_it else 0.0})
+    return pd.DataFrame(rows)
+
+
+def left_to_gpu_table(this_run: pd.DataFrame, gpu: pd.DataFrame) -> pd.DataFrame:
+    """:func:`work_plan` of this run and of the gpu profile side by side, one line each
+    ("ResNet-20: 9 runs x 430 steps, 26.0 TFLOP", or "not run"), with the claim each experiment
+    serves and what the gpu profile settles that a smaller run cannot (:data:`LEFT_TO_GPU`).
+
+    >>> plan = pd.DataFrame({"experiment": ["ablations"], "runs it": [False], "depths": ["20"], "runs": [15],
+    ...                      "steps per run": [188], "TFLOP": [0.0]})
+    >>> left_to_gpu_table(plan, plan.assign(**{"runs it": True, "TFLOP": 1663.6}))["gpu profile"].iloc[0]
+    'ResNet-20: 15 runs x 188 steps, 1,664 TFLOP'
+    """
+    def line(r) -> str:
+        if not r["runs it"]:
+            return "not run"
+        tflop = f"{r['TFLOP']:,.0f}" if r["TFLOP"] >= 100 else f"{r['TFLOP']:.2g}"
+        return f"ResNet-{r['depths']}: {r['runs']} runs x {r['steps per run']} steps, {tflop} TFLOP"
+
+    out = pd.DataFrame({"experiment": this_run["experiment"],
+                        "claim": this_run["experiment"].map(lambda e: LEFT_TO_GPU[e][0]),
+                        "this run": this_run.apply(line, axis=1).tolist()})
+    out = out.merge(pd.DataFrame({"experiment": gpu["experiment"], "gpu profile": gpu.apply(line, axis=1).tolist()}),
+                    on="experiment")
+    out["what the gpu profile settles"] = out["experiment"].map(lambda e: LEFT_TO_GPU[e][1])
+    return out
+
+
+def nonorm_failures(finals: pd.DataFrame, chance: float = 0.1, fails_at: float = 0.2) -> pd.DataFrame:
+    """Per depth, the no-normalisation runs of the first-epoch experiment (``finals``: columns
+    method, depth, seed, accuracy, diverged_at): how many seeds diverged (and at which steps),
+    how many ended at or below ``fails_at`` (the claim's "fails" threshold, a diverged run
+    counting at ``chance``), and the per-seed accuracies."""
+    rows = []
+    none = finals[finals["method"] == "none"]
+    for depth, grp in none.sort_values("seed").groupby("depth"):
+        div = grp["diverged_at"].dropna().astype(int).tolist()
+        acc = np.where(grp["diverged_at"].notna(), chance, grp["accuracy"].astype(float))
+        rows.append({"depth": int(depth), "seeds": len(grp), "diverged": len(div),
+                     "diverged at steps": " / ".join(map(str, div)) or "none",
+                     "at or below 20 %": int((acc <= fails_at).sum()),
+                     "per_seed": " / ".join(f"{100 * a:.1f}" for a in acc)})
+    return pd.DataFrame(rows)
+
+
+def nonorm_failures_text(table: pd.DataFrame) -> str:
+    """:func:`nonorm_failures` in words, one clause per depth.
+
+    >>> nonorm_failures_text(pd.DataFrame({"depth": [56], "seeds": [3], "diverged": [3],
+    ...     "diverged at steps": ["2 / 2 / 3"], "at or below 20 %": [3]}))
+    '56 layers: 3 of 3 seeds diverged (at steps 2 / 2 / 3), 3 of 3 ended at or below 20 %'
+    """
+    return "; ".join(f"{r.depth} layers: {r.diverged} of {r.seeds} seeds diverged"
+                     + (f" (at steps {r[3]})" if r.diverged else "")
+                     + f", {r[4]} of {r.seeds} ended at or below 20 %" for r in table.itertuples(index=False))
+
+
 def overflow_blocks(kinds, blocks: int, width: int, size: int, batch: int, seeds, device: str = "cpu") -> pd.DataFrame:
     """Per kind and seed, the first block at which the unrescaled signal of a zero-padded
     stack of ``blocks`` blocks leaves float32's range (None: it never does)."""
@@ -474,13 +640,22 @@ def fixup_measurements(growth: pd.DataFrame, fig3_finals: pd.DataFrame, seeds: l
     }
 
 
-def scalars_measurements(ablation_finals: pd.DataFrame, placebo_finals: pd.DataFrame, seeds: list[int]
-                         ) -> dict[str, dict]:
+def scalars_measurements(ablation_finals: pd.DataFrame | None, placebo_finals: pd.DataFrame | None,
+                         seeds: list[int]) -> dict[str, dict]:
     """Per-seed values of ``fixup-scalars-help``'s metrics from the ablation's final accuracies
     (columns method, depth, seed, accuracy; one depth) and the placebo: Fixup without scalars on
     the same seeds with another data order (``placebo_finals``, paired by seed). Points for
     differences, fractions for accuracies. Every method of :data:`SCALAR_ABLATIONS` must have
-    every seed, and the placebo the same seeds, at the same one depth."""
+    every seed, and the placebo the same seeds, at the same one depth. ``None`` for both tables:
+    the ablation was not run at this profile (:data:`LEFT_TO_GPU`), so every value is NaN (not
+    measured) and the claim is judged inconclusive."""
+    if (ablation_finals is None) != (placebo_finals is None):
+        raise ValueError("scalars_measurements: the ablation and its placebo run together (both tables, or "
+                         "neither when the profile leaves the ablation out)")
+    if ablation_finals is None:
+        nan = [float("nan")] * len(seeds)
+        return {"fixup-scalars-help": {k: list(nan) for k in ("bias_scalars_gain", "multiplier_gain", "placebo_gain",
+                                                              "no_scalars_accuracy", "biases_only_accuracy")}}
     depths = set(ablation_finals["depth"]) | set(placebo_finals["depth"])
     if len(depths) != 1:
         raise ValueError(f"scalars_measurements: the ablation and the placebo must share one depth, got {sorted(depths)}")
