@@ -346,3 +346,21 @@ def test_a_significance_check_that_does_not_reject_is_unsettled_not_failed():
     assert judge(c, {"p": [0.03125], "p_pl": [0.01], "g": [2.0, 2.1, 1.9]}).checks[0].status == claims.NOT_DISCRIMINATING
     with pytest.raises(ValueError, match="significance"):
         Check("p", ">=", 0.05, "x", scale="exact", significance=True)
+
+
+def test_a_significance_check_fails_when_the_test_rejects_the_other_way():
+    """With ``reverse``, the same exact test rejecting in the opposite direction refutes the
+    claim's direction: the check fails (it can fail, so it tests something); a test that rejects
+    neither way stays unsettled; ``reverse`` or ``pairs`` on a check that is not a p-value is an
+    error."""
+    c = Claim("s", "s", "sec", "m", Criterion((Check("p", "<=", 0.05, "a more often", scale="exact",
+                                                     control="p_pl", significance=True, reverse="p_back"),)))
+    refuted = judge(c, {"p": [1.0], "p_back": [0.03125], "p_pl": [1.0]})
+    assert refuted.checks[0].status == claims.FAILS and "rejects: refuted" in refuted.checks[0].rule
+    assert refuted.verdict == claims.NOT_REPRODUCED
+    open_ = judge(c, {"p": [0.0625], "p_back": [1.0], "p_pl": [1.0]})
+    assert open_.checks[0].status == claims.UNSETTLED
+    with pytest.raises(ValueError, match="significance check"):
+        Check("p", "<=", 0.05, "x", reverse="q")
+    with pytest.raises(ValueError, match="significance check"):
+        Check("p", "<=", 0.05, "x", pairs=("a", "b"))

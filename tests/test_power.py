@@ -229,3 +229,39 @@ def test_each_checks_power_in_the_summary_is_the_one_its_paragraph_gives(monkeyp
     assert m["power"]["n_needed"] is None and "precondition" in m["power"]["text"]
     n, texts = seeds_to_settle(c, j.checks, values)
     assert "not discriminate" in texts[0] and "precondition" in texts[1]
+
+
+def test_the_mcnemar_estimate_is_exact_and_planned_from_the_pilots_pairs():
+    """The exact McNemar power: with every discordant seed one way at rate 1/2, the test of n
+    seeds rejects at 5 % exactly when at least 6 seeds are discordant (2 / 2^6 = 0.031; 5 give
+    0.0625), so the power is P(Binomial(n, 1/2) >= 6): 0.788 at n = 14, 0.849 at 15 (scipy).
+    ``seeds_to_settle`` reads the pilot's two outcome metrics named by the check's ``pairs``;
+    discordant pairs the wrong way plan nothing."""
+    assert claims._mcnemar_min_a(5, 0.05) is None and claims._mcnemar_min_a(6, 0.05) == 6
+    for n in (14, 15):
+        assert math.isclose(claims.mcnemar_reject_probability(n, 0.5, 0.0, 0.05), stats.binom.sf(5, n, 0.5),
+                            rel_tol=1e-12)
+    k = Check("p", "<=", 0.05, "a more often", scale="exact", significance=True, pairs=("a", "b"))
+    c = Claim("s", "s", "sec", "m", Criterion((k,)))
+    j = judge(c, {"p": [0.0625]})
+    pilot = {"p": [0.03125], "a": [1.0] * 6 + [0.0] * 6, "b": [0.0] * 12}
+    n, texts = seeds_to_settle(c, j.checks, pilot)
+    assert n == 15 and "rejects at 0.05 with probability 0.85" in texts[0]
+    assert power(k, [0.03125]).n_needed is None  # no pairs: nothing to plan from
+    wrong = claims.mcnemar_power(k, [0.0] * 12, [1.0] * 3 + [0.0] * 9)
+    assert wrong.n_needed is None and "do not point the claim's way" in wrong.text
+
+
+def test_fresh_seeds_start_after_the_seeds_a_claim_was_changed_on():
+    """A claim whose criterion changed after fresh seeds were seen sets ``fresh_from``: the
+    notebook's fresh-seed run starts there, and seeds below it confirm nothing."""
+    from initstudy.study.catalog import NOTEBOOKS
+
+    assert claims.claim("xavier-fails-relu").fresh_from == 3000
+    assert stability.fresh_seeds(NOTEBOOKS["xavier_kaiming"], "smoke") == [3000, 3001, 3002]
+    assert stability.fresh_seeds(NOTEBOOKS["zero_init"], "smoke")[0] == stability.FIRST_SEED
+    row = {"verdict": claims.INCONCLUSIVE, "note": claims.AWAITING_FRESH_SEEDS, "provisional": claims.REPRODUCED,
+           "fresh_from": 3000}
+    assert not stability.confirmed(row, claims.REPRODUCED, [2000, 2001])
+    assert stability.confirmed(row, claims.REPRODUCED, [3000, 3001])
+    assert stability.headline(row, claims.REPRODUCED, [2000]) == claims.INCONCLUSIVE

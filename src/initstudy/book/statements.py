@@ -125,7 +125,9 @@ class Evidence:
         self.stability(claim_id)  # reads the comparison once
         entry = (self._stability or {}).get(claim_id) or {}
         self.recorder.numbers.pop()  # (the comparison is not what the predicate asked for)
-        return self.recorder.note(f"verdict({claim_id!r})", stability.headline(row, entry.get("fresh_verdict")))
+        row = {"fresh_from": claims_mod.claim(claim_id).fresh_from, **row}  # seeds below it confirm nothing
+        return self.recorder.note(f"verdict({claim_id!r})",
+                                  stability.headline(row, entry.get("fresh_verdict"), entry.get("fresh_seeds")))
 
     def provisional(self, claim_id: str) -> str:
         """What a changed criterion's checks give on the profile's seeds (empty otherwise)."""

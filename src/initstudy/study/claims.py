@@ -68,6 +68,7 @@ inconclusive, awaiting a run on fresh seeds (:mod:`initstudy.study.stability`).
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import asdict, dataclass, field
 from typing import Mapping, Sequence
@@ -102,6 +103,9 @@ __all__ = [
     "Power",
     "power",
     "seeds_needed",
+    "mcnemar_power",
+    "mcnemar_reject_probability",
+    "pilot_pairs",
     "seeds_to_settle",
     "AWAITING_FRESH_SEEDS",
     "awaiting_fresh_seeds",
@@ -179,6 +183,14 @@ class Check:
     #: is unsettled, not failed (not rejecting is no evidence against the claim); the control,
     #: a placebo's p-value, fails when its test does not reject (so it discriminates).
     significance: bool = False
+    #: For a significance check that is an exact McNemar test: the two per-seed yes/no metrics it
+    #: compares (the first claimed yes more often), from which :func:`power` plans the seeds a run
+    #: needs at a pilot's discordant rates (:func:`mcnemar_power`).
+    pairs: tuple[str, str] | None = None
+    #: For a significance check: the metric of the same test the other way (the second outcome
+    #: yes more often). When that test rejects, the check fails: the data refute the claim's
+    #: direction. Without it a significance check can hold or stay open, never fail.
+    reverse: str | None = None
 
     def __post_init__(self):
         if self.op not in ("<=", ">=", "within"):
@@ -193,6 +205,8 @@ class Check:
             raise ValueError(f"role must be one of {', '.join(ROLES)}, got {self.role!r}")
         if self.significance and (self.op != "<=" or self.scale != "exact"):
             raise ValueError("a significance check is a p-value: op '<=' and scale 'exact'")
+        if (self.pairs is not None or self.reverse is not None) and not self.significance:
+            raise ValueError("pairs and reverse belong to a significance check (an exact test's p-value)")
 
     def rule_text(self) -> str:
         unit = f" {self.unit}" if self.unit else ""
@@ -302,6 +316,10 @@ class Claim:
     #: The comparisons its checks make, over its notebook's parameters: a value that leaves one
     #: without an arm is refused before any work.
     contrasts: tuple[Contrast, ...] = ()
+    #: The first seed a fresh-seed run may confirm a changed criterion on: 0 means the study's
+    #: fresh seeds (:data:`initstudy.study.stability.FIRST_SEED` on); a later one for a claim whose
+    #: criterion changed after fresh seeds were seen (they were its pilot, no longer fresh for it).
+    fresh_from: int = 0
 
 
 @dataclass(frozen=True)
@@ -570,11 +588,83 @@ def _binomial_power(check: Check, n: int, p: float, level: float, outcome: str) 
     return float(sum(stats.binom.pmf(k, n, p) for k in ks))
 
 
-def power(check: Check, values: Sequence[float], confidence: float = 0.95, target: float = POWER_TARGET) -> Power:
+@functools.lru_cache(maxsize=None)
+def _mcnemar_min_a(m: int, alpha: float) -> int | None:
+    """The fewest of ``m`` discordant pairs that must go the claim's way for the exact
+    two-sided McNemar test to reject at ``alpha`` (``None``: no count of ``m`` can)."""
+    from scipy.stats import binomtest
+
+    for k in range(m // 2 + 1, m + 1):
+        if binomtest(k, m, 0.5).pvalue <= alpha:
+            return k
+    return None
+
+
+def mcnemar_reject_probability(n: int, p_a: float, p_b: float, alpha: float) -> float:
+    """The probability that the exact two-sided McNemar test of ``n`` seeds rejects at ``alpha``
+    in the claim's direction (more seeds with only the first outcome yes), when a seed has only
+    the first yes with probability ``p_a`` and only the second with ``p_b``: the discordant
+    count M ~ Binomial(n, p_a + p_b) and, given M = m, the claim's count ~ Binomial(m,
+    p_a / (p_a + p_b)), summed over the counts that reject (:func:`_mcnemar_min_a`).
+
+    >>> round(mcnemar_reject_probability(15, 0.5, 0.0, 0.05), 4)  # P(Binomial(15, 1/2) >= 6): 6 of 6 reject
+    0.8491
+    >>> mcnemar_reject_probability(10, 0.0, 0.3, 0.05)  # every discordant pair the other way
+    0.0
+    """
+    from scipy.stats import binom
+
+    q = p_a + p_b
+    if q <= 0 or p_a <= 0:
+        return 0.0
+    total = 0.0
+    for m in range(1, n + 1):
+        k = _mcnemar_min_a(m, alpha)
+        if k is not None:
+            total += float(binom.pmf(m, n, min(q, 1.0))) * float(binom.sf(k - 1, m, p_a / q))
+    return total
+
+
+def mcnemar_power(check: Check, a: Sequence[float], b: Sequence[float], target: float = POWER_TARGET) -> Power:
+    """The seeds a run needs for ``target`` power of ``check``'s exact McNemar test (its
+    ``pairs``), at the discordant rates of a pilot's paired outcomes ``a`` and ``b`` (1.0 for
+    yes; a seed missing either is dropped).
+
+    >>> c = Check("p", "<=", 0.05, "a more often", scale="exact", significance=True, pairs=("a", "b"))
+    >>> mcnemar_power(c, [1.0] * 6 + [0.0] * 6, [0.0] * 12).n_needed  # 6 of 12 pilot seeds only a
+    15
+    """
+    pairs = [(float(x), float(y)) for x, y in zip(a, b) if not (math.isnan(float(x)) or math.isnan(float(y)))]
+    n_now = len(pairs)
+    if n_now == 0:
+        return Power(0, None, "", float("nan"), float("nan"), "no pilot seed has both outcomes")
+    only_a = sum(1 for x, y in pairs if x >= 0.5 > y)
+    only_b = sum(1 for x, y in pairs if y >= 0.5 > x)
+    rates = (f"of the pilot's {n_now} seeds, {only_a} had only {check.pairs[0]} and {only_b} only "
+             f"{check.pairs[1]}")
+    if only_a <= only_b:
+        return Power(n_now, None, "", float("nan"), float("nan"),
+                     f"{rates}: they do not point the claim's way, so more seeds at these rates cannot reject")
+    p_a, p_b = only_a / n_now, only_b / n_now
+    for n in range(max(check.min_seeds, 2), POWER_CAP + 1):
+        prob = mcnemar_reject_probability(n, p_a, p_b, check.threshold)
+        if prob >= target:
+            return Power(n_now, n, HOLDS, float("nan"), float("nan"),
+                         f"{rates}; at n = {n} the exact McNemar test rejects at {check.threshold:g} with probability "
+                         f"{prob:.2f}")
+        if n > 400:  # the probability grows slowly past here: say so rather than loop to the cap
+            break
+    return Power(n_now, None, HOLDS, float("nan"), float("nan"), f"{rates}: more than {n} seeds for "
+                                                                f"{100 * target:.0f} % power")
+
+
+def power(check: Check, values: Sequence[float], confidence: float = 0.95, target: float = POWER_TARGET,
+          pairs: tuple[Sequence[float], Sequence[float]] | None = None) -> Power:
     """How many seeds a run needs so that ``check`` settles with probability ``target`` (80 %
     by default) if the truth were as ``values`` show: the per-seed values of a **pilot**, a run
     on seeds outside the run being planned (the fresh-seed run, :mod:`initstudy.study.stability`),
-    never the observed effect of that run itself.
+    never the observed effect of that run itself. ``pairs``: for a significance check with
+    ``pairs``, the pilot's two per-seed outcomes (:func:`mcnemar_power`).
 
     For the t-interval scales (linear, log, proportion), on the interval's own scale, with the
     pilot's mean and sample standard deviation ``sd`` and the distance ``gap`` from the mean to
@@ -601,6 +691,8 @@ def power(check: Check, values: Sequence[float], confidence: float = 0.95, targe
     level = check_level(check, confidence)
     first = max(check.min_seeds, 2)
     if check.significance:
+        if check.pairs is not None and pairs is not None:
+            return mcnemar_power(check, *pairs, target=target)
         return none("an exact test's p-value: its seeds are planned in the chapter (the fewest discordant pairs "
                     "that can reject)")
     if check.scale == "exact":
@@ -689,8 +781,17 @@ def power(check: Check, values: Sequence[float], confidence: float = 0.95, targe
 _WOULD = {HOLDS: "hold", FAILS: "fail", NOT_DISCRIMINATING: "not discriminate (its negative control would pass too)"}
 
 
+def pilot_pairs(check: Check, measurements: Mapping[str, Sequence[float]]
+                ) -> tuple[Sequence[float], Sequence[float]] | None:
+    """A pilot's two outcomes of a McNemar check (its ``pairs``), or ``None``."""
+    if check.pairs is None or not all(m in measurements for m in check.pairs):
+        return None
+    return measurements[check.pairs[0]], measurements[check.pairs[1]]
+
+
 def seeds_needed(check: Check, result: "CheckResult | Mapping", values: Sequence[float],
-                 control_values: Sequence[float] = (), confidence: float = 0.95) -> tuple[Power, str] | None:
+                 control_values: Sequence[float] = (), confidence: float = 0.95,
+                 pairs: tuple[Sequence[float], Sequence[float]] | None = None) -> tuple[Power, str] | None:
     """The power estimate that matters for a check that a run left unsettled (``result``), from
     a pilot's ``values`` (and its ``control_values``): what it would then say (a key of
     ``_WOULD``): its own estimate; when it would hold but the run left its negative control
@@ -700,7 +801,7 @@ def seeds_needed(check: Check, result: "CheckResult | Mapping", values: Sequence
     get = (lambda k: result.get(k)) if isinstance(result, Mapping) else (lambda k: getattr(result, k))
     if get("status") != UNSETTLED or "[precondition" in (get("rule") or ""):
         return None
-    own = power(check, values, confidence)
+    own = power(check, values, confidence, pairs=pairs)
     ctl = get("control") or {}
     if own.n_needed is None or own.outcome != HOLDS or ctl.get("status") != UNSETTLED:
         return own, own.outcome
@@ -735,7 +836,8 @@ def seeds_to_settle(claim: "Claim", results: Sequence["CheckResult | Mapping"],
         if check is None:
             continue
         found = seeds_needed(check, result, measurements.get(check.metric, ()),
-                             measurements.get(check.control or "", ()), claim.criterion.confidence)
+                             measurements.get(check.control or "", ()), claim.criterion.confidence,
+                             pairs=pilot_pairs(check, measurements))
         if found is None:
             texts.append(f"{check.metric}: its precondition, not its spread, leaves it open")
             needed.append(None)
@@ -776,8 +878,12 @@ def _check(check: Check, measurements: Mapping[str, Sequence[float]], confidence
     else:
         status = _status(check, n, low, high)
         if check.significance and status == FAILS:
-            status = UNSETTLED  # the test did not reject: the claim is not shown, nor refuted
-            rule += " [the test did not reject at this number of seeds: not shown, not refuted]"
+            back = _finite_or_nan(measurements.get(check.reverse, ())) if check.reverse else []
+            if back and max(back) <= check.threshold:  # the same test rejects the other way
+                rule += f" [the test the other way ({check.reverse}) rejects: refuted]"
+            else:
+                status = UNSETTLED  # the test did not reject: the claim is not shown, nor refuted
+                rule += " [the test did not reject at this number of seeds: not shown, not refuted]"
         raw = _finite_or_nan(measurements.get(check.metric, ()))
         zeros = sum(1 for v in raw if v == 0)
         if check.scale == "log" and 0 < zeros < len(raw):

@@ -64,12 +64,17 @@ def fresh_profile_dir(profile_dir: Path) -> Path:
 
 
 def fresh_seeds(spec: catalog_mod.NotebookSpec, profile: str, first: int = FIRST_SEED) -> list[int]:
-    """As many seeds as the profile runs for ``spec``, from ``first`` on.
+    """As many seeds as the profile runs for ``spec``, from ``first`` on, or from the latest
+    ``fresh_from`` of its claims when that is later (a claim whose criterion changed after
+    fresh seeds were seen).
 
     >>> from initstudy.study.catalog import NOTEBOOKS
     >>> fresh_seeds(NOTEBOOKS["transfer"], "smoke")
     [2000, 2001]
     """
+    from initstudy.study.claims import claim
+
+    first = max([first] + [claim(cid).fresh_from for cid in spec.claims])
     count = len(catalog_mod.seeds_list(catalog_mod.resolve(spec, profile, {}, here=False)["seeds"]))
     return list(range(first, first + count))
 
@@ -126,7 +131,10 @@ def compare(profile_dir: Path, fresh_dir: Path | None = None) -> list[dict]:
                          changed_checks=_changed_checks(row, fresh))
             entry["provisional"] = row.get("provisional", "")
             if awaiting_fresh_seeds(row):
-                entry["same"] = CONFIRMS if confirmed(row, fresh["verdict"]) else NOT_CONFIRMED
+                from initstudy.study.claims import LEDGER
+
+                row = {**row, "fresh_from": LEDGER[cid].fresh_from if cid in LEDGER else row.get("fresh_from", 0)}
+                entry["same"] = CONFIRMS if confirmed(row, fresh["verdict"], fresh.get("seeds")) else NOT_CONFIRMED
             elif fresh["verdict"] == row["verdict"]:
                 entry["same"] = SAME
             elif INCONCLUSIVE in (fresh["verdict"], row["verdict"]):
@@ -137,21 +145,25 @@ def compare(profile_dir: Path, fresh_dir: Path | None = None) -> list[dict]:
     return out
 
 
-def confirmed(row: Mapping, fresh_verdict: str | None) -> bool:
+def confirmed(row: Mapping, fresh_verdict: str | None, fresh_seeds: Sequence[int] | None = None) -> bool:
     """Whether a claim whose criterion changed after a preliminary run (``row``: its summary
     row on the profile's seeds, inconclusive there with its checks' verdict kept as
     ``provisional``) got that same verdict on fresh seeds. Two inconclusive verdicts confirm
-    nothing: a changed criterion that settles nothing on either block stays "not confirmed".
+    nothing: a changed criterion that settles nothing on either block stays "not confirmed";
+    nor do seeds below the claim's ``fresh_from`` (seen before its criterion last changed).
 
     >>> row = {"verdict": INCONCLUSIVE, "note": AWAITING_FRESH_SEEDS, "provisional": INCONCLUSIVE}
     >>> confirmed(row, INCONCLUSIVE), confirmed({**row, "provisional": "reproduced"}, "reproduced")
     (False, True)
+    >>> confirmed({**row, "provisional": "reproduced", "fresh_from": 3000}, "reproduced", [2000, 2001])
+    False
     """
+    seen = any(s < row.get("fresh_from", 0) for s in (fresh_seeds or ()))
     return (awaiting_fresh_seeds(row) and bool(fresh_verdict) and fresh_verdict == row.get("provisional")
-            and fresh_verdict != INCONCLUSIVE)
+            and fresh_verdict != INCONCLUSIVE and not seen)
 
 
-def headline(row: Mapping, fresh_verdict: str | None = None) -> str:
+def headline(row: Mapping, fresh_verdict: str | None = None, fresh_seeds: Sequence[int] | None = None) -> str:
     """The verdict a claim is reported under: its own (``row``'s, from its profile's summary),
     except for a claim whose criterion changed after a preliminary run, which is reported under
     the fresh seeds' verdict (``fresh_verdict``) once they confirm it and stays inconclusive
@@ -161,7 +173,7 @@ def headline(row: Mapping, fresh_verdict: str | None = None) -> str:
     >>> headline(awaiting), headline(awaiting, "partly reproduced"), headline(awaiting, "reproduced")
     ('inconclusive at this profile', 'partly reproduced', 'inconclusive at this profile')
     """
-    return fresh_verdict if confirmed(row, fresh_verdict) else row["verdict"]
+    return fresh_verdict if confirmed(row, fresh_verdict, fresh_seeds) else row["verdict"]
 
 
 def seeds_text(seeds: Sequence[int]) -> str:

@@ -14,7 +14,7 @@ from initstudy.study.catalog import NOTEBOOKS
 from dataclasses import asdict, replace
 
 from initstudy.study.claims import (LEDGER, NOT_MEASURED, UNSETTLED, deciding_check, discrimination, format_result,
-                                    power, seeds_needed, seeds_to_settle)
+                                    pilot_pairs, power, seeds_needed, seeds_to_settle)
 from initstudy.study.results import atomic_write_json, atomic_write_text
 
 __all__ = ["summary_rows", "write_summary"]
@@ -62,7 +62,9 @@ def summary_rows(profile_dir, catalog=None) -> list[dict]:
         row["changes"] = [list(ch) for ch in c.changes]
         fresh = pilot.get(c.id)
         # the verdict the claim is reported under: a changed criterion's, once fresh seeds confirm it
-        row["headline"] = headline(row, (fresh or {}).get("verdict")) if "verdict" in row else NOT_MEASURED
+        row["fresh_from"] = c.fresh_from
+        row["headline"] = (headline(row, (fresh or {}).get("verdict"), (fresh or {}).get("seeds"))
+                           if "verdict" in row else NOT_MEASURED)
         row["confirmed_on"] = list(fresh.get("seeds", [])) if fresh and row["headline"] != row["verdict"] else []
         _add_power(row, c, fresh)
         rows.append(row)
@@ -84,10 +86,11 @@ def _add_power(row: dict, claim, pilot: dict | None) -> None:
         check = next((k for k in claim.criterion.checks if k.metric == result["metric"]), None)
         if check is None or not result.get("n"):
             continue
-        est = power(check, values.get(check.metric, ()), claim.criterion.confidence)
+        pairs = pilot_pairs(check, values)
+        est = power(check, values.get(check.metric, ()), claim.criterion.confidence, pairs=pairs)
         if result.get("status") == UNSETTLED:  # the estimate the power paragraph gives (control, precondition)
             found = seeds_needed(check, result, values.get(check.metric, ()), values.get(check.control or "", ()),
-                                 claim.criterion.confidence)
+                                 claim.criterion.confidence, pairs=pairs)
             est = (replace(est, n_needed=None, text="its precondition, not its spread, leaves it open")
                    if found is None else replace(found[0], outcome=found[1]))
         result["power"] = {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in asdict(est).items()}
