@@ -360,7 +360,17 @@ def test_a_significance_check_fails_when_the_test_rejects_the_other_way():
     assert refuted.verdict == claims.NOT_REPRODUCED
     open_ = judge(c, {"p": [0.0625], "p_back": [1.0], "p_pl": [1.0]})
     assert open_.checks[0].status == claims.UNSETTLED
+    # a refutation needs its control as a holding does: a placebo that rejects too refutes nothing
+    assert judge(c, {"p": [1.0], "p_back": [0.03125], "p_pl": [0.01]}).checks[0].status == claims.NOT_DISCRIMINATING
     with pytest.raises(ValueError, match="significance check"):
         Check("p", "<=", 0.05, "x", reverse="q")
     with pytest.raises(ValueError, match="significance check"):
         Check("p", "<=", 0.05, "x", pairs=("a", "b"))
+
+
+def test_a_check_with_nothing_measured_says_so_not_that_its_precondition_failed():
+    c = Claim("s", "s", "sec", "m", Criterion((Check("g", ">=", 1.0, "gain",
+                                                     requires=Check("a", ">=", 0.3, "learned", scale="proportion")),)))
+    j = judge(c, {"g": [math.nan] * 3, "a": [math.nan] * 3})
+    assert j.checks[0].status == claims.UNSETTLED and "[not measured at this profile]" in j.checks[0].rule
+    assert "precondition" not in j.checks[0].rule and j.verdict == claims.INCONCLUSIVE

@@ -265,3 +265,8 @@ def test_fresh_seeds_start_after_the_seeds_a_claim_was_changed_on():
     assert not stability.confirmed(row, claims.REPRODUCED, [2000, 2001])
     assert stability.confirmed(row, claims.REPRODUCED, [3000, 3001])
     assert stability.headline(row, claims.REPRODUCED, [2000]) == claims.INCONCLUSIVE
+    assert not stability.confirmed(row, claims.REPRODUCED, None)  # seeds unknown: nothing confirmed
+    from initstudy.study.run import Run
+
+    assert Run._fresh(Run, [3000, 3001], 3000) and not Run._fresh(Run, [2000, 2001], 3000)
+    assert Run._fresh(Run, [2000, 2001]) and not Run._fresh(Run, [5, 6])

@@ -332,6 +332,6 @@ def test_nonorm_failures_count_divergence_per_depth():
     finals = pd.DataFrame({"method": ["none"] * 4 + ["bn"], "depth": [56, 56, 110, 110, 56], "seed": [0, 1, 0, 1, 0],
                            "accuracy": [0.1, 0.55, 0.1, 0.1, 0.8], "diverged_at": [2.0, math.nan, 3.0, 2.0, math.nan]})
     t = FX.nonorm_failures(finals).set_index("depth")
-    assert t.loc[56, "diverged"] == 1 and t.loc[56, "at or below 20 %"] == 1 and t.loc[56, "per_seed"] == "10.0 / 55.0"
+    assert t.loc[56, "diverged"] == 1 and t.loc[56, "failed"] == 1 and t.loc[56, "per_seed"] == "10.0 / 55.0"
     assert t.loc[110, "diverged at steps"] == "3 / 2"
     assert FX.nonorm_failures_text(t.reset_index()).startswith("56 layers: 1 of 2 seeds diverged (at steps 2), 1 of 2")

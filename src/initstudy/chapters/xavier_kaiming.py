@@ -26,6 +26,7 @@ __all__ = [
     "relu_moments",
     "xavier_kaiming_measurements",
     "mcnemar_p",
+    "two_sided_mcnemar_p",
     "placebo_runs",
     "MCNEMAR_MIN_PAIRS",
     "grid_brackets",
@@ -158,9 +159,10 @@ CLAIMS: tuple[Claim, ...] = (
         ),
         control="Each init is the other's control for the signal checks (Kaiming's signal must not pass "
                 "Xavier's vanishing check, and Xavier must not pass Kaiming's) and for Kaiming's accuracy. For "
-                "the paired stall test, He's fan-in Xavier against itself on the same seeds and learning rates with "
-                "another data order (one random stream changed): its stalls move with the data order, so its McNemar "
-                "test could reject by chance, and it must not.",
+                "the paired stall test, He's fan-in Xavier against itself on the same seeds and learning-rate grid "
+                "with another data order (one random stream changed), its rate chosen on its own validation run: its "
+                "stalls move with the data order, so its two-sided McNemar test could reject by chance, and it must "
+                "not.",
         changes=(("std ratio at layer 30", "RMS ratio at layer 30",
                   "a ReLU output's std is 0.83 of its RMS even in theory; He et al. preserve the second moment"),
                  ("he_fig3_xavier_best_accuracy <= 0.15 (mean over seeds, t interval)",
@@ -192,7 +194,8 @@ CLAIMS: tuple[Claim, ...] = (
                   "a check that cannot fail is not a test of the claim (referee finding); the seeds where only "
                   "Kaiming stalled outnumbering those where only Xavier did, significantly, refute its direction"),
                  ("the placebo: Kaiming against itself with another data order",
-                  "the placebo: He's fan-in Xavier against itself with another data order",
+                  "the placebo: He's fan-in Xavier against itself with another data order, over the same grid "
+                  "with its rate chosen on its own validation run, by the two-sided test",
                   "Kaiming seldom stalls, so its placebo has almost no discordant seeds and its test can never "
                   "reject: a control that cannot pass tells nothing; Xavier's stalls move with the data order, so "
                   "its placebo can pass by chance and is the nearest known-wrong comparison (referee finding, after "
@@ -294,8 +297,9 @@ def xavier_kaiming_measurements(relu: pd.DataFrame, profiles: pd.DataFrame, per_
     """Per-seed values of the ledger's metrics for ``relu-halves-variance`` and
     ``xavier-fails-relu``. ``per_seed``: :func:`he_fig3_per_seed` (one row per init, depth and
     seed: the learning rate chosen on validation and the test accuracy there); ``finals`` every
-    run of the grid (:func:`initstudy.core.train.final_accuracy`); ``placebo_finals`` ``xavier``
-    again at its chosen rate with another data order (:func:`placebo_runs`); ``xavier`` the
+    run of the grid (:func:`initstudy.core.train.final_accuracy`); ``placebo_finals`` the
+    placebo's :func:`he_fig3_per_seed` rows (``xavier`` over the same grid with another data
+    order, its rate chosen on its own validation run: :func:`placebo_runs`); ``xavier`` the
     Xavier the trained networks use (He et al.'s fan-in one by default)."""
     at = min(30, stack_depth)
     rel = relu.set_index("seed")
@@ -310,7 +314,7 @@ def xavier_kaiming_measurements(relu: pd.DataFrame, profiles: pd.DataFrame, per_
         return [math.nan if math.isnan(b) else float(b <= STALL_ACCURACY) for b in best(init)]
 
     if placebo_finals is not None and len(placebo_finals):
-        pl = placebo_finals.set_index("seed")["accuracy"]
+        pl = placebo_finals.set_index("seed")["best_final_accuracy"]
         placebo_stalled = [float(pl[s] <= STALL_ACCURACY) if s in pl.index else math.nan for s in seeds]
     else:
         placebo_stalled = [math.nan for _ in seeds]
@@ -329,7 +333,7 @@ def xavier_kaiming_measurements(relu: pd.DataFrame, profiles: pd.DataFrame, per_
             "stack_depth": [float(stack_depth)],
             "he_fig3_mcnemar_p": [mcnemar_p(stalled(xavier), stalled("kaiming-normal"))],
             "he_fig3_mcnemar_reverse_p": [mcnemar_p(stalled("kaiming-normal"), stalled(xavier))],
-            "placebo_mcnemar_p": [mcnemar_p(placebo_stalled, stalled(xavier))],
+            "placebo_mcnemar_p": [two_sided_mcnemar_p(placebo_stalled, stalled(xavier))],
             "he_fig3_xavier_stalled": stalled(xavier),
             "he_fig3_kaiming_stalled": stalled("kaiming-normal"),
             "he_fig3_placebo_stalled": placebo_stalled,
@@ -403,19 +407,32 @@ def he_lr_summary(finals: pd.DataFrame) -> pd.DataFrame:
 def placebo_runs(data, stall: pd.DataFrame, params, seeds, device: str = "cpu",
                  init: str = "xavier-fanin") -> pd.DataFrame:
     """The paired stall test's placebo: ``init`` (He's fan-in Xavier, whose stalls the test
-    counts) again at the deepest depth, each seed at the learning rate chosen on validation for
-    it (``stall``: :func:`he_fig3_per_seed`'s rows at that depth), with the data order from the
-    stream :data:`PLACEBO_ORDER` (the weights and all else the seed's). ``params``: the run's
-    parameters. Returns the history (:func:`initstudy.core.train.compare_inits`)."""
+    counts) again at the deepest depth over the same learning-rate grid, with the data order
+    from the stream :data:`PLACEBO_ORDER` (the weights and all else the seed's), so that its
+    rate is chosen on its own validation run as the arm it is compared with was: reusing that
+    arm's chosen rate would regress to the mean and stall more often, biasing the control.
+    ``stall``: :func:`he_fig3_per_seed`'s rows at that depth; ``params``: the run's parameters.
+    Returns the history (:func:`initstudy.core.train.compare_inits`); :func:`he_fig3_per_seed`
+    of it gives the placebo's chosen rate and test accuracy per seed."""
     from initstudy.core.train import compare_inits
 
-    chosen = stall[stall["init"] == init].set_index("seed")["best_lr"]
     depth = int(stall["depth"].max())
-    return compare_inits(data, inits=[init], depths=[depth], seeds=[s for s in seeds if s in chosen.index],
+    have = set(stall.loc[stall["init"] == init, "seed"])
+    return compare_inits(data, inits=[init], depths=[depth], seeds=[s for s in seeds if s in have],
                          width=params["he_width"], steps=params["train_steps"], activations=["relu"],
-                         arch=params["arch"], batch_size=params["batch_size"], momentum=params["momentum"],
-                         eval_every=params["train_steps"], device=device, order_stream=PLACEBO_ORDER,
-                         lr_of=lambda r: float(chosen[r["seed"]]), progress=False)
+                         lrs=params["lrs"], arch=params["arch"], batch_size=params["batch_size"],
+                         momentum=params["momentum"], eval_every=params["train_steps"], device=device,
+                         order_stream=PLACEBO_ORDER, progress=False)
+
+
+def two_sided_mcnemar_p(a: list[float], b: list[float]) -> float:
+    """The exact two-sided McNemar p-value whichever way the discordant pairs point (a placebo
+    has no direction: a rejection either way is a pass of its check).
+
+    >>> two_sided_mcnemar_p([0] * 6, [1] * 6), two_sided_mcnemar_p([1] * 6, [0] * 6)
+    (0.03125, 0.03125)
+    """
+    return min(mcnemar_p(a, b), mcnemar_p(b, a))
 
 
 #: The fewest discordant pairs, all one way, for which the exact two-sided McNemar test can reject
@@ -461,12 +478,12 @@ def _paired_glue(stall: pd.DataFrame, xavier: str, placebo_finals: pd.DataFrame 
            "mcnemar-p": mcnemar_p([float(x[s]) for s in seeds], [float(k[s]) for s in seeds]),
            "mcnemar-min-pairs": MCNEMAR_MIN_PAIRS}
     if placebo_finals is not None and len(placebo_finals):
-        pl = placebo_finals.set_index("seed")["accuracy"]
+        pl = placebo_finals.set_index("seed")["best_final_accuracy"]
         stalled = [float(pl[s] <= STALL_ACCURACY) if s in pl.index else math.nan for s in seeds]
         out.update({"placebo-stalled-k": int(sum(v == 1.0 for v in stalled)),
                     "placebo-only": int(sum(v >= 0.5 > x[s] for v, s in zip(stalled, seeds))),
                     "placebo-only-xavier": int(sum(x[s] >= 0.5 > v for v, s in zip(stalled, seeds))),
-                    "placebo-p": mcnemar_p(stalled, [float(x[s]) for s in seeds])})
+                    "placebo-p": two_sided_mcnemar_p(stalled, [float(x[s]) for s in seeds])})
     return out
 
 

@@ -646,7 +646,8 @@ def mcnemar_power(check: Check, a: Sequence[float], b: Sequence[float], target: 
         return Power(n_now, None, "", float("nan"), float("nan"),
                      f"{rates}: they do not point the claim's way, so more seeds at these rates cannot reject")
     p_a, p_b = only_a / n_now, only_b / n_now
-    for n in range(max(check.min_seeds, 2), POWER_CAP + 1):
+    n = max(check.min_seeds, 2)
+    for n in range(n, POWER_CAP + 1):
         prob = mcnemar_reject_probability(n, p_a, p_b, check.threshold)
         if prob >= target:
             return Power(n_now, n, HOLDS, float("nan"), float("nan"),
@@ -872,7 +873,10 @@ def _check(check: Check, measurements: Mapping[str, Sequence[float]], confidence
     level = check_level(check, confidence)
     n, mean, low, high = interval(measurements.get(check.metric, ()), check.scale, level)
     rule = check.rule_text()
-    if check.requires is not None and _check(check.requires, measurements, confidence).status != HOLDS:
+    if n == 0:
+        status = UNSETTLED
+        rule += " [not measured at this profile]"
+    elif check.requires is not None and _check(check.requires, measurements, confidence).status != HOLDS:
         status = UNSETTLED
         rule += f" [precondition {check.requires.rule_text()} not met]"
     else:
@@ -881,6 +885,9 @@ def _check(check: Check, measurements: Mapping[str, Sequence[float]], confidence
             back = _finite_or_nan(measurements.get(check.reverse, ())) if check.reverse else []
             if back and max(back) <= check.threshold:  # the same test rejects the other way
                 rule += f" [the test the other way ({check.reverse}) rejects: refuted]"
+                placebo = _finite_or_nan(measurements.get(check.control or "", ()))
+                if placebo and max(placebo) <= check.threshold:  # its placebo rejects too: nothing refuted
+                    status = NOT_DISCRIMINATING
             else:
                 status = UNSETTLED  # the test did not reject: the claim is not shown, nor refuted
                 rule += " [the test did not reject at this number of seeds: not shown, not refuted]"

@@ -242,7 +242,7 @@ class Run:
         values = {k: [float(x) for x in (v if isinstance(v, (list, tuple)) else list(v))]
                   for k, v in measurements.items()}
         used = [] if unseeded else list(self.seeds if seeds is None else seeds)
-        fresh = self._fresh(used)  # unseeded measurements (timings) are never fresh by themselves
+        fresh = self._fresh(used, claim.fresh_from)  # unseeded measurements (timings) are never fresh
         judgement = claims.judge(claim, values, fresh_seeds=fresh)
         self.judgements[claim_id] = judgement
         self.claim_seeds[claim_id] = (used, fresh)
@@ -279,9 +279,10 @@ class Run:
     #: then were written after (:data:`initstudy.study.stability.FIRST_SEED` is 2000 since).
     TUNING_SEEDS = frozenset(range(0, 100)) | frozenset(range(1000, 1100))
 
-    def _fresh(self, seeds: list[int]) -> bool:
-        """Whether ``seeds`` are disjoint from :attr:`TUNING_SEEDS`."""
-        return bool(seeds) and not (set(seeds) & self.TUNING_SEEDS)
+    def _fresh(self, seeds: list[int], fresh_from: int = 0) -> bool:
+        """Whether ``seeds`` are disjoint from :attr:`TUNING_SEEDS` and none is below the claim's
+        ``fresh_from`` (seeds seen before its criterion last changed)."""
+        return bool(seeds) and not (set(seeds) & self.TUNING_SEEDS) and min(seeds) >= fresh_from
 
     def verdict_table(self) -> pd.DataFrame:
         """The checks behind every verdict so far, as a table to show in the notebook."""

@@ -158,7 +158,8 @@ def confirmed(row: Mapping, fresh_verdict: str | None, fresh_seeds: Sequence[int
     >>> confirmed({**row, "provisional": "reproduced", "fresh_from": 3000}, "reproduced", [2000, 2001])
     False
     """
-    seen = any(s < row.get("fresh_from", 0) for s in (fresh_seeds or ()))
+    fresh_from = row.get("fresh_from", 0)
+    seen = any(s < fresh_from for s in (fresh_seeds or ())) or (fresh_from > 0 and not fresh_seeds)
     return (awaiting_fresh_seeds(row) and bool(fresh_verdict) and fresh_verdict == row.get("provisional")
             and fresh_verdict != INCONCLUSIVE and not seen)
 
