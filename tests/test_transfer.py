@@ -1,4 +1,5 @@
 import dataclasses
+import math
 import pickle
 
 import pandas as pd
@@ -13,6 +14,11 @@ from initstudy.core.train import TrainConfig
 @pytest.fixture(scope="module")
 def digits28():
     return data.load("digits", resize=28)
+
+
+@pytest.fixture(scope="module")
+def digits8():
+    return data.load("digits")
 
 
 def test_few_labels_is_class_balanced_and_seeded(digits28):
@@ -59,63 +65,95 @@ def test_finetune_keeps_the_body_and_replaces_the_head(digits28, tmp_path):
         transfer.build_scratch(spec, "zero", digits28, 0)
 
 
-def test_sweep_measurements_and_pair_verdicts(digits28, tmp_path):
-    spec = transfer.PretrainSpec("digits", steps=5, lr=0.05, batch_size=32, seed=0)
-    state, _ = transfer.pretrain(spec, digits28, tmp_path)
-    shuffled = dataclasses.replace(spec, shuffled_labels=True)
-    state_shuffled, info = transfer.pretrain(shuffled, digits28, tmp_path)
-    assert not info["cached"] and transfer.checkpoint_path(shuffled, tmp_path) != transfer.checkpoint_path(spec, tmp_path)
-    assert not torch.equal(state_shuffled["conv1.weight"], state["conv1.weight"])
+def _chosen(rows):
+    """A table of chosen runs (per_class, seed, method, accuracy), as choose_rates returns."""
+    return pd.DataFrame(rows, columns=["per_class", "seed", "method", "accuracy"])
+
+
+def test_the_similar_source_is_mnist_s_digit_box_at_8x8():
+    mnist, digits, fashion = transfer.load_data("local", 500)
+    assert mnist.input_shape == digits.input_shape == fashion.input_shape == (1, 8, 8)
+    assert mnist.info["crop"] == transfer.MNIST_BOX == 20 and "crop" not in digits.info
+    assert len(fashion.y_train) == 500
+    # the box fills the frame: the 28x28 images reduced whole leave a border of near-background
+    whole = data.load("mnist-5k", source="local", resize=8, standardize=False)
+    boxed = data.load("mnist-5k", source="local", crop=20, resize=8, standardize=False)
+    border = lambda x: torch.cat([x[..., 0, :], x[..., -1, :]], -1).mean().item()  # noqa: E731
+    assert border(boxed.x_train) > 3 * border(whole.x_train)
+    t = transfer.data_table(mnist, digits, fashion)
+    assert t["data set"].tolist() == ["mnist-5k", "mnist-5k", "fashion-mnist", "digits"]
+    assert t.iloc[3][["train", "validation", "test"]].tolist() == [1149, 288, 360]  # 1797 digits
+
+
+def test_pretrain_sources_one_network_per_source_and_seed(digits8, tmp_path):
+    specs, states, table = transfer.pretrain_sources({"similar": digits8, "dissimilar": digits8}, tmp_path,
+                                                     steps=3, lr=0.05, seeds=[4, 5], batch_size=16)
+    assert list(specs) == [(r, s) for s in (4, 5) for r in ("similar", "shuffled", "dissimilar")]
+    assert specs[("shuffled", 4)] == dataclasses.replace(specs[("similar", 4)], shuffled_labels=True)
+    assert specs[("similar", 4)] == transfer.PretrainSpec("digits", steps=3, lr=0.05, batch_size=16, seed=4,
+                                                          image_size=8)
+    # the same spec twice (both sources are the digits here): the second is read from the cache
+    assert table["loaded from the cache"].tolist() == [False, False, True] * 2
+    assert table["sha256"].str.len().tolist() == [16] * 6
+    assert not torch.equal(states[("similar", 4)]["conv1.weight"], states[("similar", 5)]["conv1.weight"])
+    assert not torch.equal(states[("similar", 4)]["conv1.weight"], states[("shuffled", 4)]["conv1.weight"])
+
+
+def test_sweep_chooses_every_method_s_rate_on_validation(digits8, tmp_path):
+    specs, states, _ = transfer.pretrain_sources({"similar": digits8, "dissimilar": digits8}, tmp_path,
+                                                 steps=3, lr=0.05, seeds=[0, 1], batch_size=16)
     cfg = TrainConfig(steps=3, batch_size=16, lr=0.05, eval_every=3)
-    finals = transfer.transfer_sweep(spec, state, digits28, pair="similar", label_counts=[5], seeds=[0, 1],
-                                     inits=("xavier-uniform", "lsuv"), config=cfg, progress=False,
-                                     controls={transfer.SHUFFLED: (shuffled, state_shuffled)})
-    assert len(finals) == 8 and set(finals["method"]) == {"transfer", transfer.SHUFFLED, "xavier-uniform", "lsuv"}
-    both = pd.concat([finals, finals[finals["method"] != transfer.SHUFFLED].assign(pair="dissimilar")])
-    m = transfer.transfer_measurements(both, [0, 1])
-    assert set(m) == {"transfer_gain_similar", "transfer_gain_dissimilar", "shuffled_source_gain_similar"}
-    # each gain, derived here from the run table: the method's accuracy minus the best from-scratch
-    # init's of the same seed, in points (the control pair from the shuffled-label source)
-    for metric, pair, method in (("transfer_gain_similar", "similar", "transfer"),
-                                 ("transfer_gain_dissimilar", "dissimilar", "transfer"),
-                                 ("shuffled_source_gain_similar", "similar", transfer.SHUFFLED)):
-        expected = []
-        for seed in (0, 1):
-            rows = both[(both["pair"] == pair) & (both["seed"] == seed)]
-            acc = {r.method: r.accuracy for r in rows.itertuples()}
-            expected.append(100 * (acc[method] - max(acc["xavier-uniform"], acc["lsuv"])))
-        assert m[metric] == pytest.approx(expected, abs=1e-9), metric
-    assert m["shuffled_source_gain_similar"] != m["transfer_gain_similar"]  # the control is its own run
-    table = transfer.pair_verdicts({"transfer_gain_similar": [5.0, 6.0, 5.5],
-                                    "transfer_gain_dissimilar": [-9, -8, -10],
-                                    "shuffled_source_gain_similar": [-20, -25, -22]})
-    assert table["verdict"].tolist() == ["reproduced", "not reproduced", "not reproduced"]
-    assert table["pair"].str.split().str[0].tolist() == ["similar", "dissimilar", "shuffled-label"]
+    runs = transfer.transfer_sweep(specs, states, digits8, label_counts=[5], seeds=[0, 1], lrs=[0.01, 0.1],
+                                   inits=("xavier-uniform", "lsuv"), config=cfg, progress=False)
+    methods = {transfer.SIMILAR, transfer.SHUFFLED, transfer.DISSIMILAR, "xavier-uniform", "lsuv"}
+    assert len(runs) == 2 * 5 * 2 and set(runs["method"]) == methods and set(runs["lr"]) == {0.01, 0.1}
+    chosen = transfer.choose_rates(runs)
+    assert len(chosen) == 2 * 5
+    # derived here from the run table: per method and seed, the rate of the better validation accuracy
+    for r in chosen.itertuples():
+        cell = runs[(runs["method"] == r.method) & (runs["seed"] == r.seed)].sort_values("lr")
+        best = cell.loc[cell["val_accuracy"].idxmax()]  # ties: the smaller rate, first after sorting
+        assert r.lr == best["lr"] and r.accuracy == best["accuracy"]
 
 
-def test_gains_against_the_scratch_init_chosen_on_validation():
-    rows = [("similar", 5, s, m, a, v) for s, accs, vals in ((0, (0.80, 0.70, 0.75, 0.60), (0.8, 0.6, 0.7, 0.9)),
-                                                            (1, (0.82, 0.79, 0.70, 0.65), (0.8, 0.7, 0.6, 0.9)))
-            for m, a, v in zip(("transfer", "xavier-uniform", "lsuv", transfer.SHUFFLED), accs, vals)]
-    finals = pd.DataFrame(rows, columns=["pair", "per_class", "seed", "method", "accuracy", "val_accuracy"]).assign(
-        diverged_at=float("nan"))
-    g = transfer.gains(finals).set_index("seed")
-    # seed 0: lsuv has the better validation accuracy (0.7): its test accuracy is the baseline
-    assert g.loc[0, "best_init"] == "lsuv" and g.loc[0, "best_scratch"] == 0.75 and g.loc[0, "gain"] == pytest.approx(5.0)
-    assert g.loc[1, "best_init"] == "xavier-uniform" and g.loc[1, "gain"] == pytest.approx(3.0)
-    # the same runs with the test accuracies of the inits swapped: the choice stays, its outcome moves
-    swapped = finals.assign(accuracy=finals["accuracy"].where(finals["method"] == "transfer",
-                                                              1 - finals["accuracy"]))
-    assert transfer.gains(swapped).set_index("seed")["best_init"].to_dict() == g["best_init"].to_dict()
-    t = transfer.gain_table(finals).set_index("method")
-    assert t.loc["transfer", "mean_gain"] == pytest.approx(4.0) and t.loc["transfer", "n"] == 2
-    assert t.loc["transfer", "low"] < 4.0 < t.loc["transfer", "high"] and t.loc["transfer", "diverged_runs"] == 0
-    assert t.loc[transfer.SHUFFLED, "mean_gain"] == pytest.approx(-14.5)
-    lines = transfer.accuracy_lines(finals)
-    assert set(lines["series"]) == {"transfer", transfer.SHUFFLED, "from-scratch init chosen on validation (per seed)",
-                                    "mean of the from-scratch inits"}
-    best = lines[lines["series"] == "from-scratch init chosen on validation (per seed)"].set_index("seed")["accuracy"]
-    assert best.to_dict() == {0: 0.75, 1: 0.79}
+def test_gains_compare_each_init_on_its_own():
+    chosen = _chosen([(5, s, m, a) for s, accs in ((0, (0.80, 0.70, 0.75, 0.60, 0.79)), (1, (0.82, 0.79, 0.70, 0.65, 0.5)))
+                      for m, a in zip((transfer.SIMILAR, "xavier-uniform", "lsuv", transfer.SHUFFLED,
+                                       transfer.DISSIMILAR), accs)])
+    g = transfer.gains(chosen, inits=("xavier-uniform", "lsuv")).set_index(["init", "seed"])["gain"]
+    assert g.to_dict() == pytest.approx({("xavier-uniform", 0): 10.0, ("xavier-uniform", 1): 3.0,
+                                         ("lsuv", 0): 5.0, ("lsuv", 1): 12.0})
+    per_seed = transfer.gains_per_seed(chosen)
+    assert set(per_seed["method"]) == {transfer.SIMILAR, transfer.SHUFFLED, transfer.DISSIMILAR}
+    t = transfer.gain_table(per_seed).set_index(["method", "init"])
+    assert t.loc[(transfer.SIMILAR, "lsuv"), "mean_gain"] == pytest.approx(8.5)
+    assert t.loc[(transfer.SHUFFLED, "xavier-uniform"), "mean_gain"] == pytest.approx(-12.0)
+    assert t.loc[(transfer.SIMILAR, "lsuv"), "low"] < 8.5 < t.loc[(transfer.SIMILAR, "lsuv"), "high"]
+    m = transfer.transfer_measurements(chosen, [0, 1])
+    assert len(m) == 15 and m["transfer_gain_over_xavier"] == pytest.approx([10.0, 3.0])
+    assert m["shuffled_gain_over_lsuv"] == pytest.approx([-15.0, -5.0])
+    assert m["dissimilar_gain_over_lsuv"] == pytest.approx([4.0, -20.0])
+    assert all(math.isnan(v) for v in m["transfer_gain_over_kaiming"])  # not measured here
+    glue = transfer.gain_glue(transfer.gain_table(per_seed))
+    assert glue["gain-min-similar"] == pytest.approx(6.5) and glue["gain-worst-similar"] == "Xavier"
+    assert glue["gains-similar-by-labels"] == "5: +6.5"
+
+
+def test_every_init_is_a_check_and_the_control_must_fail_them():
+    (c,) = transfer.CLAIMS
+    assert [k.metric for k in c.criterion.checks] == [f"transfer_gain_over_{s}" for s in transfer.INIT_SLUGS.values()]
+    assert all(k.control == k.metric.replace("transfer_", "shuffled_", 1) and k.threshold == 1.0
+               for k in c.criterion.checks)
+    assert c.fresh_from == 3000
+    strong = [5.0, 6.0, 5.5, 6.5]
+    m = {f"{p}_gain_over_{s}": v for s in transfer.INIT_SLUGS.values()
+         for p, v in (("transfer", strong), ("shuffled", [-20, -25, -22, -21]), ("dissimilar", [-9, -8, -10, -9]))}
+    m["transfer_gain_over_lsuv"] = [0.0, -1.0, 0.5, -0.5]  # transfer does not beat LSUV
+    v = transfer.source_verdicts(m).set_index(["source", "init"])["check"]
+    assert v[("similar", "kaiming-normal")] == "holds" and v[("similar", "lsuv")] == "fails"
+    assert (v.xs("shuffled") == "fails").all() and (v.xs("dissimilar") == "fails").all()
+    assert transfer.verdict_glue(transfer.source_verdicts(m)) == {
+        "checks-held-dissimilar": "0 of 5", "checks-held-shuffled": "0 of 5", "checks-held-similar": "4 of 5"}
 
 
 def test_imagenet_weights_need_a_network():
@@ -127,88 +165,23 @@ def test_imagenet_weights_need_a_network():
         transfer.imagenet_resnet18(10)
 
 
-def test_data_table_one_row_per_role(digits28):
-    small = dataclasses.replace(digits28, name="small", x_train=digits28.x_train[:7], y_train=digits28.y_train[:7])
-    t = transfer.data_table(small, digits28, small)
-    assert t["role"].tolist() == ["similar: source", "similar: target", "dissimilar: source", "dissimilar: target",
-                                  "control: source, labels shuffled"]
-    assert t["data set"].tolist() == ["small", "digits", "small", "small", "small"]
-    assert t["train"].tolist() == [7, 1149, 7, 7, 7]  # the UCI digits: 1797 images, 360 test and 288 validation
-    assert t["test"].tolist() == [360] * 5 and set(t["input"]) == {"1x28x28"}
-
-
-def test_pretrain_sources_adds_the_shuffled_control(digits28, tmp_path):
-    specs, states, table = transfer.pretrain_sources({"similar": digits28, "dissimilar": digits28}, tmp_path,
-                                                     steps=3, lr=0.05, seed=4, batch_size=16)
-    assert list(specs) == list(states) == ["similar", "dissimilar", transfer.CONTROL]
-    assert specs[transfer.CONTROL] == dataclasses.replace(specs["similar"], shuffled_labels=True)
-    assert specs["similar"] == transfer.PretrainSpec("digits", steps=3, lr=0.05, batch_size=16, seed=4)
-    assert table["source of"].tolist() == ["similar", "dissimilar", transfer.CONTROL]
-    # the same spec twice: the second is read from the cache, with the same file and hash
-    assert table["loaded from the cache"].tolist() == [False, True, False]
-    assert table["checkpoint"][0] == table["checkpoint"][1] != table["checkpoint"][2]
-    assert table["sha256"].str.len().tolist() == [16] * 3
-    assert not torch.equal(states["similar"]["conv1.weight"], states[transfer.CONTROL]["conv1.weight"])
-
-
-def _table(rows):
-    return pd.DataFrame(rows, columns=["pair", "method", "per_class", "mean_gain"])
-
-
-def test_gains_per_seed_stacks_each_method():
-    rows = [("similar", 5, s, m, a) for s, accs in ((0, (0.80, 0.70, 0.60)), (1, (0.50, 0.55, 0.90)))
-            for m, a in zip(("transfer", "xavier-uniform", transfer.SHUFFLED), accs)]
-    finals = pd.DataFrame(rows, columns=["pair", "per_class", "seed", "method", "accuracy"]).assign(val_accuracy=0.5)
-    g = transfer.gains_per_seed(finals)
-    assert g["method"].tolist() == ["transfer", "transfer", transfer.SHUFFLED, transfer.SHUFFLED]
-    # accuracy minus xavier's of the same seed, in points
-    assert g["gain"].tolist() == pytest.approx([10.0, -5.0, -10.0, 35.0])
-    assert g.index.tolist() == [0, 1, 2, 3]
-    only = transfer.gains_per_seed(finals[finals["method"] != transfer.SHUFFLED])
-    assert only["gain"].tolist() == pytest.approx([10.0, -5.0])
-
-
-def test_gain_glue_formats_transfer_by_labels():
-    table = _table([("dissimilar", "transfer", 20, -0.5), ("dissimilar", "transfer", 5, -12.345),
-                    ("similar", "transfer", 5, 1.234), ("similar", transfer.SHUFFLED, 5, 99.0),
-                    ("similar", "transfer", 20, 0.0)])
-    assert transfer.gain_glue(table) == {"gains-dissimilar": "5: -12.35, 20: -0.50",
-                                         "gains-similar": "5: +1.23, 20: +0.00"}
-    assert transfer.gain_glue(table, transfer.SHUFFLED) == {"gains-similar": "5: +99.00"}
-
-
-def test_pair_glue_keys_by_the_first_word_of_the_pair():
-    pairs = pd.DataFrame({"pair": ["similar (the claim)", "dissimilar (scope)",
-                                   "shuffled-label source (negative control)"],
-                          "verdict": ["reproduced", "not reproduced", "inconclusive"],
-                          "gain (points)": [5.5, -9.0, 1.0], "95% CI low": [4.0, -10.0, float("nan")],
-                          "95% CI high": [7.0, -8.0, float("nan")], "seeds": [3, 3, 1], "rule": ["r"] * 3})
-    glue = transfer.pair_glue(pairs)
-    assert list(glue)[:3] == ["pair-similar", "pair-dissimilar", "pair-shuffled-label"]
-    assert len(glue) == 12
-    assert glue["pair-similar"] == "reproduced" and glue["pair-shuffled-label"] == "inconclusive"
-    assert (glue["pair-similar-gain"], glue["pair-similar-low"], glue["pair-similar-high"]) == (5.5, 4.0, 7.0)
-    assert (glue["pair-dissimilar-gain"], glue["pair-dissimilar-low"], glue["pair-dissimilar-high"]) == (-9.0, -10.0, -8.0)
-    assert glue["pair-shuffled-label-gain"] == 1.0 and pd.isna(glue["pair-shuffled-label-high"])
-
-
 def test_figures_return_what_they_plot():
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    rows = [(p, k, s, m, a) for p in ("similar", "dissimilar") for k in (5, 20) for s in (0, 1)
-            for m, a in (("transfer", 0.8 + s / 100), ("xavier-uniform", 0.7), ("lsuv", 0.75 - k / 1000))]
-    finals = pd.DataFrame(rows, columns=["pair", "per_class", "seed", "method", "accuracy"]).assign(
-        diverged_at=float("nan"))
-    finals["val_accuracy"] = finals["accuracy"]
-    fig, lines = transfer.accuracy_figure(finals, [5, 20])
-    assert [ax.get_title() for ax in fig.axes[:2]] == ["similar pair", "dissimilar pair"]
-    best = lines[lines["series"] == "from-scratch init chosen on validation (per seed)"]
-    assert len(lines) == 24 and set(best["accuracy"]) == {0.745, 0.73}
+    chosen = _chosen([(k, s, m, a) for k in (5, 20) for s in (0, 1)
+                      for m, a in ((transfer.SIMILAR, 0.8 + s / 100), (transfer.SHUFFLED, 0.6),
+                                   ("xavier-uniform", 0.7), ("lsuv", 0.75 - k / 1000))]).assign(lr=0.1)
+    fig, plotted = transfer.accuracy_figure(chosen, [5, 20])
+    assert len(plotted) == 16 and fig.axes[0].get_xlabel() == "labelled examples per class"
+    assert [t.get_text() for t in fig.axes[0].get_legend().get_texts()] == [
+        transfer.SIMILAR, transfer.SHUFFLED, "xavier-uniform", "lsuv"]
     plt.close(fig)
-    per_seed = transfer.gains_per_seed(finals)
-    fig, plotted = transfer.gain_figure(per_seed, transfer.gain_table(finals), [5, 20])
-    assert plotted is per_seed and [ax.get_xticks().tolist() for ax in fig.axes] == [[5, 20], [5, 20]]
+    per_seed = transfer.gains_per_seed(chosen)
+    fig, plotted = transfer.gain_figure(per_seed, transfer.gain_table(per_seed), [5, 20])
+    assert plotted is per_seed and [ax.get_title() for ax in fig.axes] == ["similar source", "shuffled source"]
+    assert [ax.get_xlabel() for ax in fig.axes] == ["", "labelled examples per class"]
+    assert [ax.get_xticks().tolist() for ax in fig.axes] == [[5, 20], [5, 20]]
     plt.close(fig)

@@ -289,6 +289,7 @@ def load(
     test_subset: int | None = None,
     resize: int | None = None,
     standardize: bool = True,
+    crop: int | None = None,
     seed: int = 0,
     val_subset: int | None = None,
 ) -> Dataset:
@@ -305,6 +306,8 @@ def load(
         test_subset: the same for the test set.
         val_subset: the same for the validation split (:data:`VAL_SIZES` examples in all).
         resize: resize images to ``resize x resize`` (bilinear, torchvision).
+        crop: first keep the central ``crop x crop`` pixels (e.g. 20 for the box MNIST's
+            digits were size-normalised into, LeCun et al. 1998), then resize.
         standardize: subtract the training mean and divide by its std (scalars).
         seed: seed of the subset draws.
 
@@ -346,11 +349,16 @@ def load(
         return t
 
     x_train, x_val, x_test = to_tensor(xtr), to_tensor(xva), to_tensor(xte)
+    if crop is not None:
+        from torchvision.transforms.v2 import functional as TF
+
+        x_train, x_val, x_test = (TF.center_crop(x, [crop, crop]) for x in (x_train, x_val, x_test))
     if resize is not None:
         from torchvision.transforms.v2 import functional as TF
 
         x_train, x_val, x_test = (TF.resize(x, [resize, resize], antialias=True) for x in (x_train, x_val, x_test))
-    info = {"origin": origin, "standardized": standardize, "split_seed": SPLIT_SEED,
+    info = {"origin": origin, "standardized": standardize, **({"crop": crop} if crop else {}),
+            **({"resize": resize} if resize else {}), "split_seed": SPLIT_SEED,
             "validation": f"{VAL_SIZES[name]} examples carved from the training split (stratified, seed {SPLIT_SEED})",
             "sizes": {"train": len(ytr), "val": len(yva), "test": len(yte)}, "training_split": n_split,
             "subset_seed": seed}
