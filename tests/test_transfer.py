@@ -182,6 +182,6 @@ def test_figures_return_what_they_plot():
     per_seed = transfer.gains_per_seed(chosen)
     fig, plotted = transfer.gain_figure(per_seed, transfer.gain_table(per_seed), [5, 20])
     assert plotted is per_seed and [ax.get_title() for ax in fig.axes] == ["similar source", "shuffled source"]
-    assert [ax.get_xlabel() for ax in fig.axes] == ["", "labelled examples per class"]
+    assert [ax.get_xlabel() for ax in fig.axes] == ["labels per class"] * 2
     assert [ax.get_xticks().tolist() for ax in fig.axes] == [[5, 20], [5, 20]]
     plt.close(fig)

@@ -578,13 +578,13 @@ def accuracy_figure(chosen: pd.DataFrame, label_counts):
     data = chosen[["per_class", "seed", "method", "lr", "accuracy"]].copy()
     order = [m for m in (*PRETRAINED_METHODS, *SCRATCH_INITS) if m in set(data["method"])]
     cb = sns.color_palette("colorblind", len(order))
-    fig, ax = plt.subplots(figsize=(7.2, 4.2))
+    fig, ax = plt.subplots(figsize=(7.15, 4.8))
     sns.lineplot(data=data, x="per_class", y="accuracy", hue="method", hue_order=order, style="method",
                  style_order=order, dashes={m: "" if m in PRETRAINED_METHODS else (4, 2) for m in order},
                  markers=True, err_style="bars", errorbar=("ci", 95), palette=dict(zip(order, cb)), ax=ax)
-    ax.set(xscale="log", xlabel="labelled examples per class", ylabel="test accuracy (fraction)")
+    ax.set(xscale="log", xlabel="labelled examples per class", ylabel="test accuracy")
     _label_ticks(ax, label_counts)
-    ax.legend(title=None, fontsize=9, loc="lower right", ncol=2)
+    ax.legend(title=None, fontsize=9, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=3, frameon=False)
     fig.tight_layout()
     return fig, data
 
@@ -612,10 +612,9 @@ def gain_figure(per_seed: pd.DataFrame, table: pd.DataFrame, label_counts):
                         color=colours[init], marker="o", ms=4, capsize=2, lw=1.2, label=_INIT_WORDS[init])
         ax.axhline(0, color="grey", lw=1)
         ax.axhline(1, color="black", ls="--", lw=1)
-        ax.set(xscale="log", title=f"{SOURCES[method]} source")
+        ax.set(xscale="log", title=f"{SOURCES[method]} source", xlabel="labels per class")
         _label_ticks(ax, label_counts)
     axes[0][0].set_ylabel("gain over the init\nfrom scratch (points)")
-    axes[0][len(methods) // 2].set_xlabel("labelled examples per class")
     handles, labels = axes[0][0].get_legend_handles_labels()
     from matplotlib.lines import Line2D
 

@@ -69,8 +69,10 @@ def fresh_seeds(spec: catalog_mod.NotebookSpec, profile: str, first: int = FIRST
     fresh seeds were seen).
 
     >>> from initstudy.study.catalog import NOTEBOOKS
-    >>> fresh_seeds(NOTEBOOKS["transfer"], "smoke")
-    [2000, 2001]
+    >>> fresh_seeds(NOTEBOOKS["zero_init"], "smoke")
+    [2000, 2001, 2002]
+    >>> fresh_seeds(NOTEBOOKS["transfer"], "smoke")  # transfer-best's criterion changed: fresh_from 3000
+    [3000, 3001]
     """
     from initstudy.study.claims import claim
 
