@@ -364,6 +364,31 @@ def test_the_work_counter_counts_member_steps_and_flops():
     assert ensemble.WORK.member_steps == 0 and ensemble.WORK.train_flop == 0
 
 
+def test_the_plan_counts_what_a_run_does_and_plan_mode_trains_one_step(monkeypatch):
+    """The planned work (every member to its last step, validation at step 0, every
+    ``eval_every`` steps and the end, test once) is what a run without divergence does; in plan
+    mode the same plan is counted while one step is trained and 32 examples evaluated."""
+    data = tiny(40, 50)
+    nets = [models.mlp(4, [3], 2) for _ in range(3)]
+    configs = [TrainConfig(steps=7, batch_size=2, lr=0.1, seed=s, eval_every=3) for s in range(3)]
+    ensemble.reset_work()
+    ensemble.train_ensemble([copy.deepcopy(n) for n in nets], data, configs)
+    ran = ensemble.WORK.as_dict()
+    assert ensemble.WORK.planned_member_steps == ensemble.WORK.member_steps == 21
+    assert ensemble.WORK.planned_train_flop == ensemble.WORK.train_flop == 21 * (72 + 96)
+    # validation at steps 0, 3, 6 and 7: four times 40 examples; test once, 50; 36 FLOPs each, 3 members
+    assert ensemble.WORK.planned_eval_flop == ensemble.WORK.eval_flop == 3 * 36 * (4 * 40 + 50)
+    assert ran["plan_mode"] is False
+    monkeypatch.setenv(ensemble.PLAN_ENV, "1")
+    ensemble.reset_work()
+    results = ensemble.train_ensemble([copy.deepcopy(n) for n in nets], data, configs)
+    plan = ensemble.WORK.as_dict()
+    assert plan["plan_mode"] is True and plan["member_steps"] == 3 and all(r.steps_done == 1 for r in results)
+    assert {k: plan[k] for k in ("planned_member_steps", "planned_train_gflop", "planned_eval_gflop")} == {
+        k: ran[k] for k in ("planned_member_steps", "planned_train_gflop", "planned_eval_gflop")}
+    assert ensemble.WORK.eval_flop == 3 * 36 * (2 * 32 + 32)  # step 0 and step 1 on 32 validation, 32 test
+
+
 def test_diverged_members_stop_counting():
     """A member that diverges at step k has trained k steps (the step whose loss was not
     finite counted, none after it)."""

@@ -31,3 +31,35 @@ def test_chapter_report_reads_the_provenance_and_marks_a_failed_chapter(tmp_path
     failed = gpu_run.chapter_report(tmp_path, "fixup", 1, 5.0)
     assert "tflop" not in failed and failed["rc"] == 1
     assert "–" in gpu_run.report_text([failed]).split("\n")[1]
+
+
+def test_the_plan_runs_without_a_gpu_in_plan_mode(tmp_path, monkeypatch, capsys):
+    """--plan needs no GPU: each chapter runs at the gpu profile on the CPU in the training
+    core's plan mode, into its own results folder; the report sums the planned TFLOP."""
+    from initstudy.core.ensemble import PLAN_ENV
+
+    calls = []
+
+    class Done:
+        returncode = 0
+
+    def fake_run(cmd):
+        import os
+
+        calls.append((cmd, os.environ.get(PLAN_ENV)))
+        prov = tmp_path / "gpu" / cmd[4] / "provenance.json"
+        prov.parent.mkdir(parents=True, exist_ok=True)
+        prov.write_text(json.dumps({"wall_time_s": 3.0, "training_core": {
+            "planned_train_gflop": 1500.0, "planned_eval_gflop": 500.0}}))
+        return Done()
+
+    monkeypatch.setattr(gpu_run.subprocess, "run", fake_run)
+    monkeypatch.delenv(PLAN_ENV, raising=False)
+    assert gpu_run.main(["fixup", "transfer", "--plan", "--results-dir", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert [c[0][4] for c in calls] == ["fixup", "transfer"] and {c[1] for c in calls} == {"1"}
+    assert all(c[0][-4:] == ["-p", "device", "cpu", "--force"] and "gpu" in c[0] for c in calls)
+    assert "every chapter: 4.0 TFLOP planned" in out
+    saved = json.loads((tmp_path / "gpu" / "gpu_plan.json").read_text())
+    assert [r["planned_tflop"] for r in saved["chapters"]] == [2.0, 2.0] and saved["gpu"] is None
+    monkeypatch.delenv(PLAN_ENV, raising=False)

@@ -46,6 +46,7 @@ from __future__ import annotations
 
 import copy
 import math
+import os
 import time
 from dataclasses import dataclass
 from typing import Iterable, Sequence
@@ -58,7 +59,8 @@ from torch.func import functional_call, stack_module_state, vmap
 from torch.nn import functional as F
 
 __all__ = ["member_stream", "stream_seed", "train_ensemble", "chunk_size", "signature", "vectorize_mode", "EnsembleResult",
-           "MEMORY_BUDGET", "EVAL_BATCH", "Work", "WORK", "reset_work", "pass_flops"]
+           "MEMORY_BUDGET", "EVAL_BATCH", "Work", "WORK", "reset_work", "pass_flops", "PLAN_ENV", "PLAN_EVAL",
+           "planning", "planned_evaluations"]
 
 #: Whether the host reads the members' state every step (None: on the CPU only, where it costs
 #: nothing); False follows a GPU's path (masks, and drops members at evaluations) on any device.
@@ -102,6 +104,12 @@ class Work:
     seconds: float = 0.0
     record_seconds: float = 0.0
     uncounted_steps: int = 0
+    #: The work the configs asked for (every member to its last step, the validation split at
+    #: every ``eval_every`` steps and the end, the test split once): an upper bound of what ran,
+    #: since a member that diverges stops; in plan mode (:data:`PLAN_ENV`) the only count.
+    planned_member_steps: int = 0
+    planned_train_flop: float = 0.0
+    planned_eval_flop: float = 0.0
 
     def as_dict(self) -> dict:
         """The record for a run's provenance, with the rates achieved (GFLOP/s only when every
@@ -112,11 +120,39 @@ class Work:
                 "train_gflop": round(self.train_flop / 1e9, 1), "eval_gflop": round(self.eval_flop / 1e9, 1),
                 "seconds": round(self.seconds, 3), "record_seconds": round(self.record_seconds, 3),
                 "member_steps_per_s": round(self.member_steps / self.seconds, 1) if rate else None,
-                "gflop_per_s": round(total / self.seconds / 1e9, 2) if rate and not self.uncounted_steps else None}
+                "gflop_per_s": round(total / self.seconds / 1e9, 2) if rate and not self.uncounted_steps else None,
+                "planned_member_steps": self.planned_member_steps,
+                "planned_train_gflop": round(self.planned_train_flop / 1e9, 1),
+                "planned_eval_gflop": round(self.planned_eval_flop / 1e9, 1), "plan_mode": planning()}
 
 
 #: The work of the training core in this process (:class:`Work`); :func:`reset_work` starts it anew.
 WORK = Work()
+
+
+#: Plan mode: with this environment variable set to 1, :func:`train_ensemble` counts the work
+#: each ensemble's configs ask for (:class:`Work`'s ``planned_*``) but trains one step and
+#: evaluates on :data:`PLAN_EVAL` examples only, so that a profile's whole training work can be
+#: sized on any machine before it is run (``python -m initstudy.study.gpu_run --plan``). Its
+#: numbers are not results: a notebook run in plan mode says so in its provenance.
+PLAN_ENV = "INITSTUDY_PLAN"
+#: The examples of each split a plan-mode evaluation reads.
+PLAN_EVAL = 32
+
+
+def planning() -> bool:
+    """Whether the training core is in plan mode (:data:`PLAN_ENV`)."""
+    return os.environ.get(PLAN_ENV) == "1"
+
+
+def planned_evaluations(steps: int, eval_every: int) -> int:
+    """How many times a run of ``steps`` steps evaluates its validation split: at step 0, at
+    every multiple of ``eval_every`` and at its last step.
+
+    >>> planned_evaluations(430, 430), planned_evaluations(100, 30), planned_evaluations(90, 30)
+    (2, 5, 4)
+    """
+    return 1 + steps // eval_every + (1 if steps % eval_every else 0)
 
 
 def reset_work() -> None:
@@ -468,6 +504,12 @@ def _train_chunk(models, data, configs, *, record, record_every, record_at, devi
     except Exception:  # noqa: BLE001 (a model the meta device cannot run: its work is not counted, training goes on)
         step_flop = example_flop = 0.0
         counted = False
+    plan = planning()
+    WORK.planned_member_steps += k_all * first.steps
+    WORK.planned_train_flop += k_all * first.steps * step_flop
+    WORK.planned_eval_flop += k_all * example_flop * (
+        sizes["val"] * planned_evaluations(first.steps, first.eval_every) + sizes["test"])
+    steps_run = min(first.steps, 1) if plan else first.steps
 
     def view(values: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
         return values.view(-1, *([1] * (like.dim() - 1)))
@@ -525,17 +567,18 @@ def _train_chunk(models, data, configs, *, record, record_every, record_at, devi
         training; "test" once per member, at its end); their sets are ``x[rows]`` when each
         member has its own."""
         x_all, y_all, per = splits[split]
-        n_eval = sizes[split]
+        n_eval = min(sizes[split], PLAN_EVAL) if plan else sizes[split]
         base.eval()
         k = len(next(iter(p.values())))
         total = torch.zeros(k, dtype=torch.float64, device=dev)
         correct = torch.zeros(k, dtype=torch.long, device=dev)
         for s in range(0, n_eval, EVAL_BATCH):
+            e = min(s + EVAL_BATCH, n_eval)
             if per:
-                xb, yb = x_all[rows, s:s + EVAL_BATCH].to(dtype), y_all[rows, s:s + EVAL_BATCH]
+                xb, yb = x_all[rows, s:e].to(dtype), y_all[rows, s:e]
                 out = batched(p, b, xb)
             else:
-                xb, yb = x_all[s:s + EVAL_BATCH].to(dtype), y_all[s:s + EVAL_BATCH].expand(k, -1)
+                xb, yb = x_all[s:e].to(dtype), y_all[s:e].expand(k, -1)
                 out = batched(p, b, xb, per=False)
             total += F.cross_entropy(out.flatten(0, 1), yb.flatten(), reduction="none").view(k, -1).sum(1)
             correct += (out.argmax(-1) == yb).sum(1)
@@ -592,7 +635,7 @@ def _train_chunk(models, data, configs, *, record, record_every, record_at, devi
     epochs = _Epochs(configs, n_train, first, dev)
     base.train()
     step = 0
-    for step in range(1, first.steps + 1):
+    for step in range(1, steps_run + 1):
         if not live:
             break
         k = len(live)
@@ -657,7 +700,7 @@ def _train_chunk(models, data, configs, *, record, record_every, record_at, devi
             if not all_active:
                 for name, b in buffers.items():
                     b.copy_(torch.where(view(active, b), b, saved[name]))
-        last = step == first.steps
+        last = step == steps_run
         if step % first.eval_every == 0 or last:
             evals.append((step, list(live), *evaluate(params, buffers, live_idx)))
         if record is not None and (step % record_every == 0 or step in record_at or last):

@@ -11,7 +11,13 @@ table, :func:`initstudy.study.bench.work_bench`), and writes the same to
 have passed, so that a lease's remaining minutes go to saving and bringing back what ran.
 
 Without a CUDA device it refuses (exit 2) before any work: the gpu profile on a CPU would run
-for hours. Offline GPU machines: see the repository's notes on running the study without a
+for hours. ``--plan`` sizes the profile instead, on any machine: each chapter runs at the gpu
+profile on the CPU in the training core's plan mode (:data:`initstudy.core.ensemble.PLAN_ENV`:
+every ensemble counts the work its configs ask for, then trains one step), into
+``results/plan/gpu`` (the published results are not touched; plan-mode numbers are not results),
+and the report gives each chapter's planned TFLOP (an upper bound: a run that diverges stops)
+and the sustained rate the whole profile needs to fit :data:`PROFILE_COMPUTE_S`. Work outside
+the training core (probes at init, LSUV's fitting passes) is not in the plan. Offline GPU machines: see the repository's notes on running the study without a
 network (``PYTHONPATH`` holding ``src`` and the bundled wheels).
 """
 
@@ -42,6 +48,8 @@ def chapter_report(profile_dir: Path, name: str, rc: int, wall: float) -> dict:
         prov = read_json(path)
         work = prov.get("training_core") or {}
         row.update(notebook_s=prov.get("wall_time_s"), member_steps_per_s=work.get("member_steps_per_s"),
+                   planned_tflop=round((work.get("planned_train_gflop", 0.0)
+                                        + work.get("planned_eval_gflop", 0.0)) / 1e3, 2),
                    tflop=round((work.get("train_gflop", 0.0) + work.get("eval_gflop", 0.0)) / 1e3, 2),
                    tflop_per_s=None if work.get("gflop_per_s") is None else round(work["gflop_per_s"] / 1e3, 2),
                    device=prov.get("device"))
@@ -72,25 +80,58 @@ def report_text(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def plan_text(rows: list[dict]) -> str:
+    """The plan's table: per chapter its planned TFLOP; then the total and the sustained rate
+    that fits it in :data:`PROFILE_COMPUTE_S`.
+
+    >>> print(plan_text([{"chapter": "fixup", "rc": 0, "planned_tflop": 6000.0},
+    ...                  {"chapter": "transfer", "rc": 0, "planned_tflop": 3.0}]))
+    chapter          rc  planned TFLOP
+    fixup             0         6000.0
+    transfer          0            3.0
+    every chapter: 6003.0 TFLOP planned; 300 s of compute need a sustained 20.0 TFLOP/s
+    """
+    lines = [f"{'chapter':<15} {'rc':>4} {'planned TFLOP':>14}"]
+    for r in rows:
+        v = r.get("planned_tflop")
+        lines.append(f"{r['chapter']:<15} {r['rc']:>4} {'–' if v is None else f'{v:.1f}':>14}")
+    total = sum(r.get("planned_tflop") or 0.0 for r in rows)
+    lines.append(f"every chapter: {total:.1f} TFLOP planned; {PROFILE_COMPUTE_S:.0f} s of compute need a sustained "
+                 f"{total / PROFILE_COMPUTE_S:.1f} TFLOP/s")
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m initstudy.study.gpu_run", description=__doc__.split("\n\n")[0])
     parser.add_argument("notebooks", nargs="*", help=f"chapters to run (default: all of {', '.join(NOTEBOOKS)})")
     parser.add_argument("--results-dir", default=None, help="results folder (default results/)")
-    parser.add_argument("--budget", type=float, default=600.0, help="start no chapter after this many seconds")
+    parser.add_argument("--budget", type=float, default=None,
+                        help="start no chapter after this many seconds (default 600; with --plan, none)")
+    parser.add_argument("--plan", action="store_true",
+                        help="size the gpu profile on this machine (plan mode, into results/plan): no GPU needed")
     args = parser.parse_args(argv)
     unknown = [n for n in args.notebooks if n not in NOTEBOOKS]
     if unknown:
         print(f"gpu_run: unknown notebook {unknown[0]!r}; allowed: {', '.join(NOTEBOOKS)}", file=sys.stderr)
         return 2
-    if args.budget <= 0:
+    if args.budget is not None and args.budget <= 0:
         print(f"gpu_run: --budget must be a positive number of seconds, got {args.budget:g}", file=sys.stderr)
         return 2
+    import os
+
     import torch
 
-    if not torch.cuda.is_available():
+    if args.plan:
+        from initstudy.core.ensemble import PLAN_ENV
+
+        os.environ[PLAN_ENV] = "1"  # the runner processes inherit it
+        args.results_dir = args.results_dir or "results/plan"
+    elif not torch.cuda.is_available():
         print("gpu_run: no CUDA device here; the gpu profile's script runs on a GPU machine "
               "(on a CPU, `python -m initstudy run --profile cpu`)", file=sys.stderr)
         return 2
+    if args.budget is None:
+        args.budget = float("inf") if args.plan else 600.0
     layout = Layout.find(results=args.results_dir)
     profile_dir = layout.profile_dir("gpu")
     rows, start = [], time.perf_counter()
@@ -100,12 +141,15 @@ def main(argv: list[str] | None = None) -> int:
             break
         cmd = [sys.executable, "-m", "initstudy", "run", name, "--profile", "gpu", "--no-progress"]
         cmd += ["--results-dir", args.results_dir] if args.results_dir else []
+        cmd += ["-p", "device", "cpu", "--force"] if args.plan else []
         t0 = time.perf_counter()
         rc = subprocess.run(cmd).returncode
         rows.append(chapter_report(profile_dir, name, rc, time.perf_counter() - t0))
-        print(report_text(rows[-1:]).split("\n")[1], flush=True)
-        atomic_write_json(profile_dir / "gpu_run.json", {"chapters": rows, "gpu": torch.cuda.get_device_name(0)})
-    print(report_text(rows))
+        text = plan_text if args.plan else report_text
+        print(text(rows[-1:]).split("\n")[1], flush=True)
+        atomic_write_json(profile_dir / ("gpu_plan.json" if args.plan else "gpu_run.json"),
+                          {"chapters": rows, "gpu": None if args.plan else torch.cuda.get_device_name(0)})
+    print((plan_text if args.plan else report_text)(rows))
     return 0 if all(r["rc"] == 0 for r in rows) else 1
 
 
