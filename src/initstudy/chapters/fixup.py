@@ -207,7 +207,8 @@ CLAIMS: tuple[Claim, ...] = (
                   "one divergence rule for every accuracy of the book"),
                  ("the first epoch on the cpu profile: 94 steps of batch 64 at lr 0.05 over a 6,000-image subset, "
                   "depths 8, 20 and 56",
-                  "one pass over the whole training split (55,000 images, 430 steps) at batch 128 and lr 0.1, as the "
+                  "one epoch over the whole training split (55,000 images: 430 steps of 128, the 429 full batches "
+                  "of one shuffle, its last 88 images dropped, then the first batch of the next) at lr 0.1, as the "
                   "paper's Fig. 3 over CIFAR-10; ResNet-20 for BN, Fixup and no normalisation, no normalisation "
                   "alone at 56 and 110 layers; the 50-layer check left to the gpu profile",
                   "a 94-step race mostly measures how fast Fixup's zero classifier leaves zero, not the paper's "
