@@ -54,7 +54,7 @@ def test_the_plan_runs_without_a_gpu_in_plan_mode(tmp_path, monkeypatch, capsys)
         return Done()
 
     monkeypatch.setattr(gpu_run.subprocess, "run", fake_run)
-    monkeypatch.delenv(PLAN_ENV, raising=False)
+    monkeypatch.setenv(PLAN_ENV, "0")  # recorded, so that main's setting it is undone after the test
     assert gpu_run.main(["fixup", "transfer", "--plan", "--results-dir", str(tmp_path)]) == 0
     out = capsys.readouterr().out
     assert [c[0][4] for c in calls] == ["fixup", "transfer"] and {c[1] for c in calls} == {"1"}
@@ -62,4 +62,21 @@ def test_the_plan_runs_without_a_gpu_in_plan_mode(tmp_path, monkeypatch, capsys)
     assert "every chapter: 4.0 TFLOP planned" in out
     saved = json.loads((tmp_path / "gpu" / "gpu_plan.json").read_text())
     assert [r["planned_tflop"] for r in saved["chapters"]] == [2.0, 2.0] and saved["gpu"] is None
-    monkeypatch.delenv(PLAN_ENV, raising=False)
+
+
+def test_plan_mode_writes_no_results_and_the_book_refuses_them(tmp_path, monkeypatch):
+    """Plan-mode numbers are not results: a notebook refuses to start in plan mode outside a
+    folder named plan, and the book refuses a profile with a chapter run in plan mode."""
+    from initstudy.book.build import build
+    from initstudy.core.ensemble import PLAN_ENV
+    from initstudy.study.run import Run
+
+    monkeypatch.setenv(PLAN_ENV, "1")
+    with pytest.raises(ValueError, match="writes only under a folder named plan"):
+        Run.start("zero_init", {"profile": "smoke", "results_dir": str(tmp_path / "results" / "smoke" / "zero_init")})
+    monkeypatch.setenv(PLAN_ENV, "0")
+    chapter = tmp_path / "results" / "smoke" / "fixup"
+    chapter.mkdir(parents=True)
+    (chapter / "provenance.json").write_text(json.dumps({"training_core": {"plan_mode": True}}))
+    with pytest.raises(SystemExit, match="fixup .* ran in plan mode"):
+        build("smoke", results_dir=tmp_path / "results")

@@ -91,7 +91,10 @@ def test_pretrain_sources_one_network_per_source_and_seed(digits8, tmp_path):
     assert list(specs) == [(r, s) for s in (4, 5) for r in ("similar", "shuffled", "dissimilar")]
     assert specs[("shuffled", 4)] == dataclasses.replace(specs[("similar", 4)], shuffled_labels=True)
     assert specs[("similar", 4)] == transfer.PretrainSpec("digits", steps=3, lr=0.05, batch_size=16, seed=4,
-                                                          image_size=8)
+                                                          image_size=8, data=transfer.data_digest(digits8))
+    # another source of the same name (a subset) is another checkpoint
+    fewer = dataclasses.replace(digits8, x_train=digits8.x_train[:100], y_train=digits8.y_train[:100])
+    assert transfer.data_digest(fewer) != transfer.data_digest(digits8)
     # the same spec twice (both sources are the digits here): the second is read from the cache
     assert table["loaded from the cache"].tolist() == [False, False, True] * 2
     assert table["sha256"].str.len().tolist() == [16] * 6
@@ -156,6 +159,35 @@ def test_every_init_is_a_check_and_the_control_must_fail_them():
         "checks-held-dissimilar": "0 of 5", "checks-held-shuffled": "0 of 5", "checks-held-similar": "4 of 5"}
 
 
+def test_a_diverged_pretraining_saves_no_checkpoint(digits8, tmp_path):
+    spec = transfer.PretrainSpec("digits", steps=5, lr=1e30, batch_size=32, seed=0, image_size=8)
+    with pytest.raises(transfer.PretrainingDiverged, match="diverged at step"):
+        transfer.pretrain(spec, digits8, tmp_path)
+    assert not list(tmp_path.iterdir())
+
+
+def test_the_verdict_needs_every_init_beaten_and_a_control_that_fails():
+    """judge() on the claim itself: transfer beating all five with the shuffled source failing
+    every check reproduces it; the shuffled source passing one check makes that check decide
+    nothing (the book's general rule: the others still decide); one init not beaten is not a
+    reproduction."""
+    from initstudy.study.claims import discrimination, judge
+
+    (c,) = transfer.CLAIMS
+    strong, weak = [5.0, 6.0, 5.5, 6.5, 5.2], [-20.0, -25.0, -22.0, -21.0, -23.0]
+    m = {f"{p}_gain_over_{s}": list(v) for s in transfer.INIT_SLUGS.values()
+         for p, v in (("transfer", strong), ("shuffled", weak))}
+    good = judge(c, m)
+    assert good.verdict == "reproduced" and discrimination([ch.__dict__ for ch in good.checks]) == "yes"
+    passing = {**m, "shuffled_gain_over_old_uniform": strong}
+    assert discrimination([ch.__dict__ for ch in judge(c, passing).checks]) == "no"
+    statuses = {ch.metric: ch.status for ch in judge(c, passing).checks}
+    assert statuses["transfer_gain_over_old_uniform"] == "does not discriminate"
+    assert statuses["transfer_gain_over_xavier"] == "holds"
+    not_lsuv = {**m, "transfer_gain_over_lsuv": [0.0, -1.0, 0.5, -0.5, 0.2]}
+    assert judge(c, not_lsuv).verdict != "reproduced"
+
+
 def test_imagenet_weights_need_a_network():
     from pathlib import Path
 
@@ -181,7 +213,8 @@ def test_figures_return_what_they_plot():
     plt.close(fig)
     per_seed = transfer.gains_per_seed(chosen)
     fig, plotted = transfer.gain_figure(per_seed, transfer.gain_table(per_seed), [5, 20])
-    assert plotted is per_seed and [ax.get_title() for ax in fig.axes] == ["similar source", "shuffled source"]
+    assert plotted.equals(transfer.gain_table(per_seed))
+    assert [ax.get_title() for ax in fig.axes] == ["similar source", "shuffled source"]
     assert [ax.get_xlabel() for ax in fig.axes] == ["labels per class"] * 2
     assert [ax.get_xticks().tolist() for ax in fig.axes] == [[5, 20], [5, 20]]
     plt.close(fig)

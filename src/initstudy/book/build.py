@@ -15,6 +15,7 @@ The cpu book of ``results/`` goes to ``_build/html``; any other to ``_build/<pro
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import subprocess
 import sys
@@ -66,6 +67,11 @@ def build(profile: str = DEFAULT_PROFILE, root: Path | None = None, strict: bool
     """Build the book (HTML, or a PDF with ``builder="pdflatex"``); return jupyter-book's
     exit status."""
     layout = Layout.find(root, results_dir)
+    planned = sorted(p.parent.name for p in layout.profile_dir(profile).glob("*/provenance.json")
+                     if (json.loads(p.read_text()).get("training_core") or {}).get("plan_mode"))
+    if planned:
+        raise SystemExit(f"book: {', '.join(planned)} of {layout.profile_dir(profile)} ran in plan mode (one step "
+                         f"per ensemble, not results); rerun them without INITSTUDY_PLAN")
     write_summary(layout.profile_dir(profile))
     cmd = [str(Path(sys.executable).with_name("jupyter-book")), "build", str(layout.root),
            "--path-output", str(output_dir(layout, profile)), "--toc", str(toc_for(layout, profile)),

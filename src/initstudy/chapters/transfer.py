@@ -49,6 +49,8 @@ __all__ = [
     "load_checkpoint",
     "pretrain",
     "pretrain_many",
+    "data_digest",
+    "PretrainingDiverged",
     "build_scratch",
     "build_finetune",
     "transfer_sweep",
@@ -172,8 +174,8 @@ CLAIMS: tuple[Claim, ...] = (
                   "validation from one grid",
                   "the old design was biased against transfer: enlarged 8x8 digits are blurred and framed unlike "
                   "MNIST, one learning rate suited training from scratch, one pretraining seed left the source's "
-                  "luck in every pair, and a per-seed choice among five inits on 288 validation images is a "
-                  "noisy baseline; the claim says 'any initialisation', so each init is a check of its own")),
+                  "luck in every pair, and a baseline picked per seed as the best of five inits is itself a "
+                  "selected number; the claim says 'any initialisation', so each init is a check of its own")),
         figures=("fig-transfer-best-gain", "fig-transfer-best-labels"),
         short='Weights pretrained on a similar task beat any initialisation.',
         fresh_from=3000,
@@ -218,10 +220,27 @@ class PretrainSpec:
     #: Pretrain on the source's images with their labels shuffled (a seeded permutation): a
     #: source that cannot carry label-relevant features, the negative control of transfer-best.
     shuffled_labels: bool = False
+    #: The SHA-256 (first 16 hex digits) of the source's tensors, every split (:func:`data_digest`):
+    #: a subset of another size, another crop or a test split with shuffled labels is another source.
+    data: str = ""
 
     def key(self) -> str:
         text = json.dumps({**asdict(self), "src": source_hash()}, sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def data_digest(source: Dataset) -> str:
+    """The first 16 hex digits of the SHA-256 of a data set's images and labels, every split in
+    order: what a checkpoint's key holds of its source, beyond the name."""
+    h = hashlib.sha256()
+    for t in (source.x_train, source.y_train, source.x_val, source.y_val, source.x_test, source.y_test):
+        h.update(t.contiguous().numpy().tobytes())
+    return h.hexdigest()[:16]
+
+
+class PretrainingDiverged(RuntimeError):
+    """A source network's pretraining diverged: no checkpoint is saved (a diverged network
+    at chance would pass for the shuffled-label control's expected result)."""
 
 
 def checkpoint_path(spec: PretrainSpec, cache_dir: str | os.PathLike) -> Path:
@@ -266,6 +285,10 @@ def pretrain_many(specs: list[PretrainSpec], sources: list[Dataset], cache_dir: 
                                    eval_every=spec.steps, seed=spec.seed))
     for i, net, result in zip(todo, nets, train_many(nets, datas, configs, device=device) if nets else []):
         spec = specs[i]
+        if result.diverged_at is not None:
+            raise PretrainingDiverged(f"pretraining {spec.source} (seed {spec.seed}, shuffled labels: "
+                                      f"{spec.shuffled_labels}) diverged at step {result.diverged_at}; lower "
+                                      f"pretrain_lr (now {spec.lr:g})")
         path = checkpoint_path(spec, cache_dir)
         state = {k: v.detach().cpu() for k, v in net.state_dict().items()}
         buf = io.BytesIO()
@@ -505,9 +528,10 @@ def pretrain_sources(sources: dict[str, Dataset], cache_dir: str | os.PathLike, 
     a table of one row per network: role, seed, source, its test accuracy on the source, whether
     it came from the cache, the first 16 hex digits of its SHA-256)."""
     sets = {"similar": sources["similar"], "shuffled": sources["similar"], "dissimilar": sources["dissimilar"]}
+    digests = {role: data_digest(src) for role, src in sets.items()}
     specs = {(role, seed): PretrainSpec(src.name, steps=steps, lr=lr, batch_size=batch_size, seed=seed,
                                         image_size=int(src.input_shape[-1]), crop=int(src.info.get("crop") or 0),
-                                        shuffled_labels=role == "shuffled")
+                                        shuffled_labels=role == "shuffled", data=digests[role])
              for seed in seeds for role, src in sets.items()}
     done = pretrain_many(list(specs.values()), [sets[role] for role, _ in specs], cache_dir, device=device)
     states = {key: state for key, (state, _) in zip(specs, done)}
@@ -595,7 +619,7 @@ def gain_figure(per_seed: pd.DataFrame, table: pd.DataFrame, label_counts):
     control; dissimilar: the scope): each pretrained network's gain over each init from scratch,
     mean and 95 % Student-t interval over seeds (:func:`gain_table`; inits shifted a little
     apart); lines at 0 and at the checks' threshold, +1 point, which the ledger applies at the
-    fewest labels. Returns (figure, the plotted per-seed data)."""
+    fewest labels. Returns (figure, the plotted table)."""
     import matplotlib.pyplot as plt
     import seaborn as sns
 
@@ -622,7 +646,7 @@ def gain_figure(per_seed: pd.DataFrame, table: pd.DataFrame, label_counts):
     labels.append("the checks' threshold, +1 point")
     fig.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, 0.02), ncol=3, frameon=False, fontsize=9)
     fig.tight_layout()
-    return fig, per_seed
+    return fig, table
 
 
 def imagenet_resnet18(num_classes: int) -> nn.Module:

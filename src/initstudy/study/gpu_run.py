@@ -17,7 +17,9 @@ every ensemble counts the work its configs ask for, then trains one step), into
 ``results/plan/gpu`` (the published results are not touched; plan-mode numbers are not results),
 and the report gives each chapter's planned TFLOP (an upper bound: a run that diverges stops)
 and the sustained rate the whole profile needs to fit :data:`PROFILE_COMPUTE_S`. Work outside
-the training core (probes at init, LSUV's fitting passes) is not in the plan. Offline GPU machines: see the repository's notes on running the study without a
+the training core is not in the plan: probes at init, LSUV's fitting passes, and the LSUV
+chapter's cost race and step timing (a BN against an LSUV ResNet-20, trained and timed outside
+the core, at full size even in plan mode). Offline GPU machines: see the repository's notes on running the study without a
 network (``PYTHONPATH`` holding ``src`` and the bundled wheels).
 """
 

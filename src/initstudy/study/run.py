@@ -130,6 +130,11 @@ class Run:
         device = resolve_device(params["device"])
         results_dir = namespace.get("results_dir") or Layout.find().manual_dir(profile, notebook)
         results_dir = Path(results_dir)
+        from initstudy.core.ensemble import PLAN_ENV, planning
+
+        if planning() and "plan" not in results_dir.resolve().parts:
+            raise ValueError(f"{PLAN_ENV}=1 (plan mode: one step per ensemble, not results) writes only under a "
+                             f"folder named plan (python -m initstudy.study.gpu_run --plan), not {results_dir}")
         results_dir.mkdir(parents=True, exist_ok=True)
         import torch
 
