@@ -105,8 +105,11 @@ class Work:
     record_seconds: float = 0.0
     uncounted_steps: int = 0
     #: The work the configs asked for (every member to its last step, the validation split at
-    #: every ``eval_every`` steps and the end, the test split once): an upper bound of what ran,
-    #: since a member that diverges stops; in plan mode (:data:`PLAN_ENV`) the only count.
+    #: every ``eval_every`` steps and the end, the test split once): what a run without
+    #: divergence does. A member that diverges stops training, but is read once more on the
+    #: validation split when it is dropped (twice when it diverged at an evaluation step), so
+    #: the plan bounds the training work, not every evaluation; in plan mode (:data:`PLAN_ENV`)
+    #: the only count.
     planned_member_steps: int = 0
     planned_train_flop: float = 0.0
     planned_eval_flop: float = 0.0
