@@ -209,12 +209,12 @@ def test_figures_return_what_they_plot():
     fig, plotted = transfer.accuracy_figure(chosen, [5, 20])
     assert len(plotted) == 16 and fig.axes[0].get_xlabel() == "labelled examples per class"
     assert [t.get_text() for t in fig.axes[0].get_legend().get_texts()] == [
-        transfer.SIMILAR, transfer.SHUFFLED, "xavier-uniform", "lsuv"]
+        "transfer (similar source)", "transfer (shuffled-label source)", "Xavier", "LSUV"]
     plt.close(fig)
     per_seed = transfer.gains_per_seed(chosen)
     fig, plotted = transfer.gain_figure(per_seed, transfer.gain_table(per_seed), [5, 20])
     assert plotted.equals(transfer.gain_table(per_seed))
-    assert [ax.get_title() for ax in fig.axes] == ["similar source", "shuffled source"]
+    assert [ax.get_title() for ax in fig.axes] == ["similar source (the claim)", "shuffled labels (control)"]
     assert [ax.get_xlabel() for ax in fig.axes] == ["labels per class"] * 2
     assert [ax.get_xticks().tolist() for ax in fig.axes] == [[5, 20], [5, 20]]
     plt.close(fig)

@@ -195,9 +195,11 @@ def fresh_seeds_sentence(profile_dir: Path, claim_id: str, profile: str, fresh: 
         return (f"*On fresh seeds* ({on}) the changed criterion gave the same verdict, {e['fresh_verdict']} "
                 f"({number}): that confirms it, and the claim is reported under it.")
     if e["same"] == stability.NOT_CONFIRMED:
+        every = e.get("fresh_numbers") or number
+        changed = _changed_text(e)
         return (f"*On fresh seeds* ({on}) the changed criterion was not confirmed: {e['fresh_verdict']} "
-                f"there ({number}), {e.get('provisional') or 'no verdict'} on the profile's seeds, so the claim "
-                f"stays inconclusive.")
+                f"there ({every}), {e.get('provisional') or 'no verdict'} on the profile's seeds, so the claim "
+                f"stays inconclusive" + (f"; checks whose status changed: {changed}." if changed else "."))
     changed = _changed_text(e)
     why = (" One of the two runs could not settle the claim, so at this profile's size the verdict is not a "
            "stable finding." if e["same"] == stability.ONE_UNSETTLED else

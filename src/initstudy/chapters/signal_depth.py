@@ -362,7 +362,7 @@ CLAIMS: tuple[Claim, ...] = (
                  ("ReLU's mean shortfall over the saturation sweep's seven stds at least 5 points less than the "
                   "sigmoid's, one learning rate (0.1) for both",
                   f"the width of the working range (within {SCALE_RANGE_POINTS:g} points of the best) at least one "
-                  "decade wider for ReLU, over a sweep from 1e-4 to 30 whose range ends must lie inside it (a "
+                  "decade wider for ReLU, over a sweep from 1e-4 to 30 (since changed: the next entry) whose range ends must lie inside it (a "
                   "sanity check), each activation at the learning rate chosen on validation at its standard init",
                   "one learning rate for every scale and both activations lets the scale move the effective step "
                   "size; a mean shortfall mixes the width of the working range with divergence at the sweep's "

@@ -592,6 +592,26 @@ def verdict_glue(verdicts: pd.DataFrame) -> dict:
     return out
 
 
+#: One name and one colour per method in both figures (the inits in the words of the text).
+METHOD_LABELS = {SIMILAR: "transfer (similar source)", SHUFFLED: "transfer (shuffled-label source)",
+                 DISSIMILAR: "transfer (dissimilar source)", "imagenet-resnet18": "ImageNet ResNet-18",
+                 **{i: w[0].upper() + w[1:] for i, w in _INIT_WORDS.items()}}
+_MARKERS = dict(zip(SCRATCH_INITS, ("o", "s", "^", "D", "v")))
+_PANEL_TITLES = {SIMILAR: "similar source (the claim)", SHUFFLED: "shuffled labels (control)",
+                 DISSIMILAR: "dissimilar source (scope)"}
+
+
+def _colours() -> dict:
+    """Each method's colour, the same in both figures: the pretrained methods in blue, purple
+    and grey, the inits in the colour-blind palette's other hues, no two alike."""
+    import seaborn as sns
+
+    cb = sns.color_palette("colorblind", 10)
+    return {SIMILAR: cb[0], SHUFFLED: cb[4], DISSIMILAR: cb[7], "imagenet-resnet18": cb[9],
+            "old-uniform": cb[3], "xavier-uniform": cb[1], "kaiming-normal": cb[2], "orthogonal": cb[8],
+            "lsuv": cb[5]}
+
+
 def _label_ticks(ax, label_counts) -> None:
     ax.set_xticks(label_counts, [str(k) for k in label_counts])
     ax.minorticks_off()
@@ -606,12 +626,16 @@ def accuracy_figure(chosen: pd.DataFrame, label_counts):
     import seaborn as sns
 
     data = chosen[["per_class", "seed", "method", "lr", "accuracy"]].copy()
-    order = [m for m in (*PRETRAINED_METHODS, *SCRATCH_INITS) if m in set(data["method"])]
-    cb = sns.color_palette("colorblind", len(order))
+    data["method"] = data["method"].map(lambda m: METHOD_LABELS.get(m, m))
+    order = [METHOD_LABELS.get(m, m) for m in (*PRETRAINED_METHODS, *SCRATCH_INITS)
+             if METHOD_LABELS.get(m, m) in set(data["method"])]
+    colours = {METHOD_LABELS.get(m, m): c for m, c in _colours().items()}
     fig, ax = plt.subplots(figsize=(7.15, 4.8))
+    pretrained = {METHOD_LABELS.get(m, m) for m in PRETRAINED_METHODS}
     sns.lineplot(data=data, x="per_class", y="accuracy", hue="method", hue_order=order, style="method",
-                 style_order=order, dashes={m: "" if m in PRETRAINED_METHODS else (4, 2) for m in order},
-                 markers=True, err_style="bars", errorbar=("ci", 95), palette=dict(zip(order, cb)), ax=ax)
+                 style_order=order, dashes={m: "" if m in pretrained else (4, 2) for m in order},
+                 markers=True, err_style="bars", errorbar=("ci", 95), palette={m: colours[m] for m in order},
+                 ax=ax)
     ax.set(xscale="log", xlabel="labelled examples per class", ylabel="test accuracy")
     _label_ticks(ax, label_counts)
     ax.legend(title=None, fontsize=9, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=3, frameon=False)
@@ -630,7 +654,7 @@ def gain_figure(per_seed: pd.DataFrame, table: pd.DataFrame, label_counts):
     import seaborn as sns
 
     methods = [m for m in SOURCES if m in set(table["method"])]
-    colours = dict(zip(SCRATCH_INITS, sns.color_palette("colorblind", len(SCRATCH_INITS))))
+    colours = _colours()
     fig, axes = plt.subplots(1, len(methods), figsize=(7.15, 3.6), sharey=True, squeeze=False)
     for ax, method in zip(axes[0], methods):
         for j, init in enumerate(SCRATCH_INITS):
@@ -639,10 +663,11 @@ def gain_figure(per_seed: pd.DataFrame, table: pd.DataFrame, label_counts):
                 continue
             x = ci["per_class"] * 1.06 ** (j - 2)
             ax.errorbar(x, ci["mean_gain"], yerr=[ci["mean_gain"] - ci["low"], ci["high"] - ci["mean_gain"]],
-                        color=colours[init], marker="o", ms=4, capsize=2, lw=1.2, label=_INIT_WORDS[init])
+                        color=colours[init], marker=_MARKERS[init], ms=5, capsize=2, lw=1.2,
+                        label=METHOD_LABELS[init])
         ax.axhline(0, color="grey", lw=1)
         ax.axhline(1, color="black", ls="--", lw=1)
-        ax.set(xscale="log", title=f"{SOURCES[method]} source", xlabel="labels per class")
+        ax.set(xscale="log", title=_PANEL_TITLES[method], xlabel="labels per class")
         _label_ticks(ax, label_counts)
     axes[0][0].set_ylabel("gain over the init\nfrom scratch (points)")
     handles, labels = axes[0][0].get_legend_handles_labels()

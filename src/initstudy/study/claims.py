@@ -1017,6 +1017,8 @@ def reading(judgement: Judgement, measurements: Mapping[str, Sequence[float]] | 
         text = f"{what} ({format_result(r)})" + (" [sanity check]" if r.role == SANITY else "")
         if r.status == NOT_DISCRIMINATING:
             text += f", but the negative control passes the same check ({format_result(r.control)})"
+        elif r.status == UNSETTLED and "negative control unsettled" in r.rule and r.control:
+            text += f": it holds, but its negative control neither passes nor fails ({format_result(r.control)})"
         groups[r.status].append(text)
     parts = []
     if groups[HOLDS]:

@@ -98,6 +98,15 @@ def _commit(profile_dir: Path, notebook: str | None) -> str:
         return ""
 
 
+def _fresh_numbers(fresh: Mapping) -> str:
+    """Every assertion check of the fresh run that did not hold, with its value and status
+    ("metric = ... : unsettled; ..."), so that a sentence about the fresh run can name them all."""
+    from initstudy.study.claims import HOLDS, format_result
+
+    return "; ".join(f"{format_result(c)}: {c.get('status')}" for c in fresh.get("checks", [])
+                     if c.get("status") != HOLDS and c.get("role", "assertion") == "assertion")
+
+
 def _changed_checks(row: Mapping, fresh: Mapping) -> list[dict]:
     """The checks whose status differs between the two runs: metric, both statuses and the
     fresh run's value (:func:`initstudy.study.claims.format_result`)."""
@@ -130,7 +139,8 @@ def compare(profile_dir: Path, fresh_dir: Path | None = None) -> list[dict]:
                          fresh_key_number=fresh.get("key_number", ""),
                          fresh_commit=_commit(fresh_dir, row.get("notebook")),
                          fresh_seeds_needed_text=fresh.get("seeds_needed_text", ""),
-                         changed_checks=_changed_checks(row, fresh))
+                         changed_checks=_changed_checks(row, fresh),
+                         fresh_numbers=_fresh_numbers(fresh))
             entry["provisional"] = row.get("provisional", "")
             if awaiting_fresh_seeds(row):
                 from initstudy.study.claims import LEDGER
