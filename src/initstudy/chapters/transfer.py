@@ -487,9 +487,8 @@ def source_verdicts(measurements: dict[str, list[float]]) -> pd.DataFrame:
     base = claim("transfer-best")
     rows = []
     for method, prefix in _PREFIX.items():
-        for check in base.criterion.checks:
-            slug = check.metric.removeprefix("transfer_gain_over_")
-            init = next(i for i, s in INIT_SLUGS.items() if s == slug)
+        for init, slug in INIT_SLUGS.items():
+            check = _gain_check(init)
             metric = f"{prefix}_gain_over_{slug}"
             single = Claim(f"{base.id}:{metric}", base.statement, base.article_section, base.metric,
                            Criterion((replace(check, metric=metric, control=None),)))
